@@ -1,0 +1,3 @@
+"""Speaker-independent speech emotion recognition (SER)."""
+
+__version__ = "0.1.0"

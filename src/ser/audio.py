@@ -1,0 +1,53 @@
+"""Reading audio: any format libsndfile reads, any sample rate, mono or multichannel."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from ser.errors import DataError
+
+
+def to_mono(samples: np.ndarray) -> np.ndarray:
+    """(n,) or (n, channels) -> (n,) float32, channels averaged, non-finite samples zeroed."""
+    samples = np.asarray(samples, dtype=np.float32)
+    if samples.ndim == 2:
+        samples = samples.mean(axis=1, dtype=np.float32)
+    return np.nan_to_num(samples, nan=0.0, posinf=0.0, neginf=0.0)
+
+
+def resample(samples: np.ndarray, *, orig_sr: int, target_sr: int) -> np.ndarray:
+    """Resample a mono signal with soxr (high quality, as librosa.load does by default)."""
+    if orig_sr == target_sr or samples.size == 0:
+        return samples.astype(np.float32, copy=False)
+    import soxr
+
+    return soxr.resample(samples, orig_sr, target_sr, quality="HQ").astype(np.float32)
+
+
+def load(
+    path: str | Path,
+    *,
+    sample_rate: int,
+    offset: float = 0.0,
+    duration: float | None = None,
+) -> np.ndarray:
+    """Read ``duration`` seconds from ``offset`` as mono float32 at ``sample_rate``: shape (n,).
+
+    Only the requested frames are read, so an hour-long file costs what its window costs.
+    Raises DataError for a file that cannot be decoded.
+    """
+    try:
+        with sf.SoundFile(str(path)) as handle:
+            native_rate = handle.samplerate
+            start = int(round(offset * native_rate))
+            if start >= handle.frames:
+                return np.zeros(0, dtype=np.float32)
+            handle.seek(start)
+            count = -1 if duration is None else int(round(duration * native_rate))
+            samples = handle.read(frames=count, dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, ValueError, OSError) as error:
+        raise DataError(f"{path}: cannot read audio ({' '.join(str(error).split())})") from None
+    return resample(to_mono(samples), orig_sr=native_rate, target_sr=sample_rate)

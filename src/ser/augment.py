@@ -1,0 +1,163 @@
+"""Augmented copies of training audio, with audiomentations, as in the 2019 experiment.
+
+Each transform is switched on by its boolean in params.yaml. Randomness comes only from
+``augment.seed`` combined with the clip id and copy number, so the same params give the
+same copies whatever order or subset of clips is processed.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import zlib
+
+import numpy as np
+
+from ser.params import AugmentParams
+
+
+def build(params: AugmentParams, *, sample_rate: int):
+    """An audiomentations.Compose of the enabled transforms (each always applied), or None."""
+    if not params.any_enabled:
+        return None
+    import audiomentations as am
+
+    transforms = []
+    if params.speed:
+        # Speed change = resampling played back at the original rate (pitch and tempo change
+        # together, as the 2019 interpolation did): rate r <=> resample to sample_rate / r.
+        transforms.append(
+            am.Resample(
+                min_sample_rate=int(round(sample_rate / params.speed_max)),
+                max_sample_rate=int(round(sample_rate / params.speed_min)),
+                p=1.0,
+            )
+        )
+    if params.pitch:
+        transforms.append(
+            am.PitchShift(min_semitones=params.pitch_min, max_semitones=params.pitch_max, p=1.0)
+        )
+    if params.shift:
+        transforms.append(
+            am.Shift(
+                min_shift=-params.shift_seconds,
+                max_shift=params.shift_seconds,
+                shift_unit="seconds",
+                rollover=True,
+                p=1.0,
+            )
+        )
+    if params.noise:
+        # On a peak-normalised signal, so the amplitude is relative to the clip's peak
+        # (2019: 0.005 * U(0, 1) * peak).
+        transforms.append(
+            am.AddGaussianNoise(min_amplitude=0.0, max_amplitude=params.noise_amplitude, p=1.0)
+        )
+    if params.gain:
+        transforms.append(
+            am.Gain(
+                min_gain_db=20 * math.log10(max(params.gain_min, 1e-6)),
+                max_gain_db=20 * math.log10(max(params.gain_max, 1e-6)),
+                p=1.0,
+            )
+        )
+    return am.Compose(transforms, p=1.0)
+
+
+def copy_seed(seed: int, clip_id: str, copy: int) -> int:
+    """A stable 32-bit seed for one augmented copy of one clip."""
+    return zlib.crc32(f"{seed}:{clip_id}:{copy}".encode())
+
+
+def augment_clip(
+    samples: np.ndarray, *, augmenter, sample_rate: int, seed: int
+) -> np.ndarray:
+    """One augmented copy of a mono clip (n,) -> (m,) float32; m differs under speed change."""
+    if samples.size == 0:
+        return samples
+    # audiomentations draws from the global `random` and numpy generators.
+    random.seed(seed)
+    np.random.seed(seed)
+    peak = float(np.max(np.abs(samples)))
+    scale = peak if peak > 0 else 1.0
+    result = augmenter(samples=samples / scale, sample_rate=sample_rate)
+    return np.nan_to_num(np.asarray(result, dtype=np.float32) * scale)
+
+
+def _augment_one(job) -> tuple[np.ndarray | None, str]:
+    from ser import features
+
+    path, clip_id, copy, feature_params, augment_params = job
+    try:
+        augmenter = _cached_augmenter(augment_params, features.analysis_rate(feature_params))
+        samples = features.load_window(path, feature_params)
+        augmented = augment_clip(
+            samples,
+            augmenter=augmenter,
+            sample_rate=features.analysis_rate(feature_params),
+            seed=copy_seed(augment_params.seed, clip_id, copy),
+        )
+        return features.compute(augmented, feature_params), ""
+    except Exception as error:  # a clip that fails is left out, with its reason
+        return None, " ".join(str(error).split()) or type(error).__name__
+
+
+_AUGMENTERS: dict = {}
+
+
+def _cached_augmenter(params: AugmentParams, sample_rate: int):
+    key = (params, sample_rate)
+    if key not in _AUGMENTERS:
+        _AUGMENTERS[key] = build(params, sample_rate=sample_rate)
+    return _AUGMENTERS[key]
+
+
+def augment_many(
+    clips: list[tuple[str, str]],
+    *,
+    feature_params,
+    augment_params: AugmentParams,
+    n_jobs: int = 1,
+    progress: bool | None = None,
+) -> tuple[list[str], np.ndarray, list[tuple[str, str]]]:
+    """Features of ``augment.copies`` augmented copies of each (clip_id, path).
+
+    Returns (source clip id per row, features (rows, n_frames, n_features), failures as
+    (clip_id, reason)). No enabled transform -> no rows.
+    """
+    from ser import features
+    from ser.progress import progress_bar
+
+    n_frames, n_features = features.shape(feature_params)
+    if not augment_params.any_enabled or not clips:
+        return [], np.zeros((0, n_frames, n_features), dtype=np.float32), []
+    jobs = [
+        (path, clip_id, copy, feature_params, augment_params)
+        for clip_id, path in clips
+        for copy in range(augment_params.copies)
+    ]
+    if n_jobs > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        pool = ProcessPoolExecutor(max_workers=n_jobs)
+        results = pool.map(_augment_one, jobs, chunksize=8)
+    else:
+        pool = None
+        results = map(_augment_one, jobs)
+    ids, rows, failures = [], [], []
+    try:
+        for job, (matrix, reason) in zip(
+            jobs,
+            progress_bar(results, desc="augment", unit="copy", enabled=progress, total=len(jobs)),
+            strict=True,
+        ):
+            if matrix is None:
+                failures.append((job[1], reason))
+            else:
+                ids.append(job[1])
+                rows.append(matrix)
+    finally:
+        if pool is not None:
+            pool.shutdown()
+    stacked = np.stack(rows) if rows else np.zeros((0, n_frames, n_features), dtype=np.float32)
+    return ids, stacked, failures

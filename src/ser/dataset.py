@@ -1,0 +1,29 @@
+"""Assembling labelled arrays from the manifest, the split and the feature stores."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ser.labels import LabelSpec
+
+
+def labelled_clips(manifest: pd.DataFrame, split: pd.DataFrame, spec: LabelSpec) -> pd.DataFrame:
+    """Clips of the split with their class: clip_id, actor, gender, emotion, subset, label, y.
+
+    Clips the grouping or gender filter leaves out are dropped; y indexes spec.class_names.
+    """
+    clips = split.merge(
+        manifest[["clip_id", "gender", "emotion", "channel"]], on="clip_id", how="left"
+    )
+    clips["label"] = spec.assign(clips)
+    clips = clips[clips["label"].notna()].copy()
+    index = {name: position for position, name in enumerate(spec.class_names)}
+    clips["y"] = clips["label"].map(index).astype(int)
+    return clips.reset_index(drop=True)
+
+
+def rows_of(store_ids: list[str], wanted: pd.Series) -> np.ndarray:
+    """Row positions in a feature store of the wanted clip ids (-1 where missing)."""
+    position = {clip: row for row, clip in enumerate(store_ids)}
+    return np.array([position.get(clip, -1) for clip in wanted], dtype=int)

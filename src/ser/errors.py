@@ -1,0 +1,13 @@
+"""The project's error types: one for bad settings, one for bad data."""
+
+
+class SerError(Exception):
+    """Base class: every error the project raises on purpose derives from it."""
+
+
+class ConfigError(SerError, ValueError):
+    """A parameter has a value that is not allowed; the message names the key and the allowed values."""
+
+
+class DataError(SerError):
+    """Input data (an archive, a download, a corpus) is unusable; the message says what and why."""

@@ -1,0 +1,46 @@
+"""Scores of predictions against true classes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def _round(value: float) -> float:
+    # Six decimals: stable bytes in metrics files, far finer than any real difference.
+    return round(float(value), 6)
+
+
+def scores(y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequence[str]) -> dict:
+    """accuracy, macro_f1, uar (unweighted average recall) and per-class recall.
+
+    y_true, y_pred: (n,) class indices into class_names. Classes absent from y_true have no
+    recall and are left out of uar and per_class_recall (reported with null).
+    """
+    from sklearn.metrics import accuracy_score, f1_score, recall_score
+
+    labels = np.arange(len(class_names))
+    present = np.unique(y_true)
+    recalls = recall_score(y_true, y_pred, labels=labels, average=None, zero_division=0)
+    per_class = {
+        name: (_round(recalls[index]) if index in present else None)
+        for index, name in enumerate(class_names)
+    }
+    return {
+        "accuracy": _round(accuracy_score(y_true, y_pred)) if len(y_true) else None,
+        "macro_f1": _round(
+            f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0)
+        )
+        if len(y_true)
+        else None,
+        "uar": _round(np.mean([recalls[index] for index in present])) if len(present) else None,
+        "per_class_recall": per_class,
+    }
+
+
+def confusion(y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequence[str]) -> np.ndarray:
+    """(n_classes, n_classes) counts, rows actual, columns predicted."""
+    matrix = np.zeros((len(class_names), len(class_names)), dtype=int)
+    np.add.at(matrix, (y_true, y_pred), 1)
+    return matrix

@@ -1,0 +1,86 @@
+"""Keras architectures: one build function each, Functional API, uncompiled."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ser.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class TrainingDefaults:
+    optimizer: str
+    learning_rate: float
+    batch_size: int
+
+
+# What train.optimizer / learning_rate / batch_size mean when left null in params.yaml.
+DEFAULTS = {
+    "cnn": TrainingDefaults(optimizer="adam", learning_rate=1e-3, batch_size=32),
+    # The 2019 network was tuned with SGD at 1e-4 and batch 16.
+    "seed": TrainingDefaults(optimizer="sgd", learning_rate=1e-4, batch_size=16),
+}
+
+
+def build_model(
+    arch: str,
+    *,
+    input_shape: tuple[int, int],
+    num_classes: int,
+    filters: int = 64,
+    dropout: float = 0.3,
+):
+    """Build the named architecture for inputs (n_frames, n_features) -> class probabilities."""
+    if arch == "cnn":
+        return build_cnn(input_shape, num_classes, filters=filters, dropout=dropout)
+    if arch == "seed":
+        return build_seed(input_shape, num_classes)
+    raise ConfigError(f"model.arch: {arch!r} is not allowed; choose one of: {', '.join(DEFAULTS)}")
+
+
+def build_seed(input_shape: tuple[int, int], num_classes: int):
+    """The 2019 tuned network: eight Conv1D layers (256, 256, 128 x4, 64, 64), kernel 8, ReLU,
+    two BatchNorm, two Dropout 0.25, two MaxPool 8, Dense softmax."""
+    import keras
+    from keras import layers
+
+    inputs = keras.Input(shape=input_shape, name="features")
+    x = inputs
+    for index, width in enumerate((256, 256, 128, 128, 128, 128, 64, 64)):
+        x = layers.Conv1D(width, 8, padding="same", name=f"conv{index + 1}")(x)
+        if index in (1, 5):
+            x = layers.BatchNormalization(name=f"batchnorm{index + 1}")(x)
+        x = layers.Activation("relu")(x)
+        if index in (1, 5):
+            x = layers.Dropout(0.25)(x)
+            x = layers.MaxPooling1D(pool_size=8, padding="same")(x)
+    x = layers.Flatten()(x)
+    outputs = layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
+    return keras.Model(inputs, outputs, name="seed_2019")
+
+
+def build_cnn(input_shape: tuple[int, int], num_classes: int, *, filters: int, dropout: float):
+    """The default: Conv1D blocks with BatchNorm, then mean and max pooling over time."""
+    import keras
+    from keras import layers
+
+    def block(x, width: int, kernel: int, name: str):
+        x = layers.Conv1D(width, kernel, padding="same", use_bias=False, name=f"{name}_conv")(x)
+        x = layers.BatchNormalization(name=f"{name}_bn")(x)
+        return layers.Activation("relu", name=f"{name}_relu")(x)
+
+    inputs = keras.Input(shape=input_shape, name="features")
+    x = block(inputs, filters, 5, "block1")
+    x = layers.MaxPooling1D(2, name="pool1")(x)
+    x = block(x, filters * 2, 3, "block2")
+    x = layers.MaxPooling1D(2, name="pool2")(x)
+    x = layers.Dropout(dropout / 2)(x)
+    x = block(x, filters * 2, 3, "block3")
+    x = layers.MaxPooling1D(2, name="pool3")(x)
+    x = block(x, filters * 4, 3, "block4")
+    pooled = layers.Concatenate(name="pool_time")(
+        [layers.GlobalAveragePooling1D()(x), layers.GlobalMaxPooling1D()(x)]
+    )
+    x = layers.Dropout(dropout)(pooled)
+    outputs = layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
+    return keras.Model(inputs, outputs, name="ser_cnn")

@@ -1,0 +1,439 @@
+"""params.yaml, validated once at the edge into typed, frozen dataclasses.
+
+Every stage calls :func:`load_params`; nothing else in the library reads params.yaml.
+A bad value raises :class:`~ser.errors.ConfigError` whose one-line message names the key
+(``train.epochs``) and what is allowed, before any work starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ser.errors import ConfigError
+
+CORPORA = ("synthetic", "ravdess")
+RAVDESS_CHANNELS = ("speech", "song")
+RAVDESS_EMOTIONS = (
+    "neutral",
+    "calm",
+    "happy",
+    "sad",
+    "angry",
+    "fearful",
+    "disgust",
+    "surprised",
+)
+ACTORS = tuple(range(1, 25))
+FEATURE_KINDS = ("mfcc", "seed")
+NORMALIZATIONS = ("utterance", "none")
+GENDERS = ("both", "male", "female")
+ARCHS = ("cnn", "seed")
+OPTIMIZERS = ("adam", "sgd")
+
+
+@dataclass(frozen=True)
+class SyntheticParams:
+    seed: int
+    actors: tuple[int, ...]
+    sample_rate: int
+
+
+@dataclass(frozen=True)
+class RavdessParams:
+    channels: tuple[str, ...]
+    speech_url: str
+    song_url: str
+    max_extract_bytes: int
+
+
+@dataclass(frozen=True)
+class DataParams:
+    corpus: str
+    synthetic: SyntheticParams
+    ravdess: RavdessParams
+    silence_threshold: float
+
+
+@dataclass(frozen=True)
+class FeatureParams:
+    kind: str
+    sample_rate: int
+    n_mfcc: int
+    deltas: bool
+    n_fft: int
+    hop_length: int
+    window_seconds: float
+    offset_seconds: float
+    normalize: str
+    n_jobs: int
+
+
+@dataclass(frozen=True)
+class SplitParams:
+    test_actors: tuple[int, ...]
+    val_actors: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class AugmentParams:
+    seed: int
+    copies: int
+    noise: bool
+    noise_amplitude: float
+    shift: bool
+    shift_seconds: float
+    pitch: bool
+    pitch_min: float
+    pitch_max: float
+    speed: bool
+    speed_min: float
+    speed_max: float
+    gain: bool
+    gain_min: float
+    gain_max: float
+    only_classes: tuple[str, ...]
+
+    @property
+    def any_enabled(self) -> bool:
+        return self.noise or self.shift or self.pitch or self.speed or self.gain
+
+
+@dataclass(frozen=True)
+class LabelParams:
+    grouping: str
+    gender: str
+    by_gender: bool
+    groupings: Mapping[str, Mapping[str, tuple[str, ...]]]
+
+    @property
+    def classes(self) -> dict[str, tuple[str, ...]]:
+        """The selected grouping: class name -> RAVDESS emotions, in params.yaml order."""
+        return dict(self.groupings[self.grouping])
+
+
+@dataclass(frozen=True)
+class ModelParams:
+    arch: str
+    filters: int
+    dropout: float
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    seed: int
+    epochs: int
+    batch_size: int | None
+    learning_rate: float | None
+    optimizer: str | None
+    early_stopping_patience: int
+    reduce_lr_patience: int
+    reduce_lr_factor: float
+    class_weights: bool
+
+
+@dataclass(frozen=True)
+class Params:
+    data: DataParams
+    features: FeatureParams
+    split: SplitParams
+    augment: AugmentParams
+    labels: LabelParams
+    model: ModelParams
+    train: TrainParams
+
+
+# --- small typed readers: each names the full key and what is allowed ---------------------
+
+
+class _Section:
+    """A mapping under a dotted prefix that hands out typed values and rejects unknown keys."""
+
+    def __init__(self, raw: Any, prefix: str, known: tuple[str, ...]):
+        if not isinstance(raw, Mapping):
+            raise ConfigError(f"{prefix}: expected a mapping of settings, got {_show(raw)}")
+        unknown = sorted(set(raw) - set(known))
+        if unknown:
+            raise ConfigError(
+                f"{prefix}.{unknown[0]}: unknown key; allowed keys: {', '.join(known)}"
+            )
+        missing = [key for key in known if key not in raw]
+        if missing:
+            raise ConfigError(f"{prefix}.{missing[0]}: missing")
+        self.raw = raw
+        self.prefix = prefix
+
+    def key(self, name: str) -> str:
+        return f"{self.prefix}.{name}"
+
+    def boolean(self, name: str) -> bool:
+        value = self.raw[name]
+        if not isinstance(value, bool):
+            raise ConfigError(f"{self.key(name)}: expected true or false, got {_show(value)}")
+        return value
+
+    def integer(self, name: str, *, minimum: int | None = None, maximum: int | None = None) -> int:
+        value = self.raw[name]
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{self.key(name)}: expected an integer, got {_show(value)}")
+        _check_range(self.key(name), value, minimum, maximum)
+        return value
+
+    def number(
+        self, name: str, *, minimum: float | None = None, maximum: float | None = None
+    ) -> float:
+        value = self.raw[name]
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{self.key(name)}: expected a number, got {_show(value)}")
+        _check_range(self.key(name), value, minimum, maximum)
+        return float(value)
+
+    def choice(self, name: str, allowed: tuple[str, ...]) -> str:
+        value = self.raw[name]
+        if value not in allowed:
+            raise ConfigError(
+                f"{self.key(name)}: {_show(value)} is not allowed; choose one of: "
+                + ", ".join(allowed)
+            )
+        return value
+
+    def string(self, name: str) -> str:
+        value = self.raw[name]
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"{self.key(name)}: expected a non-empty string, got {_show(value)}")
+        return value
+
+    def actors(self, name: str, *, allow_empty: bool = False) -> tuple[int, ...]:
+        value = self.raw[name]
+        allowed = f"a list of actor numbers from {ACTORS[0]} to {ACTORS[-1]}"
+        if not isinstance(value, list) or any(
+            isinstance(v, bool) or not isinstance(v, int) for v in value
+        ):
+            raise ConfigError(f"{self.key(name)}: expected {allowed}, got {_show(value)}")
+        bad = [v for v in value if v not in ACTORS]
+        if bad:
+            raise ConfigError(f"{self.key(name)}: actor {bad[0]} does not exist; expected {allowed}")
+        if len(set(value)) != len(value):
+            raise ConfigError(f"{self.key(name)}: an actor is listed twice in {value}")
+        if not value and not allow_empty:
+            raise ConfigError(f"{self.key(name)}: must name at least one actor")
+        return tuple(value)
+
+    def strings(self, name: str, allowed: tuple[str, ...] | None = None) -> tuple[str, ...]:
+        value = self.raw[name]
+        if not isinstance(value, list) or any(not isinstance(v, str) for v in value):
+            raise ConfigError(f"{self.key(name)}: expected a list of names, got {_show(value)}")
+        if allowed is not None:
+            for item in value:
+                if item not in allowed:
+                    raise ConfigError(
+                        f"{self.key(name)}: {item!r} is not allowed; choose from: "
+                        + ", ".join(allowed)
+                    )
+        return tuple(value)
+
+    def section(self, name: str, known: tuple[str, ...]) -> _Section:
+        return _Section(self.raw[name], self.key(name), known)
+
+
+def _show(value: Any) -> str:
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def _check_range(key: str, value: float, minimum: float | None, maximum: float | None) -> None:
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"{key}: {value} is too small; must be >= {minimum}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{key}: {value} is too large; must be <= {maximum}")
+
+
+def _names(cls: type) -> tuple[str, ...]:
+    return tuple(field.name for field in fields(cls))
+
+
+def _optional(section: _Section, name: str, read) -> Any:
+    return None if section.raw[name] is None else read(name)
+
+
+# --- sections -----------------------------------------------------------------------------
+
+
+def _data(section: _Section) -> DataParams:
+    synthetic = section.section("synthetic", _names(SyntheticParams))
+    ravdess = section.section("ravdess", _names(RavdessParams))
+    channels = ravdess.strings("channels", RAVDESS_CHANNELS)
+    if not channels:
+        raise ConfigError("data.ravdess.channels: must name at least one of: speech, song")
+    return DataParams(
+        corpus=section.choice("corpus", CORPORA),
+        synthetic=SyntheticParams(
+            seed=synthetic.integer("seed", minimum=0),
+            actors=synthetic.actors("actors"),
+            sample_rate=synthetic.integer("sample_rate", minimum=8000, maximum=192000),
+        ),
+        ravdess=RavdessParams(
+            channels=channels,
+            speech_url=ravdess.string("speech_url"),
+            song_url=ravdess.string("song_url"),
+            max_extract_bytes=ravdess.integer("max_extract_bytes", minimum=1),
+        ),
+        silence_threshold=section.number("silence_threshold", minimum=0.0, maximum=1.0),
+    )
+
+
+def _features(section: _Section) -> FeatureParams:
+    params = FeatureParams(
+        kind=section.choice("kind", FEATURE_KINDS),
+        sample_rate=section.integer("sample_rate", minimum=8000, maximum=96000),
+        n_mfcc=section.integer("n_mfcc", minimum=1, maximum=128),
+        deltas=section.boolean("deltas"),
+        n_fft=section.integer("n_fft", minimum=64, maximum=8192),
+        hop_length=section.integer("hop_length", minimum=16, maximum=8192),
+        window_seconds=section.number("window_seconds", minimum=0.1, maximum=60.0),
+        offset_seconds=section.number("offset_seconds", minimum=0.0, maximum=60.0),
+        normalize=section.choice("normalize", NORMALIZATIONS),
+        n_jobs=section.integer("n_jobs", minimum=0, maximum=256),
+    )
+    if params.hop_length > params.n_fft:
+        raise ConfigError(
+            f"features.hop_length: {params.hop_length} exceeds features.n_fft ({params.n_fft})"
+        )
+    return params
+
+
+def _split(section: _Section) -> SplitParams:
+    params = SplitParams(
+        test_actors=section.actors("test_actors"),
+        val_actors=section.actors("val_actors"),
+    )
+    shared = sorted(set(params.test_actors) & set(params.val_actors))
+    if shared:
+        raise ConfigError(
+            f"split.val_actors: actor {shared[0]} is also in split.test_actors; "
+            "an actor may belong to one subset only"
+        )
+    return params
+
+
+def _augment(section: _Section) -> AugmentParams:
+    params = AugmentParams(
+        seed=section.integer("seed", minimum=0),
+        copies=section.integer("copies", minimum=1, maximum=100),
+        noise=section.boolean("noise"),
+        noise_amplitude=section.number("noise_amplitude", minimum=0.0, maximum=1.0),
+        shift=section.boolean("shift"),
+        shift_seconds=section.number("shift_seconds", minimum=0.0, maximum=10.0),
+        pitch=section.boolean("pitch"),
+        pitch_min=section.number("pitch_min", minimum=-24.0, maximum=24.0),
+        pitch_max=section.number("pitch_max", minimum=-24.0, maximum=24.0),
+        speed=section.boolean("speed"),
+        speed_min=section.number("speed_min", minimum=0.1, maximum=10.0),
+        speed_max=section.number("speed_max", minimum=0.1, maximum=10.0),
+        gain=section.boolean("gain"),
+        gain_min=section.number("gain_min", minimum=0.0, maximum=100.0),
+        gain_max=section.number("gain_max", minimum=0.0, maximum=100.0),
+        only_classes=section.strings("only_classes"),
+    )
+    for low, high in (("pitch_min", "pitch_max"), ("speed_min", "speed_max"), ("gain_min", "gain_max")):
+        if getattr(params, low) > getattr(params, high):
+            raise ConfigError(f"augment.{low}: must not exceed augment.{high}")
+    return params
+
+
+def _labels(section: _Section) -> LabelParams:
+    raw_groupings = section.raw["groupings"]
+    if not isinstance(raw_groupings, Mapping) or not raw_groupings:
+        raise ConfigError("labels.groupings: expected a mapping of grouping name -> classes")
+    groupings: dict[str, dict[str, tuple[str, ...]]] = {}
+    for name, classes in raw_groupings.items():
+        key = f"labels.groupings.{name}"
+        if not isinstance(classes, Mapping) or len(classes) < 2:
+            raise ConfigError(f"{key}: expected at least two classes, each a list of emotions")
+        seen: dict[str, str] = {}
+        grouping: dict[str, tuple[str, ...]] = {}
+        for class_name, emotions in classes.items():
+            if not isinstance(emotions, list) or not emotions:
+                raise ConfigError(f"{key}.{class_name}: expected a non-empty list of emotions")
+            for emotion in emotions:
+                if emotion not in RAVDESS_EMOTIONS:
+                    raise ConfigError(
+                        f"{key}.{class_name}: emotion {emotion!r} does not exist; choose from: "
+                        + ", ".join(RAVDESS_EMOTIONS)
+                    )
+                if emotion in seen:
+                    raise ConfigError(
+                        f"{key}.{class_name}: emotion {emotion!r} is already in class {seen[emotion]!r}"
+                    )
+                seen[emotion] = str(class_name)
+            grouping[str(class_name)] = tuple(emotions)
+        groupings[str(name)] = grouping
+    return LabelParams(
+        grouping=section.choice("grouping", tuple(groupings)),
+        gender=section.choice("gender", GENDERS),
+        by_gender=section.boolean("by_gender"),
+        groupings=groupings,
+    )
+
+
+def _model(section: _Section) -> ModelParams:
+    return ModelParams(
+        arch=section.choice("arch", ARCHS),
+        filters=section.integer("filters", minimum=1, maximum=1024),
+        dropout=section.number("dropout", minimum=0.0, maximum=0.9),
+    )
+
+
+def _train(section: _Section) -> TrainParams:
+    return TrainParams(
+        seed=section.integer("seed", minimum=0),
+        epochs=section.integer("epochs", minimum=1, maximum=10000),
+        batch_size=_optional(section, "batch_size", lambda k: section.integer(k, minimum=1)),
+        learning_rate=_optional(
+            section, "learning_rate", lambda k: section.number(k, minimum=1e-8, maximum=10.0)
+        ),
+        optimizer=_optional(section, "optimizer", lambda k: section.choice(k, OPTIMIZERS)),
+        early_stopping_patience=section.integer("early_stopping_patience", minimum=1),
+        reduce_lr_patience=section.integer("reduce_lr_patience", minimum=1),
+        reduce_lr_factor=section.number("reduce_lr_factor", minimum=0.01, maximum=0.99),
+        class_weights=section.boolean("class_weights"),
+    )
+
+
+def parse_params(raw: Any) -> Params:
+    """Validate a params mapping (as read from params.yaml) into :class:`Params`."""
+    root = _Section(raw, "params", _names(Params))
+    params = Params(
+        data=_data(root.section("data", _names(DataParams))),
+        features=_features(root.section("features", _names(FeatureParams))),
+        split=_split(root.section("split", _names(SplitParams))),
+        augment=_augment(root.section("augment", _names(AugmentParams))),
+        labels=_labels(root.section("labels", _names(LabelParams))),
+        model=_model(root.section("model", _names(ModelParams))),
+        train=_train(root.section("train", _names(TrainParams))),
+    )
+    from ser.labels import LabelSpec
+
+    class_names = LabelSpec.from_params(params.labels).class_names
+    unknown = [name for name in params.augment.only_classes if name not in class_names]
+    if unknown:
+        raise ConfigError(
+            f"augment.only_classes: {unknown[0]!r} is not a class of grouping "
+            f"{params.labels.grouping!r}; choose from: " + ", ".join(class_names)
+        )
+    return params
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Read and validate params.yaml; raise ConfigError naming the first bad key."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: not found; run from the project root") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML ({error})".replace("\n", " ")) from None
+    return parse_params(raw)

@@ -1,0 +1,119 @@
+"""Stage 5: train the Keras model on the training actors -> data/model/, curves in plots/train/."""
+
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ser import features, modelio, stage
+from ser.dataset import labelled_clips, rows_of
+from ser.errors import ConfigError
+from ser.fsutil import write_json
+from ser.labels import LabelSpec
+from ser.manifest import read_manifest
+from ser.params import load_params
+from ser.train import TrainingSettings, fit
+
+MANIFEST = Path("data/manifest.csv")
+SPLIT = Path("data/split.csv")
+FEATURES = Path("data/features")
+AUGMENTED = Path("data/augmented")
+MODEL = Path("data/model")
+CURVES = Path("plots/train")
+METRICS = Path("metrics/train.json")
+
+log = logging.getLogger("train")
+
+
+def check_subsets(clips: pd.DataFrame, spec: LabelSpec) -> None:
+    """Refuse, before training, label settings that leave a subset or a class without clips."""
+    for subset, key in (("val", "split.val_actors"), ("test", "split.test_actors")):
+        if not (clips["subset"] == subset).any():
+            raise ConfigError(
+                f"{key}: no {subset} clip is left after labels.grouping={spec.grouping!r} and "
+                f"labels.gender={spec.gender!r}; choose other actors or labels"
+            )
+    train = clips[clips["subset"] == "train"]
+    missing = [name for name in spec.class_names if name not in set(train["label"])]
+    if missing:
+        raise ConfigError(
+            f"labels.grouping: class {missing[0]!r} of {spec.grouping!r} has no training clips "
+            f"(gender={spec.gender!r}); classes need clips from the training actors"
+        )
+
+
+def main() -> None:
+    params = load_params()
+    spec = LabelSpec.from_params(params.labels)
+    store_ids, store, settings = features.load_store(FEATURES)
+    clips = labelled_clips(read_manifest(MANIFEST), pd.read_csv(SPLIT), spec)
+    clips = clips.assign(row=rows_of(store_ids, clips["clip_id"]))
+    clips = clips[clips["row"] >= 0]
+    check_subsets(clips, spec)
+
+    train = clips[clips["subset"] == "train"]
+    val = clips[clips["subset"] == "val"]
+    augmented_ids, augmented, _ = features.load_store(AUGMENTED)
+    label_of = dict(zip(train["clip_id"], train["y"], strict=True))
+    chosen = set(params.augment.only_classes) or set(spec.class_names)
+    extra = [
+        (row, label_of[clip])
+        for row, clip in enumerate(augmented_ids)
+        if clip in label_of and spec.class_names[label_of[clip]] in chosen
+    ]
+    x_train = np.concatenate([store[train["row"].to_numpy()], augmented[[r for r, _ in extra]]])
+    y_train = np.concatenate([train["y"].to_numpy(), np.array([y for _, y in extra], dtype=int)])
+    x_val, y_val = store[val["row"].to_numpy()], val["y"].to_numpy()
+    log.info(
+        "train: %d clips (+%d augmented), val: %d clips, classes: %s",
+        len(train), len(extra), len(val), ", ".join(spec.class_names),
+    )
+
+    from dvclive import Live
+
+    with Live(dir=str(CURVES), save_dvc_exp=False, dvcyaml=False) as live:
+
+        def log_epoch(epoch, logs):
+            for name, value in logs.items():
+                live.log_metric(name if name.startswith("val_") else f"train_{name}", float(value))
+            live.next_step()
+
+        model, history = fit(
+            x_train, y_train, x_val, y_val,
+            num_classes=len(spec.class_names),
+            model_params=params.model,
+            train_params=params.train,
+            on_epoch_end=log_epoch,
+            verbose=1 if sys.stdout.isatty() else 0,
+        )
+    best = history["best_epoch"]
+    summary = {
+        "best_epoch": best,
+        "epochs_run": len(history["loss"]),
+        "val_loss": round(history["val_loss"][best - 1], 6),
+        "val_accuracy": round(history["val_accuracy"][best - 1], 6),
+        "clips": {"train": len(train), "train_augmented": len(extra), "val": len(val)},
+    }
+    meta = {
+        "classes": list(spec.class_names),
+        "labels": spec.to_dict(),
+        "features": settings,
+        "model": {"arch": params.model.arch, "filters": params.model.filters,
+                  "dropout": params.model.dropout},
+        "train": {**vars(TrainingSettings.resolve(params.model, params.train)),
+                  "seed": params.train.seed, "epochs": params.train.epochs},
+        "corpus": params.data.corpus,
+        "actors": {subset: sorted(int(a) for a in clips.loc[clips["subset"] == subset, "actor"].unique())
+                   for subset in ("train", "val", "test")},
+        "validation": summary,
+    }
+    modelio.save(MODEL, model, meta)
+    write_json(METRICS, summary)
+    log.info("kept epoch %d of %d: val_loss %.4f, val_accuracy %.4f",
+             best, summary["epochs_run"], summary["val_loss"], summary["val_accuracy"])
+
+
+if __name__ == "__main__":
+    stage.run(main)
