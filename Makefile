@@ -1,0 +1,36 @@
+# The commands in the README. `make repro` and `make test` set up .venv first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(abspath $(VENV))/bin
+STAMP := $(VENV)/.installed
+# Stage commands call `python` and `dvc`: take them from the project's environment.
+RUN := PATH="$(BIN):$$PATH"
+
+.PHONY: setup repro test lint format bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+repro: setup
+	$(RUN) dvc repro
+
+test: setup lint
+	$(RUN) python -m pytest
+
+lint: setup
+	$(BIN)/ruff check src stages tests benchmarks
+	$(BIN)/ruff format --check src stages tests benchmarks
+
+format: setup
+	$(BIN)/ruff format src stages tests benchmarks
+	$(BIN)/ruff check --fix src stages tests benchmarks
+
+bench: setup
+	$(RUN) python benchmarks/pipeline_speed.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache
