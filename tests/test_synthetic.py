@@ -167,10 +167,25 @@ def test_angry_is_louder_and_higher_than_sad(actor: int) -> None:
 
 
 def test_strong_intensity_exaggerates_emotion() -> None:
-    neutral = np.mean([_median_f0(_clip(2, 1, 1, s, r)) for s in (1, 2) for r in (1, 2)])
-    normal = np.mean([_median_f0(_clip(2, 8, 1, s, r)) for s in (1, 2) for r in (1, 2)])
-    strong = np.mean([_median_f0(_clip(2, 8, 2, s, r)) for s in (1, 2) for r in (1, 2)])
-    assert neutral < normal < strong  # surprised: higher pitch, more so when strong
+    def f0(actor: int, emotion: int, intensity: int) -> float:
+        clips = [_clip(actor, emotion, intensity, s, r) for s in (1, 2) for r in (1, 2)]
+        return float(np.mean([_median_f0(c) for c in clips]))
+
+    for actor in (1, 2):  # surprised: higher pitch than neutral, more so when strong
+        neutral, normal, strong = f0(actor, 1, 1), f0(actor, 8, 1), f0(actor, 8, 2)
+        assert neutral * 1.06 < normal
+        assert normal * 1.06 < strong
+
+
+def test_actor_traits_depend_on_actor_and_seed() -> None:
+    from ser.corpora.synthetic import _actor_traits
+
+    base = _actor_traits(0, 1)
+    assert _actor_traits(0, 1).f0_hz == base.f0_hz
+    for other in (_actor_traits(0, 3), _actor_traits(1, 1)):
+        assert other.f0_hz != base.f0_hz
+        assert other.vtl_scale != base.vtl_scale
+        assert other.tempo != base.tempo
 
 
 def test_progress_bar_only_when_asked(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -49,9 +49,13 @@ def build(params: AugmentParams, *, sample_rate: int):
         )
     if params.noise:
         # On a peak-normalised signal, so the amplitude is relative to the clip's peak
-        # (2019: 0.005 * U(0, 1) * peak).
+        # (2019: 0.005 * U(0, 1) * peak; audiomentations needs a lower bound above 0).
         transforms.append(
-            am.AddGaussianNoise(min_amplitude=0.0, max_amplitude=params.noise_amplitude, p=1.0)
+            am.AddGaussianNoise(
+                min_amplitude=params.noise_amplitude / 1000,
+                max_amplitude=params.noise_amplitude,
+                p=1.0,
+            )
         )
     if params.gain:
         transforms.append(

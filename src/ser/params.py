@@ -324,7 +324,7 @@ def _augment(section: _Section) -> AugmentParams:
         seed=section.integer("seed", minimum=0),
         copies=section.integer("copies", minimum=1, maximum=100),
         noise=section.boolean("noise"),
-        noise_amplitude=section.number("noise_amplitude", minimum=0.0, maximum=1.0),
+        noise_amplitude=section.number("noise_amplitude", minimum=1e-6, maximum=1.0),
         shift=section.boolean("shift"),
         shift_seconds=section.number("shift_seconds", minimum=0.0, maximum=10.0),
         pitch=section.boolean("pitch"),

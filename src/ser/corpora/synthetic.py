@@ -216,7 +216,7 @@ def _clip_params(
     gain = _INTENSITY_GAIN[intensity] * actor.expressiveness
     values = (
         _NEUTRAL_VALUES
-        + 0.0
+        + _DEVIATIONS[emotion - 1] * actor.style[emotion - 1] * gain
         + actor.offsets[emotion - 1]
         + rng.normal(0.0, 1.0, size=len(_PARAMS)) * _CLIP_SD
     )

@@ -1,0 +1,86 @@
+import dataclasses
+
+import librosa
+import numpy as np
+import pytest
+import soundfile as sf
+
+from ser import features
+from ser.params import parse_params
+
+
+@pytest.fixture
+def feature_params(params_dict):
+    return parse_params(params_dict).features
+
+
+@pytest.fixture
+def clip(tiny_corpus):
+    return tiny_corpus / "speech" / "Actor_01" / "03-01-05-02-01-01-01.wav"
+
+
+def test_mfcc_features_have_the_fixed_shape_and_are_normalised(feature_params, clip):
+    matrix = features.featurize_file(clip, feature_params)
+    assert matrix.shape == features.shape(feature_params) == (301, 80)
+    assert matrix.dtype == np.float32 and np.isfinite(matrix).all()
+    voiced = matrix[np.abs(matrix).sum(axis=1) > 0]
+    # Each coefficient is standardised over the clip's own frames.
+    assert np.allclose(voiced.mean(axis=0), 0, atol=1e-4)
+    assert np.allclose(voiced[:, :40].std(axis=0), 1, atol=1e-3)
+
+
+def test_features_do_not_depend_on_the_file_sample_rate_or_channels(feature_params, clip, tmp_path):
+    samples, rate = sf.read(clip)
+    stereo = tmp_path / "stereo48k.wav"
+    sf.write(stereo, np.stack([librosa.resample(samples, orig_sr=rate, target_sr=48000)] * 2, axis=1), 48000)
+    original = features.featurize_file(clip, feature_params)
+    converted = features.featurize_file(stereo, feature_params)
+    assert converted.shape == original.shape
+    assert np.corrcoef(original.ravel(), converted.ravel())[0, 1] > 0.95
+
+
+def test_short_and_empty_audio_is_padded_not_an_error(feature_params):
+    short = features.compute(np.full(400, 0.1, dtype=np.float32), feature_params)
+    assert short.shape == (301, 80) and np.isfinite(short).all()
+    assert not features.compute(np.zeros(0, dtype=np.float32), feature_params).any()
+
+
+def test_window_cuts_long_audio(feature_params, rng):
+    long = rng.standard_normal(16000 * 20).astype(np.float32)
+    assert len(features.select_window(long, feature_params)) == 48000
+
+
+def test_leading_silence_is_trimmed(feature_params, rng):
+    voice = 0.5 * np.sin(np.arange(16000) / 16000 * 2 * np.pi * 200).astype(np.float32)
+    padded = np.concatenate([np.zeros(8000, dtype=np.float32), voice])
+    assert len(features.select_window(padded, feature_params)) < 16000 + 1000
+
+
+def test_seed_features_equal_the_2019_recipe(feature_params, clip):
+    seed = dataclasses.replace(feature_params, kind="seed")
+    matrix = features.featurize_file(clip, seed)
+    assert matrix.shape == features.shape(seed) == (259, 1)
+    y, sr = librosa.load(clip, sr=44100, offset=0.5, duration=3)
+    reference = np.mean(librosa.feature.mfcc(y=y, sr=sr, n_mfcc=13), axis=0)
+    np.testing.assert_allclose(matrix[: len(reference), 0], reference, rtol=1e-5, atol=1e-4)
+    assert not matrix[len(reference) :].any()  # zero-padded
+
+
+def test_featurize_many_in_parallel_equals_serial_and_reports_failures(feature_params, clip, tmp_path):
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"RIFF....WAVEfmt nonsense")
+    paths = [str(clip), str(broken), str(clip)]
+    serial, reasons = features.featurize_many(paths, feature_params, n_jobs=1)
+    parallel, parallel_reasons = features.featurize_many(paths, feature_params, n_jobs=2)
+    assert reasons == parallel_reasons
+    assert reasons[0] == "" and reasons[1].startswith("unreadable")
+    np.testing.assert_array_equal(serial, parallel)
+
+
+def test_store_round_trip(feature_params, tmp_path, rng):
+    matrix = rng.standard_normal((3, 301, 80)).astype(np.float32)
+    features.save_store(tmp_path / "s", clip_ids=["a", "b", "c"], matrix=matrix,
+                        settings=features.describe(feature_params))
+    ids, loaded, settings = features.load_store(tmp_path / "s")
+    assert ids == ["a", "b", "c"] and np.array_equal(loaded, matrix)
+    assert settings["n_frames"] == 301 and "n_jobs" not in settings

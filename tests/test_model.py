@@ -1,0 +1,32 @@
+import pytest
+
+from ser.errors import ConfigError
+from ser.model import build_model
+
+
+def layer_types(model):
+    return [type(layer).__name__ for layer in model.layers]
+
+
+def test_seed_network_is_the_2019_architecture():
+    model = build_model("seed", input_shape=(259, 1), num_classes=10)
+    types = layer_types(model)
+    convs = [layer for layer in model.layers if type(layer).__name__ == "Conv1D"]
+    assert [c.filters for c in convs] == [256, 256, 128, 128, 128, 128, 64, 64]
+    assert all(c.kernel_size == (8,) for c in convs)
+    assert types.count("BatchNormalization") == 2
+    assert types.count("Dropout") == 2 and types.count("MaxPooling1D") == 2
+    assert all(layer.rate == 0.25 for layer in model.layers if type(layer).__name__ == "Dropout")
+    assert all(layer.pool_size == (8,) for layer in model.layers if type(layer).__name__ == "MaxPooling1D")
+    assert model.output_shape == (None, 10)
+    assert model.layers[-1].activation.__name__ == "softmax"
+
+
+def test_default_cnn_takes_any_window_and_class_count():
+    model = build_model("cnn", input_shape=(120, 26), num_classes=3, filters=8)
+    assert model.output_shape == (None, 3)
+
+
+def test_unknown_arch_is_refused():
+    with pytest.raises(ConfigError, match="model.arch: 'lstm' is not allowed"):
+        build_model("lstm", input_shape=(10, 2), num_classes=2)

@@ -1,0 +1,96 @@
+import pytest
+import yaml
+
+from ser.errors import ConfigError
+from ser.params import load_params, parse_params
+from tests.conftest import set_key
+
+
+def test_default_params_validate(params_dict):
+    params = parse_params(params_dict)
+    assert params.data.corpus == "synthetic"
+    assert params.labels.grouping == "emotions8"
+    assert params.split.test_actors == (21, 22, 23, 24)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("labels.grouping", "emotions9", r"labels\.grouping: 'emotions9' is not allowed; choose one of: emotions8"),
+        ("data.corpus", "crema", r"data\.corpus: 'crema' is not allowed; choose one of: synthetic, ravdess"),
+        ("augment.noise", 1, r"augment\.noise: expected true or false, got 1"),
+        ("augment.pitch", "yes", r"augment\.pitch: expected true or false, got 'yes'"),
+        ("train.epochs", -1, r"train\.epochs: -1 is too small; must be >= 1"),
+        ("train.epochs", 2.5, r"train\.epochs: expected an integer, got 2\.5"),
+        ("split.test_actors", [99], r"split\.test_actors: actor 99 does not exist"),
+        ("split.val_actors", [], r"split\.val_actors: must name at least one actor"),
+        ("split.val_actors", [20, 21], r"split\.val_actors: actor 21 is also in split\.test_actors"),
+        ("model.arch", "transformer", r"model\.arch: 'transformer' is not allowed; choose one of: cnn, seed"),
+        ("labels.gender", "other", r"labels\.gender: 'other' is not allowed; choose one of: both, male, female"),
+        ("features.kind", "mel", r"features\.kind: 'mel' is not allowed"),
+        ("data.ravdess.channels", ["speech", "video"], r"data\.ravdess\.channels: 'video' is not allowed"),
+        ("augment.only_classes", ["joy"], r"augment\.only_classes: 'joy' is not a class of grouping 'emotions8'"),
+        ("augment.pitch_min", 5.0, r"augment\.pitch_min: must not exceed augment\.pitch_max"),
+        ("train.optimizer", "rmsprop", r"train\.optimizer: 'rmsprop' is not allowed; choose one of: adam, sgd"),
+    ],
+)
+def test_bad_values_name_the_key_and_what_is_allowed(params_dict, key, value, message):
+    set_key(params_dict, key, value)
+    with pytest.raises(ConfigError, match=message) as error:
+        parse_params(params_dict)
+    assert "\n" not in str(error.value)
+
+
+def test_grouping_with_unknown_emotion_is_refused(params_dict):
+    params_dict["labels"]["groupings"]["mine"] = {"good": ["happy", "joyful"], "bad": ["sad"]}
+    with pytest.raises(ConfigError, match=r"labels\.groupings\.mine\.good: emotion 'joyful' does not exist"):
+        parse_params(params_dict)
+
+
+def test_emotion_in_two_classes_is_refused(params_dict):
+    params_dict["labels"]["groupings"]["mine"] = {"a": ["happy"], "b": ["happy", "sad"]}
+    with pytest.raises(ConfigError, match=r"labels\.groupings\.mine\.b: emotion 'happy' is already in class 'a'"):
+        parse_params(params_dict)
+
+
+def test_user_grouping_is_data_not_code(params_dict):
+    params_dict["labels"]["groupings"]["arousal"] = {
+        "high": ["angry", "happy", "fearful", "surprised"],
+        "low": ["calm", "sad", "neutral"],
+    }
+    params_dict["labels"]["grouping"] = "arousal"
+    assert list(parse_params(params_dict).labels.classes) == ["high", "low"]
+
+
+def test_unknown_and_missing_keys_are_named(params_dict):
+    params_dict["train"]["epoch"] = 3
+    with pytest.raises(ConfigError, match=r"train\.epoch: unknown key; allowed keys: seed, epochs"):
+        parse_params(params_dict)
+    del params_dict["train"]["epoch"]
+    del params_dict["train"]["epochs"]
+    with pytest.raises(ConfigError, match=r"train\.epochs: missing"):
+        parse_params(params_dict)
+
+
+def test_load_params_reports_unreadable_files(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_params(tmp_path / "params.yaml")
+    (tmp_path / "params.yaml").write_text("data: [unclosed")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_params(tmp_path / "params.yaml")
+
+
+def test_null_training_settings_take_the_architecture_defaults(params_dict, tmp_path):
+    from ser.train import TrainingSettings
+
+    params = parse_params(params_dict)
+    assert TrainingSettings.resolve(params.model, params.train).optimizer == "adam"
+    set_key(params_dict, "model.arch", "seed")
+    seed = parse_params(params_dict)
+    settings = TrainingSettings.resolve(seed.model, seed.train)
+    assert (settings.optimizer, settings.learning_rate, settings.batch_size) == ("sgd", 1e-4, 16)
+    set_key(params_dict, "train.batch_size", 8)
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params_dict))
+    override = load_params(path)
+    assert TrainingSettings.resolve(override.model, override.train).batch_size == 8
