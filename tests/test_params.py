@@ -36,7 +36,7 @@ def test_default_params_validate(params_dict):
 )
 def test_bad_values_name_the_key_and_what_is_allowed(params_dict, key, value, message):
     set_key(params_dict, key, value)
-    with pytest.raises(ConfigError, match=message) as error:
+    with pytest.raises(ConfigError, match="^" + message) as error:
         parse_params(params_dict)
     assert "\n" not in str(error.value)
 

@@ -154,21 +154,20 @@ class _Section:
     """A mapping under a dotted prefix that hands out typed values and rejects unknown keys."""
 
     def __init__(self, raw: Any, prefix: str, known: tuple[str, ...]):
-        if not isinstance(raw, Mapping):
-            raise ConfigError(f"{prefix}: expected a mapping of settings, got {_show(raw)}")
-        unknown = sorted(set(raw) - set(known))
-        if unknown:
-            raise ConfigError(
-                f"{prefix}.{unknown[0]}: unknown key; allowed keys: {', '.join(known)}"
-            )
-        missing = [key for key in known if key not in raw]
-        if missing:
-            raise ConfigError(f"{prefix}.{missing[0]}: missing")
         self.raw = raw
         self.prefix = prefix
+        if not isinstance(raw, Mapping):
+            where = prefix or "params.yaml"
+            raise ConfigError(f"{where}: expected a mapping of settings, got {_show(raw)}")
+        unknown = sorted(set(raw) - set(known))
+        if unknown:
+            raise ConfigError(f"{self.key(unknown[0])}: unknown key; allowed keys: {', '.join(known)}")
+        missing = [key for key in known if key not in raw]
+        if missing:
+            raise ConfigError(f"{self.key(missing[0])}: missing")
 
     def key(self, name: str) -> str:
-        return f"{self.prefix}.{name}"
+        return f"{self.prefix}.{name}" if self.prefix else name
 
     def boolean(self, name: str) -> bool:
         value = self.raw[name]
@@ -405,7 +404,7 @@ def _train(section: _Section) -> TrainParams:
 
 def parse_params(raw: Any) -> Params:
     """Validate a params mapping (as read from params.yaml) into :class:`Params`."""
-    root = _Section(raw, "params", _names(Params))
+    root = _Section(raw, "", _names(Params))
     params = Params(
         data=_data(root.section("data", _names(DataParams))),
         features=_features(root.section("features", _names(FeatureParams))),

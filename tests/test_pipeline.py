@@ -1,0 +1,206 @@
+"""What users do, with the real dvc command, in a temporary git repo holding a copy of the project.
+
+The corpus is the synthetic one, cut to six actors, and training runs for a few epochs, so
+the whole module takes a few minutes on two cores.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+STAGES = ("download", "featurize", "split", "augment", "train", "evaluate")
+TINY = {
+    ("data", "synthetic", "actors"): [1, 2, 3, 4, 5, 6],
+    ("split", "test_actors"): [5, 6],
+    ("split", "val_actors"): [3, 4],
+    ("model", "filters"): 8,
+    ("train", "epochs"): 3,
+}
+
+pytestmark = pytest.mark.slow
+
+
+def run(args: list[str], cwd: Path, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
+    env = {
+        **os.environ,
+        # Stage commands call `python`: the one running the tests, with the project installed.
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "DVC_NO_ANALYTICS": "1",
+        "GIT_AUTHOR_NAME": "test",
+        "GIT_AUTHOR_EMAIL": "test@example.invalid",
+        "GIT_COMMITTER_NAME": "test",
+        "GIT_COMMITTER_EMAIL": "test@example.invalid",
+    }
+    result = subprocess.run(
+        args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+        )
+    return result
+
+
+def dvc(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    return run([str(Path(sys.executable).parent / "dvc"), *args], cwd=cwd, check=check)
+
+
+def git(*args: str, cwd: Path) -> str:
+    return run(["git", *args], cwd=cwd).stdout
+
+
+def stages_run(output: str) -> set[str]:
+    return set(re.findall(r"Running stage '([\w-]+)'", output))
+
+
+def edit_params(project: Path, changes: dict) -> None:
+    path = project / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    for keys, value in changes.items():
+        node = params
+        for key in keys[:-1]:
+            node = node[key]
+        node[keys[-1]] = value
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def project_files() -> list[str]:
+    listed = run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT
+    ).stdout.split()
+    return [name for name in listed if (ROOT / name).is_file()]
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> tuple[Path, str]:
+    """A fresh clone-like copy of the project with tiny params, after its first `dvc repro`."""
+    target = tmp_path_factory.mktemp("project")
+    for name in project_files():
+        destination = target / name
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, destination)
+    edit_params(target, TINY)
+    git("init", "-q", "-b", "main", cwd=target)
+    git("add", "-A", cwd=target)
+    git("commit", "-qm", "tiny project", cwd=target)
+    first = dvc("repro", cwd=target)
+    git("add", "-A", cwd=target)
+    git("commit", "-qm", "first run", cwd=target)
+    return target, first.stdout + first.stderr
+
+
+def reset(project: Path) -> None:
+    git("reset", "-q", "--hard", "HEAD", cwd=project)
+    dvc("checkout", "--force", cwd=project)
+
+
+def test_repro_on_a_fresh_copy_runs_all_six_stages(project):
+    folder, output = project
+    assert stages_run(output) == set(STAGES)
+    metrics = json.loads((folder / "metrics" / "evaluate.json").read_text())
+    assert 0.0 <= metrics["accuracy"] <= 1.0
+    assert set(metrics["per_class_recall"]) == set(metrics["classes"])
+    assert metrics["clips"] == {"train": 120, "val": 120, "test": 120}
+    assert metrics["corpus"] == "synthetic"
+    confusion = (folder / "plots" / "confusion.csv").read_text().splitlines()
+    assert confusion[0] == "actual,predicted" and len(confusion) == 121
+    assert (folder / "plots" / "train" / "plots" / "metrics" / "val_loss.tsv").is_file()
+    meta = json.loads((folder / "data" / "model" / "model.json").read_text())
+    assert meta["classes"] == metrics["classes"]
+    assert meta["actors"] == {"train": [1, 2], "val": [3, 4], "test": [5, 6]}
+
+
+def test_second_repro_runs_nothing(project):
+    folder, _ = project
+    started = time.monotonic()
+    again = dvc("repro", cwd=folder)
+    assert stages_run(again.stdout) == set()
+    assert time.monotonic() - started < 30
+
+
+@pytest.mark.parametrize(
+    ("setting", "expected"),
+    [
+        ("augment.noise=true", {"augment", "train", "evaluate"}),
+        ("labels.grouping=valence2", {"train", "evaluate"}),
+        ("features.n_mfcc=20", {"featurize", "augment", "train", "evaluate"}),
+    ],
+)
+def test_exp_run_reruns_exactly_the_affected_stages(project, setting, expected):
+    folder, _ = project
+    try:
+        result = dvc("exp", "run", "-S", setting, cwd=folder)
+        assert stages_run(result.stdout) == expected
+    finally:
+        reset(folder)
+
+
+def test_exp_show_lists_params_and_metrics(project):
+    folder, _ = project
+    shown = dvc("exp", "show", "--json", cwd=folder).stdout
+    assert '"noise": false' in shown and '"grouping": "emotions8"' in shown
+    assert '"accuracy"' in shown and '"uar"' in shown
+
+
+def test_metrics_and_plots_diff_between_branches(project):
+    folder, _ = project
+    try:
+        git("checkout", "-q", "-b", "valence2", cwd=folder)
+        edit_params(folder, {("labels", "grouping"): "valence2"})
+        assert stages_run(dvc("repro", cwd=folder).stdout) == {"train", "evaluate"}
+        git("add", "-A", cwd=folder)
+        git("commit", "-qm", "valence2", cwd=folder)
+        diff = dvc("metrics", "diff", "main", "valence2", "--json", cwd=folder).stdout
+        changes = json.loads(diff)["metrics/evaluate.json"]
+        assert "accuracy" in changes and changes["accuracy"]["old"] != changes["accuracy"]["new"]
+        rendered = folder / "plots-diff"
+        dvc("plots", "diff", "main", "valence2", "-o", str(rendered), cwd=folder)
+        page = (rendered / "index.html").read_text()
+        assert "confusion" in page.lower() and "val_loss" in page
+    finally:
+        git("checkout", "-q", "main", cwd=folder)
+        reset(folder)
+
+
+def test_queued_experiment_runs_with_queue_start(project):
+    folder, _ = project
+    dvc("exp", "run", "--queue", "-S", "train.seed=7", cwd=folder)
+    dvc("queue", "start", cwd=folder)
+    deadline = time.monotonic() + 300
+    status = ""
+    while time.monotonic() < deadline:
+        status = dvc("queue", "status", cwd=folder).stdout
+        if "Success" in status or "Failed" in status:
+            break
+        time.sleep(3)
+    dvc("queue", "stop", "--kill", cwd=folder, check=False)
+    assert "Success" in status, status
+    shown = json.loads(dvc("exp", "show", "--json", cwd=folder).stdout)
+    seeds = json.dumps(shown)
+    assert '"seed": 7' in seeds
+
+
+def test_bad_params_fail_before_any_work_with_one_line(project):
+    folder, _ = project
+    try:
+        edit_params(folder, {("data", "corpus"): "crema"})
+        result = dvc("repro", cwd=folder, check=False)
+        assert result.returncode != 0
+        errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+        assert errors == [
+            "error: data.corpus: 'crema' is not allowed; choose one of: synthetic, ravdess"
+        ]
+        assert stages_run(result.stdout) == {"download"}
+    finally:
+        reset(folder)
