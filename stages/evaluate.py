@@ -61,7 +61,11 @@ def main() -> None:
     )
     log.info(
         "test (%d clips, actors %s): accuracy %.4f, macro F1 %.4f, UAR %.4f",
-        len(test), meta["actors"]["test"], metrics["accuracy"], metrics["macro_f1"], metrics["uar"],
+        len(test),
+        meta["actors"]["test"],
+        metrics["accuracy"],
+        metrics["macro_f1"],
+        metrics["uar"],
     )
 
 

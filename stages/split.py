@@ -19,7 +19,12 @@ def main() -> None:
     split = assign_subsets(read_manifest(MANIFEST), params)
     write_csv(split, SPLIT)
     for subset, clips in split.groupby("subset", sort=False):
-        log.info("%s: %d clips, actors %s", subset, len(clips), sorted(int(a) for a in clips["actor"].unique()))
+        log.info(
+            "%s: %d clips, actors %s",
+            subset,
+            len(clips),
+            sorted(int(a) for a in clips["actor"].unique()),
+        )
 
 
 if __name__ == "__main__":

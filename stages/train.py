@@ -68,7 +68,10 @@ def main() -> None:
     x_val, y_val = store[val["row"].to_numpy()], val["y"].to_numpy()
     log.info(
         "train: %d clips (+%d augmented), val: %d clips, classes: %s",
-        len(train), len(extra), len(val), ", ".join(spec.class_names),
+        len(train),
+        len(extra),
+        len(val),
+        ", ".join(spec.class_names),
     )
 
     from dvclive import Live
@@ -81,7 +84,10 @@ def main() -> None:
             live.next_step()
 
         model, history = fit(
-            x_train, y_train, x_val, y_val,
+            x_train,
+            y_train,
+            x_val,
+            y_val,
             num_classes=len(spec.class_names),
             model_params=params.model,
             train_params=params.train,
@@ -100,19 +106,32 @@ def main() -> None:
         "classes": list(spec.class_names),
         "labels": spec.to_dict(),
         "features": settings,
-        "model": {"arch": params.model.arch, "filters": params.model.filters,
-                  "dropout": params.model.dropout},
-        "train": {**vars(TrainingSettings.resolve(params.model, params.train)),
-                  "seed": params.train.seed, "epochs": params.train.epochs},
+        "model": {
+            "arch": params.model.arch,
+            "filters": params.model.filters,
+            "dropout": params.model.dropout,
+        },
+        "train": {
+            **vars(TrainingSettings.resolve(params.model, params.train)),
+            "seed": params.train.seed,
+            "epochs": params.train.epochs,
+        },
         "corpus": params.data.corpus,
-        "actors": {subset: sorted(int(a) for a in clips.loc[clips["subset"] == subset, "actor"].unique())
-                   for subset in ("train", "val", "test")},
+        "actors": {
+            subset: sorted(int(a) for a in clips.loc[clips["subset"] == subset, "actor"].unique())
+            for subset in ("train", "val", "test")
+        },
         "validation": summary,
     }
     modelio.save(MODEL, model, meta)
     write_json(METRICS, summary)
-    log.info("kept epoch %d of %d: val_loss %.4f, val_accuracy %.4f",
-             best, summary["epochs_run"], summary["val_loss"], summary["val_accuracy"])
+    log.info(
+        "kept epoch %d of %d: val_loss %.4f, val_accuracy %.4f",
+        best,
+        summary["epochs_run"],
+        summary["val_loss"],
+        summary["val_accuracy"],
+    )
 
 
 if __name__ == "__main__":

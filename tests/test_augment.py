@@ -15,7 +15,9 @@ def params(params_dict):
 @pytest.fixture
 def clips(tiny_corpus):
     names = ["03-01-05-02-01-01-01", "03-01-04-01-02-02-02"]
-    return [(name, str(tiny_corpus / "speech" / f"Actor_0{name[-1]}" / f"{name}.wav")) for name in names]
+    return [
+        (name, str(tiny_corpus / "speech" / f"Actor_0{name[-1]}" / f"{name}.wav")) for name in names
+    ]
 
 
 def test_nothing_enabled_means_no_copies(params, clips):

@@ -32,7 +32,11 @@ def test_mfcc_features_have_the_fixed_shape_and_are_normalised(feature_params, c
 def test_features_do_not_depend_on_the_file_sample_rate_or_channels(feature_params, clip, tmp_path):
     samples, rate = sf.read(clip)
     stereo = tmp_path / "stereo48k.wav"
-    sf.write(stereo, np.stack([librosa.resample(samples, orig_sr=rate, target_sr=48000)] * 2, axis=1), 48000)
+    sf.write(
+        stereo,
+        np.stack([librosa.resample(samples, orig_sr=rate, target_sr=48000)] * 2, axis=1),
+        48000,
+    )
     original = features.featurize_file(clip, feature_params)
     converted = features.featurize_file(stereo, feature_params)
     assert converted.shape == original.shape
@@ -66,7 +70,9 @@ def test_seed_features_equal_the_2019_recipe(feature_params, clip):
     assert not matrix[len(reference) :].any()  # zero-padded
 
 
-def test_featurize_many_in_parallel_equals_serial_and_reports_failures(feature_params, clip, tmp_path):
+def test_featurize_many_in_parallel_equals_serial_and_reports_failures(
+    feature_params, clip, tmp_path
+):
     broken = tmp_path / "broken.wav"
     broken.write_bytes(b"RIFF....WAVEfmt nonsense")
     paths = [str(clip), str(broken), str(clip)]
@@ -79,8 +85,12 @@ def test_featurize_many_in_parallel_equals_serial_and_reports_failures(feature_p
 
 def test_store_round_trip(feature_params, tmp_path, rng):
     matrix = rng.standard_normal((3, 301, 80)).astype(np.float32)
-    features.save_store(tmp_path / "s", clip_ids=["a", "b", "c"], matrix=matrix,
-                        settings=features.describe(feature_params))
+    features.save_store(
+        tmp_path / "s",
+        clip_ids=["a", "b", "c"],
+        matrix=matrix,
+        settings=features.describe(feature_params),
+    )
     ids, loaded, settings = features.load_store(tmp_path / "s")
     assert ids == ["a", "b", "c"] and np.array_equal(loaded, matrix)
     assert settings["n_frames"] == 301 and "n_jobs" not in settings

@@ -7,7 +7,8 @@ from tests.conftest import set_key
 
 CLIPS = pd.DataFrame(
     {
-        "emotion": ["neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised"] * 2,
+        "emotion": ["neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised"]
+        * 2,
         "gender": ["male"] * 8 + ["female"] * 8,
     }
 )
@@ -28,8 +29,14 @@ def test_emotions8_keeps_every_clip(params_dict):
     ("grouping", "expected"),
     [
         ("emotions5", [None, "calm", "happy", "sad", "angry", "fearful", None, None]),
-        ("valence3", ["neutral", "neutral", "positive", "negative", "negative", "negative", None, None]),
-        ("valence2", [None, "positive", "positive", "negative", "negative", "negative", None, None]),
+        (
+            "valence3",
+            ["neutral", "neutral", "positive", "negative", "negative", "negative", None, None],
+        ),
+        (
+            "valence2",
+            [None, "positive", "positive", "negative", "negative", "negative", None, None],
+        ),
     ],
 )
 def test_groupings_map_and_drop(params_dict, grouping, expected):

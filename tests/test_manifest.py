@@ -10,7 +10,9 @@ def write(path, samples, sample_rate=16000, subtype="PCM_16"):
 
 
 def test_manifest_describes_every_clip(tiny_corpus, tmp_path):
-    manifest = build_manifest(tiny_corpus, corpus="synthetic", silence_threshold=1e-4, root=tiny_corpus)
+    manifest = build_manifest(
+        tiny_corpus, corpus="synthetic", silence_threshold=1e-4, root=tiny_corpus
+    )
     assert list(manifest.columns) == list(COLUMNS)
     assert len(manifest) == 240
     assert (manifest["excluded"] == "").all()
@@ -29,7 +31,9 @@ def test_bad_audio_is_excluded_with_its_reason(tmp_path, rng):
     write(actor / "03-01-01-01-01-01-01.wav", 0.3 * rng.standard_normal(8000))
     write(actor / "03-01-02-01-01-01-01.wav", np.zeros(8000))
     write(actor / "03-01-03-01-01-01-01.wav", np.zeros(0))
-    (actor / "03-01-04-01-01-01-01.wav").write_bytes(b"RIFF\x00\x00garbage" + bytes(rng.integers(0, 255, 200, dtype=np.uint8)))
+    (actor / "03-01-04-01-01-01-01.wav").write_bytes(
+        b"RIFF\x00\x00garbage" + bytes(rng.integers(0, 255, 200, dtype=np.uint8))
+    )
     nan = 0.1 * rng.standard_normal(8000)
     nan[100] = np.nan
     write(actor / "03-01-05-01-01-01-01.wav", nan, subtype="FLOAT")

@@ -17,7 +17,9 @@ def test_seed_network_is_the_2019_architecture():
     assert types.count("BatchNormalization") == 2
     assert types.count("Dropout") == 2 and types.count("MaxPooling1D") == 2
     assert all(layer.rate == 0.25 for layer in model.layers if type(layer).__name__ == "Dropout")
-    assert all(layer.pool_size == (8,) for layer in model.layers if type(layer).__name__ == "MaxPooling1D")
+    assert all(
+        layer.pool_size == (8,) for layer in model.layers if type(layer).__name__ == "MaxPooling1D"
+    )
     assert model.output_shape == (None, 10)
     assert model.layers[-1].activation.__name__ == "softmax"
 

@@ -16,22 +16,54 @@ def test_default_params_validate(params_dict):
 @pytest.mark.parametrize(
     ("key", "value", "message"),
     [
-        ("labels.grouping", "emotions9", r"labels\.grouping: 'emotions9' is not allowed; choose one of: emotions8"),
-        ("data.corpus", "crema", r"data\.corpus: 'crema' is not allowed; choose one of: synthetic, ravdess"),
+        (
+            "labels.grouping",
+            "emotions9",
+            r"labels\.grouping: 'emotions9' is not allowed; choose one of: emotions8",
+        ),
+        (
+            "data.corpus",
+            "crema",
+            r"data\.corpus: 'crema' is not allowed; choose one of: synthetic, ravdess",
+        ),
         ("augment.noise", 1, r"augment\.noise: expected true or false, got 1"),
         ("augment.pitch", "yes", r"augment\.pitch: expected true or false, got 'yes'"),
         ("train.epochs", -1, r"train\.epochs: -1 is too small; must be >= 1"),
         ("train.epochs", 2.5, r"train\.epochs: expected an integer, got 2\.5"),
         ("split.test_actors", [99], r"split\.test_actors: actor 99 does not exist"),
         ("split.val_actors", [], r"split\.val_actors: must name at least one actor"),
-        ("split.val_actors", [20, 21], r"split\.val_actors: actor 21 is also in split\.test_actors"),
-        ("model.arch", "transformer", r"model\.arch: 'transformer' is not allowed; choose one of: cnn, seed"),
-        ("labels.gender", "other", r"labels\.gender: 'other' is not allowed; choose one of: both, male, female"),
+        (
+            "split.val_actors",
+            [20, 21],
+            r"split\.val_actors: actor 21 is also in split\.test_actors",
+        ),
+        (
+            "model.arch",
+            "transformer",
+            r"model\.arch: 'transformer' is not allowed; choose one of: cnn, seed",
+        ),
+        (
+            "labels.gender",
+            "other",
+            r"labels\.gender: 'other' is not allowed; choose one of: both, male, female",
+        ),
         ("features.kind", "mel", r"features\.kind: 'mel' is not allowed"),
-        ("data.ravdess.channels", ["speech", "video"], r"data\.ravdess\.channels: 'video' is not allowed"),
-        ("augment.only_classes", ["joy"], r"augment\.only_classes: 'joy' is not a class of grouping 'emotions8'"),
+        (
+            "data.ravdess.channels",
+            ["speech", "video"],
+            r"data\.ravdess\.channels: 'video' is not allowed",
+        ),
+        (
+            "augment.only_classes",
+            ["joy"],
+            r"augment\.only_classes: 'joy' is not a class of grouping 'emotions8'",
+        ),
         ("augment.pitch_min", 5.0, r"augment\.pitch_min: must not exceed augment\.pitch_max"),
-        ("train.optimizer", "rmsprop", r"train\.optimizer: 'rmsprop' is not allowed; choose one of: adam, sgd"),
+        (
+            "train.optimizer",
+            "rmsprop",
+            r"train\.optimizer: 'rmsprop' is not allowed; choose one of: adam, sgd",
+        ),
     ],
 )
 def test_bad_values_name_the_key_and_what_is_allowed(params_dict, key, value, message):
@@ -43,13 +75,17 @@ def test_bad_values_name_the_key_and_what_is_allowed(params_dict, key, value, me
 
 def test_grouping_with_unknown_emotion_is_refused(params_dict):
     params_dict["labels"]["groupings"]["mine"] = {"good": ["happy", "joyful"], "bad": ["sad"]}
-    with pytest.raises(ConfigError, match=r"labels\.groupings\.mine\.good: emotion 'joyful' does not exist"):
+    with pytest.raises(
+        ConfigError, match=r"labels\.groupings\.mine\.good: emotion 'joyful' does not exist"
+    ):
         parse_params(params_dict)
 
 
 def test_emotion_in_two_classes_is_refused(params_dict):
     params_dict["labels"]["groupings"]["mine"] = {"a": ["happy"], "b": ["happy", "sad"]}
-    with pytest.raises(ConfigError, match=r"labels\.groupings\.mine\.b: emotion 'happy' is already in class 'a'"):
+    with pytest.raises(
+        ConfigError, match=r"labels\.groupings\.mine\.b: emotion 'happy' is already in class 'a'"
+    ):
         parse_params(params_dict)
 
 

@@ -31,7 +31,9 @@ TINY = {
 pytestmark = pytest.mark.slow
 
 
-def run(args: list[str], cwd: Path, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
+def run(
+    args: list[str], cwd: Path, check: bool = True, timeout: float = 600
+) -> subprocess.CompletedProcess:
     env = {
         **os.environ,
         # Stage commands call `python`: the one running the tests, with the project installed.

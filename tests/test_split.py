@@ -35,7 +35,9 @@ def test_excluded_clips_are_not_split():
 
 
 def test_absent_test_actors_are_an_error_naming_the_key():
-    with pytest.raises(ConfigError, match=r"split\.test_actors: none of actors \[21\] is in the corpus"):
+    with pytest.raises(
+        ConfigError, match=r"split\.test_actors: none of actors \[21\] is in the corpus"
+    ):
         assign_subsets(manifest([1, 2, 3]), SplitParams((21,), (2,)))
 
 

@@ -10,6 +10,7 @@ from ser.train import class_weights, fit, predict_proba
 @pytest.fixture
 def small_problem(rng):
     """A learnable 3-class problem: class k has a bump in feature k."""
+
     def make(n):
         y = rng.integers(0, 3, n)
         x = rng.standard_normal((n, 32, 6)).astype(np.float32)
@@ -24,7 +25,9 @@ def params(params_dict):
     params = parse_params(params_dict)
     return (
         dataclasses.replace(params.model, filters=8),
-        dataclasses.replace(params.train, epochs=6, early_stopping_patience=3, reduce_lr_patience=2),
+        dataclasses.replace(
+            params.train, epochs=6, early_stopping_patience=3, reduce_lr_patience=2
+        ),
     )
 
 
@@ -33,8 +36,15 @@ def test_training_learns_and_keeps_the_best_val_loss_epoch(small_problem, params
 
     (x_train, y_train), (x_val, y_val) = small_problem
     model_params, train_params = params
-    model, history = fit(x_train, y_train, x_val, y_val, num_classes=3,
-                         model_params=model_params, train_params=train_params)
+    model, history = fit(
+        x_train,
+        y_train,
+        x_val,
+        y_val,
+        num_classes=3,
+        model_params=model_params,
+        train_params=train_params,
+    )
     best = history["best_epoch"]
     assert history["val_loss"][best - 1] == min(history["val_loss"])
     probabilities = predict_proba(model, x_val)
@@ -48,8 +58,15 @@ def test_same_seed_gives_identical_weights_and_another_seed_differs(small_proble
     model_params, train_params = params
     train_params = dataclasses.replace(train_params, epochs=2)
     runs = [
-        fit(x_train, y_train, x_val, y_val, num_classes=3, model_params=model_params,
-            train_params=dataclasses.replace(train_params, seed=seed))[0]
+        fit(
+            x_train,
+            y_train,
+            x_val,
+            y_val,
+            num_classes=3,
+            model_params=model_params,
+            train_params=dataclasses.replace(train_params, seed=seed),
+        )[0]
         for seed in (0, 0, 1)
     ]
     first, second, other = (predict_proba(model, x_val) for model in runs)

@@ -73,9 +73,7 @@ def copy_seed(seed: int, clip_id: str, copy: int) -> int:
     return zlib.crc32(f"{seed}:{clip_id}:{copy}".encode())
 
 
-def augment_clip(
-    samples: np.ndarray, *, augmenter, sample_rate: int, seed: int
-) -> np.ndarray:
+def augment_clip(samples: np.ndarray, *, augmenter, sample_rate: int, seed: int) -> np.ndarray:
     """One augmented copy of a mono clip (n,) -> (m,) float32; m differs under speed change."""
     if samples.size == 0:
         return samples

@@ -6,7 +6,7 @@ class SerError(Exception):
 
 
 class ConfigError(SerError, ValueError):
-    """A parameter has a value that is not allowed; the message names the key and the allowed values."""
+    """A parameter value is not allowed; the message names the key and what is allowed."""
 
 
 class DataError(SerError):

@@ -171,8 +171,9 @@ def featurize_many(
         with ProcessPoolExecutor(max_workers=n_jobs) as pool:
             results = pool.map(_featurize_one, jobs, chunksize=16)
             for index, (features, reason) in enumerate(
-                progress_bar(results, desc="featurize", unit="clip", enabled=progress,
-                             total=len(paths))
+                progress_bar(
+                    results, desc="featurize", unit="clip", enabled=progress, total=len(paths)
+                )
             ):
                 _store(matrix, reasons, index, features, reason)
     else:

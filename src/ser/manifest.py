@@ -59,8 +59,13 @@ def inspect_audio(path: Path, *, silence_threshold: float) -> tuple[int, float, 
     block = sample_rate * 60
     max_frames = int(MAX_CHECK_SECONDS * sample_rate)
     try:
-        for chunk in sf.blocks(str(path), blocksize=block, dtype="float32", always_2d=True,
-                               frames=min(frames, max_frames)):
+        for chunk in sf.blocks(
+            str(path),
+            blocksize=block,
+            dtype="float32",
+            always_2d=True,
+            frames=min(frames, max_frames),
+        ):
             digest.update(np.ascontiguousarray(chunk).tobytes())
             if not np.all(np.isfinite(chunk)):
                 finite = False

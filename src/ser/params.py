@@ -161,7 +161,9 @@ class _Section:
             raise ConfigError(f"{where}: expected a mapping of settings, got {_show(raw)}")
         unknown = sorted(set(raw) - set(known))
         if unknown:
-            raise ConfigError(f"{self.key(unknown[0])}: unknown key; allowed keys: {', '.join(known)}")
+            raise ConfigError(
+                f"{self.key(unknown[0])}: unknown key; allowed keys: {', '.join(known)}"
+            )
         missing = [key for key in known if key not in raw]
         if missing:
             raise ConfigError(f"{self.key(missing[0])}: missing")
@@ -215,7 +217,9 @@ class _Section:
             raise ConfigError(f"{self.key(name)}: expected {allowed}, got {_show(value)}")
         bad = [v for v in value if v not in ACTORS]
         if bad:
-            raise ConfigError(f"{self.key(name)}: actor {bad[0]} does not exist; expected {allowed}")
+            raise ConfigError(
+                f"{self.key(name)}: actor {bad[0]} does not exist; expected {allowed}"
+            )
         if len(set(value)) != len(value):
             raise ConfigError(f"{self.key(name)}: an actor is listed twice in {value}")
         if not value and not allow_empty:
@@ -337,7 +341,11 @@ def _augment(section: _Section) -> AugmentParams:
         gain_max=section.number("gain_max", minimum=0.0, maximum=100.0),
         only_classes=section.strings("only_classes"),
     )
-    for low, high in (("pitch_min", "pitch_max"), ("speed_min", "speed_max"), ("gain_min", "gain_max")):
+    for low, high in (
+        ("pitch_min", "pitch_max"),
+        ("speed_min", "speed_max"),
+        ("gain_min", "gain_max"),
+    ):
         if getattr(params, low) > getattr(params, high):
             raise ConfigError(f"augment.{low}: must not exceed augment.{high}")
     return params
@@ -365,7 +373,8 @@ def _labels(section: _Section) -> LabelParams:
                     )
                 if emotion in seen:
                     raise ConfigError(
-                        f"{key}.{class_name}: emotion {emotion!r} is already in class {seen[emotion]!r}"
+                        f"{key}.{class_name}: emotion {emotion!r} is already in class "
+                        f"{seen[emotion]!r}"
                     )
                 seen[emotion] = str(class_name)
             grouping[str(class_name)] = tuple(emotions)

@@ -15,7 +15,11 @@ def wanted(enabled: bool | None) -> bool:
 
 
 def progress_bar(
-    items: Iterable[T], *, desc: str, unit: str = "it", enabled: bool | None = None,
+    items: Iterable[T],
+    *,
+    desc: str,
+    unit: str = "it",
+    enabled: bool | None = None,
     total: int | None = None,
 ) -> Iterator[T]:
     if not wanted(enabled):

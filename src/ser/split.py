@@ -32,11 +32,13 @@ def assign_subsets(manifest: pd.DataFrame, params: SplitParams) -> pd.DataFrame:
             f"cover every actor present ({present})"
         )
     subset = usable["actor"].map(
-        lambda actor: "test"
-        if actor in params.test_actors
-        else "val"
-        if actor in params.val_actors
-        else "train"
+        lambda actor: (
+            "test"
+            if actor in params.test_actors
+            else "val"
+            if actor in params.val_actors
+            else "train"
+        )
     )
     frame = pd.DataFrame(
         {"clip_id": usable["clip_id"], "actor": usable["actor"], "subset": subset}
@@ -53,7 +55,9 @@ def check_no_shared_content(split: pd.DataFrame, content_hash: pd.Series) -> Non
     leaked = spread[spread > 1]
     if len(leaked):
         clips = frame[frame["content_hash"] == leaked.index[0]]
-        pairs = ", ".join(f"{c} ({s})" for c, s in zip(clips["clip_id"], clips["subset"], strict=True))
+        pairs = ", ".join(
+            f"{c} ({s})" for c, s in zip(clips["clip_id"], clips["subset"], strict=True)
+        )
         raise DataError(
             f"{len(leaked)} recording(s) appear in more than one subset, e.g. identical audio in "
             f"{pairs}; remove the duplicates from the corpus"

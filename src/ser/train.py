@@ -84,9 +84,7 @@ def fit(
         optimizer = keras.optimizers.SGD(learning_rate=settings.learning_rate)
     else:
         optimizer = keras.optimizers.Adam(learning_rate=settings.learning_rate)
-    model.compile(
-        optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"]
-    )
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     best = _best_weights_callback()
     callbacks = [
         keras.callbacks.ReduceLROnPlateau(
@@ -102,9 +100,7 @@ def fit(
     ]
     if on_epoch_end is not None:
         callbacks.append(keras.callbacks.LambdaCallback(on_epoch_end=on_epoch_end))
-    weights = (
-        class_weights(y_train, num_classes) if train_params.class_weights else None
-    )
+    weights = class_weights(y_train, num_classes) if train_params.class_weights else None
     history = model.fit(
         x_train,
         y_train,
@@ -123,7 +119,7 @@ def fit(
 
 
 def _best_weights_callback():
-    """A Keras callback keeping the weights of the lowest-val_loss epoch (an in-memory checkpoint)."""
+    """A Keras callback keeping the lowest-val_loss epoch's weights (an in-memory checkpoint)."""
     import keras
 
     class BestWeights(keras.callbacks.Callback):

@@ -83,13 +83,6 @@ def parse_name(stem: str) -> ClipName | None:
     )
 
 
-def clip_stem(
-    *, channel: int, emotion: int, intensity: int, statement: int, repetition: int, actor: int
-) -> str:
-    """The RAVDESS stem of an audio-only clip, e.g. ``03-01-05-02-01-01-12``."""
-    return f"03-{channel:02d}-{emotion:02d}-{intensity:02d}-{statement:02d}-{repetition:02d}-{actor:02d}"
-
-
 def prepare(
     raw_dir: Path,
     *,
@@ -99,7 +92,7 @@ def prepare(
     max_extract_bytes: int,
     progress: bool | None = None,
 ) -> None:
-    """Fetch (or take from a local path) each channel's archive and extract it under raw_dir/<channel>.
+    """Fetch (or take locally) each channel's archive and extract it under raw_dir/<channel>.
 
     The archive is verified (size, and MD5 where one is published) before extraction;
     extraction is atomic, so raw_dir/<channel> is either complete or absent.

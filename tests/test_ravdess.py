@@ -1,0 +1,166 @@
+"""The RAVDESS path: file names, and the download stage fetching a real archive over HTTP."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import subprocess
+import sys
+import threading
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import yaml
+
+from ser.corpora import ravdess
+from ser.errors import DataError
+from ser.manifest import read_manifest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize(
+    ("stem", "expected"),
+    [
+        ("03-01-05-02-01-01-12", ("speech", "angry", "strong", 1, 1, 12, "female")),
+        ("03-02-08-01-02-02-01", ("song", "surprised", "normal", 2, 2, 1, "male")),
+    ],
+)
+def test_parse_name(stem, expected):
+    name = ravdess.parse_name(stem)
+    assert (
+        name.channel,
+        name.emotion,
+        name.intensity,
+        name.statement,
+        name.repetition,
+        name.actor,
+        name.gender,
+    ) == expected
+
+
+@pytest.mark.parametrize(
+    "stem",
+    ["01-01-05-02-01-01-12", "03-01-09-01-01-01-01", "03-01-05-02-01-01-25", "03-01-05", "readme"],
+)
+def test_parse_name_rejects_what_is_not_a_ravdess_clip(stem):
+    assert ravdess.parse_name(stem) is None
+
+
+def make_archive(path: Path, tiny_corpus: Path, *, missing: int = 0) -> Path:
+    """A zip laid out like the official one (Actor_XX/...), from synthetic clips of actors 1-4.
+
+    Actor 2's clips are rewritten as 48 kHz stereo, and ``missing`` clips are left out.
+    """
+    clips = sorted((tiny_corpus / "speech").rglob("*.wav"))[missing:]
+    with zipfile.ZipFile(path, "w") as archive:
+        for clip in clips:
+            name = f"{clip.parent.name}/{clip.name}"
+            if clip.parent.name == "Actor_02":
+                samples, rate = sf.read(clip)
+                stereo = path.parent / "stereo.wav"
+                resampled = np.interp(
+                    np.arange(0, len(samples), rate / 48000), np.arange(len(samples)), samples
+                )
+                sf.write(stereo, np.stack([resampled, resampled], axis=1), 48000)
+                archive.write(stereo, name)
+            else:
+                archive.write(clip, name)
+    return path
+
+
+@pytest.fixture
+def http_folder(tmp_path):
+    """Serve tmp_path/'www' on 127.0.0.1; yields (folder, base URL)."""
+    folder = tmp_path / "www"
+    folder.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield folder, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def run_download_stage(project: Path, url: str) -> subprocess.CompletedProcess:
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["data"]["corpus"] = "ravdess"
+    params["data"]["ravdess"]["speech_url"] = url
+    (project / "params.yaml").write_text(yaml.safe_dump(params))
+    return subprocess.run(
+        [sys.executable, str(ROOT / "stages" / "download.py")],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_download_stage_fetches_over_http_and_takes_any_rate_stereo_and_missing_files(
+    tiny_corpus, http_folder, tmp_path
+):
+    folder, base = http_folder
+    make_archive(folder / "Audio_Speech_Actors_01-24.zip", tiny_corpus, missing=3)
+    project = tmp_path / "project"
+    project.mkdir()
+    result = run_download_stage(project, f"{base}/Audio_Speech_Actors_01-24.zip?download=1")
+    assert result.returncode == 0, result.stderr
+    manifest = read_manifest(project / "data" / "manifest.csv")
+    assert len(manifest) == 240 - 3
+    assert (manifest["excluded"] == "").all()
+    assert set(manifest["sample_rate"]) == {16000, 48000}
+    assert set(manifest["corpus"]) == {"ravdess"}
+    assert (project / "data" / "raw" / "speech" / "Actor_01").is_dir()
+    assert (project / "data" / "downloads" / "Audio_Speech_Actors_01-24.zip").is_file()
+
+
+def test_download_stage_takes_a_local_archive_without_copying(tiny_corpus, tmp_path):
+    archive = make_archive(tmp_path / "mirror.zip", tiny_corpus)
+    project = tmp_path / "project"
+    project.mkdir()
+    result = run_download_stage(project, str(archive))
+    assert result.returncode == 0, result.stderr
+    assert len(read_manifest(project / "data" / "manifest.csv")) == 240
+    assert not (project / "data" / "downloads").exists()
+
+
+def test_missing_archive_is_a_one_line_error(tmp_path):
+    result = run_download_stage(tmp_path, str(tmp_path / "nowhere.zip"))
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].startswith("error: archive not found")
+
+
+def test_archive_without_clips_is_refused(tmp_path):
+    archive = tmp_path / "other.zip"
+    with zipfile.ZipFile(archive, "w") as handle:
+        handle.writestr("music/track01.wav", b"RIFF")
+    with pytest.raises(DataError, match="holds no RAVDESS clips"):
+        ravdess.prepare(
+            tmp_path / "raw",
+            channels=("speech",),
+            urls={"speech": str(archive)},
+            cache_dir=tmp_path / "cache",
+            max_extract_bytes=10**6,
+        )
+
+
+def test_official_archives_are_checked_by_size_and_md5():
+    speech = ravdess.OFFICIAL_ARCHIVES[ravdess.SPEECH_URL]
+    assert speech == {
+        "expected_size": 208_468_073,
+        "expected_md5": "bc696df654c87fed845eb13823edef8a",
+    }
+    assert ravdess.OFFICIAL_ARCHIVES[ravdess.SONG_URL]["expected_size"] == 225_505_317
+
+
+def test_default_urls_are_the_official_archives(default_params_dict):
+    urls = default_params_dict["data"]["ravdess"]
+    assert urls["speech_url"] == ravdess.SPEECH_URL and urls["song_url"] == ravdess.SONG_URL
