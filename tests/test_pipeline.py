@@ -206,3 +206,14 @@ def test_bad_params_fail_before_any_work_with_one_line(project):
         assert stages_run(result.stdout) == {"download"}
     finally:
         reset(folder)
+
+
+def test_rerun_from_scratch_gives_byte_identical_metrics(project):
+    folder, _ = project
+    before = {
+        name: (folder / "metrics" / name).read_bytes() for name in ("evaluate.json", "train.json")
+    }
+    forced = dvc("repro", "--force", cwd=folder)
+    assert stages_run(forced.stdout) == set(STAGES)
+    for name, content in before.items():
+        assert (folder / "metrics" / name).read_bytes() == content, name

@@ -128,7 +128,6 @@ def augment_many(
     (clip_id, reason)). No enabled transform -> no rows.
     """
     from ser import features
-    from ser.progress import progress_bar
 
     n_frames, n_features = features.shape(feature_params)
     if not augment_params.any_enabled or not clips:
@@ -138,28 +137,23 @@ def augment_many(
         for clip_id, path in clips
         for copy in range(augment_params.copies)
     ]
-    if n_jobs > 1:
-        from concurrent.futures import ProcessPoolExecutor
+    from ser.parallel import map_clips
 
-        pool = ProcessPoolExecutor(max_workers=n_jobs)
-        results = pool.map(_augment_one, jobs, chunksize=8)
-    else:
-        pool = None
-        results = map(_augment_one, jobs)
+    results = map_clips(
+        _augment_one,
+        jobs,
+        n_jobs=n_jobs,
+        desc="augment",
+        unit="copy",
+        progress=progress,
+        chunksize=8,
+    )
     ids, rows, failures = [], [], []
-    try:
-        for job, (matrix, reason) in zip(
-            jobs,
-            progress_bar(results, desc="augment", unit="copy", enabled=progress, total=len(jobs)),
-            strict=True,
-        ):
-            if matrix is None:
-                failures.append((job[1], reason))
-            else:
-                ids.append(job[1])
-                rows.append(matrix)
-    finally:
-        if pool is not None:
-            pool.shutdown()
+    for job, (matrix, reason) in zip(jobs, results, strict=True):
+        if matrix is None:
+            failures.append((job[1], reason))
+        else:
+            ids.append(job[1])
+            rows.append(matrix)
     stacked = np.stack(rows) if rows else np.zeros((0, n_frames, n_features), dtype=np.float32)
     return ids, stacked, failures

@@ -157,38 +157,21 @@ def _featurize_one(job: tuple[str, FeatureParams]) -> tuple[np.ndarray | None, s
 def featurize_many(
     paths: list[str], params: FeatureParams, *, n_jobs: int = 1, progress: bool | None = None
 ) -> tuple[np.ndarray, list[str]]:
-    """Features of many files: (n, n_frames, n_features) float32 and one reason per file
-    ('' when it worked; its row is then all zeros otherwise). Order follows ``paths``."""
-    from ser.progress import progress_bar
+    """Features of many files, in order: (n, n_frames, n_features) float32, and one reason per
+    file ('' when it worked; a failed file's row is all zeros)."""
+    from ser.parallel import map_clips
 
     n_frames, n_features = shape(params)
     matrix = np.zeros((len(paths), n_frames, n_features), dtype=np.float32)
     reasons = [""] * len(paths)
     jobs = [(path, params) for path in paths]
-    if n_jobs > 1 and len(paths) > 1:
-        from concurrent.futures import ProcessPoolExecutor
-
-        with ProcessPoolExecutor(max_workers=n_jobs) as pool:
-            results = pool.map(_featurize_one, jobs, chunksize=16)
-            for index, (features, reason) in enumerate(
-                progress_bar(
-                    results, desc="featurize", unit="clip", enabled=progress, total=len(paths)
-                )
-            ):
-                _store(matrix, reasons, index, features, reason)
-    else:
-        for index, job in enumerate(
-            progress_bar(jobs, desc="featurize", unit="clip", enabled=progress)
-        ):
-            _store(matrix, reasons, index, *_featurize_one(job))
+    results = map_clips(_featurize_one, jobs, n_jobs=n_jobs, desc="featurize", progress=progress)
+    for index, (features, reason) in enumerate(results):
+        if features is None:
+            reasons[index] = reason
+        else:
+            matrix[index] = features
     return matrix, reasons
-
-
-def _store(matrix, reasons, index, features, reason) -> None:
-    if features is None:
-        reasons[index] = reason
-    else:
-        matrix[index] = features
 
 
 def save_store(folder: Path, *, clip_ids: list[str], matrix: np.ndarray, settings: dict) -> None:

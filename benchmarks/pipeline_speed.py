@@ -1,0 +1,167 @@
+"""Time and peak memory of each pipeline stage, run with the real dvc command.
+
+Copies the project to a temporary git repo, runs the stages one by one with `dvc repro -s`,
+recording wall time and the peak resident memory of each (the largest process the stage
+started, dvc included), then times a no-op `dvc repro`.
+
+    python benchmarks/pipeline_speed.py                      # built-in synthetic corpus
+    python benchmarks/pipeline_speed.py \
+        --speech-url ../shared/data/ravdess-speech-actors01-20-24k.zip \
+        --test-actors 17 18 19 20 --val-actors 13 14 15 16   # RAVDESS speech
+
+Prints a Markdown table; --json PATH also writes the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+STAGES = ("download", "featurize", "split", "augment", "train", "evaluate")
+
+# Runs a command and prints the peak RSS (KiB) of its largest descendant.
+MEASURE = (
+    "import resource, subprocess, sys\n"
+    "code = subprocess.run(sys.argv[1:]).returncode\n"
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)\n"
+    "sys.exit(code)\n"
+)
+
+
+def environment() -> dict[str, str]:
+    bin_dir = Path(sys.executable).parent
+    return {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+
+
+def copy_project(target: Path) -> None:
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    for name in listed:
+        if (ROOT / name).is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, target / name)
+    for command in (["git", "init", "-q"], ["git", "add", "-A"]):
+        subprocess.run(command, cwd=target, check=True)
+    subprocess.run(
+        [
+            "git",
+            "-c",
+            "user.name=bench",
+            "-c",
+            "user.email=bench@example.invalid",
+            "commit",
+            "-qm",
+            "benchmark copy",
+        ],
+        cwd=target,
+        check=True,
+    )
+
+
+def set_params(project: Path, args: argparse.Namespace) -> None:
+    path = project / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    if args.speech_url:
+        params["data"]["corpus"] = "ravdess"
+        params["data"]["ravdess"]["speech_url"] = str(Path(args.speech_url).resolve())
+    if args.test_actors:
+        params["split"]["test_actors"] = args.test_actors
+    if args.val_actors:
+        params["split"]["val_actors"] = args.val_actors
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def run_stage(project: Path, stage: str) -> tuple[float, float]:
+    """(wall seconds, peak RSS MiB) of `dvc repro -s stage`."""
+    started = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-c", MEASURE, "dvc", "repro", "-s", stage],
+        cwd=project,
+        env=environment(),
+        capture_output=True,
+        text=True,
+    )
+    wall = time.perf_counter() - started
+    if result.returncode != 0:
+        sys.exit(f"stage {stage} failed:\n{result.stdout}\n{result.stderr}")
+    peak_kib = int(result.stderr.strip().splitlines()[-1])
+    return wall, peak_kib / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--speech-url", help="RAVDESS speech archive (URL or local path)")
+    parser.add_argument("--test-actors", type=int, nargs="+")
+    parser.add_argument("--val-actors", type=int, nargs="+")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="ser-bench-") as folder:
+        project = Path(folder)
+        copy_project(project)
+        set_params(project, args)
+        figures = {stage: run_stage(project, stage) for stage in STAGES}
+        clips = sum(1 for _ in open(project / "data" / "features" / "clips.txt"))
+        noop = []
+        for _ in range(3):
+            started = time.perf_counter()
+            subprocess.run(
+                ["dvc", "repro"], cwd=project, env=environment(), capture_output=True, check=True
+            )
+            noop.append(time.perf_counter() - started)
+        metrics = json.loads((project / "metrics" / "evaluate.json").read_text())
+
+    corpus = f"RAVDESS speech from {args.speech_url}" if args.speech_url else "synthetic (default)"
+    total = sum(wall for wall, _ in figures.values())
+    print(
+        f"corpus: {corpus}; {clips} clips; machine: {os.cpu_count()} cores, "
+        f"{platform.processor() or platform.machine()}, Python {platform.python_version()}"
+    )
+    print("\n| stage | wall time (s) | peak memory (MiB) |\n|---|---:|---:|")
+    for stage, (wall, peak) in figures.items():
+        print(f"| {stage} | {wall:.1f} | {peak:.0f} |")
+    print(
+        f"| **all six, one by one** | **{total:.1f}** | {max(p for _, p in figures.values()):.0f} |"
+    )
+    featurize = figures["featurize"][0]
+    print(f"\nfeaturize: {clips / featurize:.0f} clips/s (stage wall time, start-up included)")
+    print(f"no-op `dvc repro`: {statistics.median(noop):.2f} s (median of 3)")
+    print(f"test accuracy of this run: {metrics['accuracy']:.4f}")
+    if args.json:
+        args.json.write_text(
+            json.dumps(
+                {
+                    "corpus": corpus,
+                    "clips": clips,
+                    "stages": {
+                        s: {"wall_s": round(w, 2), "peak_mib": round(p)}
+                        for s, (w, p) in figures.items()
+                    },
+                    "total_s": round(total, 1),
+                    "featurize_clips_per_s": round(clips / featurize),
+                    "noop_repro_s": round(statistics.median(noop), 2),
+                },
+                indent=2,
+            )
+        )
+
+
+if __name__ == "__main__":
+    main()
