@@ -1,0 +1,188 @@
+"""The `ser` command: predict emotions of recordings, describe a trained model.
+
+Imports are lazy so that `ser --help` answers at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".au"}
+
+
+def _collect(paths: list[str]) -> tuple[list[str], list[str]]:
+    """Expand folders recursively into audio files; return (inputs, problems)."""
+    inputs, problems = [], []
+    for name in paths:
+        path = Path(name)
+        if name == "-":
+            inputs.append("-")
+        elif path.is_dir():
+            found = sorted(
+                str(p)
+                for p in path.rglob("*")
+                if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES
+            )
+            if not found:
+                problems.append(
+                    f"{name}: folder holds no audio files ({', '.join(sorted(AUDIO_SUFFIXES))})"
+                )
+            inputs.extend(found)
+        elif path.is_file():
+            inputs.append(str(path))
+        else:
+            problems.append(f"{name}: no such file or folder")
+    return inputs, problems
+
+
+def _predict_stdin(predictor):
+    import io
+
+    import soundfile as sf
+
+    from ser.predict import Prediction
+
+    try:
+        samples, rate = sf.read(io.BytesIO(sys.stdin.buffer.read()), dtype="float32")
+    except Exception as error:
+        return Prediction(
+            source="-", status="error", message=f"cannot read audio from stdin ({error})"
+        )
+    return predictor.predict_array(samples, rate, source="-")
+
+
+def _print_results(results, output_format: str, per_window: bool) -> None:
+    if output_format == "json":
+        print(json.dumps([_as_dict(r, per_window) for r in results], indent=2))
+        return
+    if output_format == "csv":
+        import csv
+
+        writer = csv.writer(sys.stdout)
+        writer.writerow(["file", "status", "label", "confidence", "top3", "message"])
+        for r in results:
+            writer.writerow(
+                [r.source, r.status, r.label or "", _fmt(r.confidence), _top(r), r.message]
+            )
+        return
+    rows = [("file", "class", "confidence", "top 3")]
+    for r in results:
+        if r.status == "ok":
+            rows.append((r.source, r.label, _fmt(r.confidence), _top(r)))
+        else:
+            rows.append((r.source, f"({r.status})", "", r.message))
+        if per_window and r.status == "ok":
+            for window in r.windows:
+                rows.append(
+                    (
+                        f"  @ {window['start']:.2f} s",
+                        window["label"],
+                        _fmt(window["confidence"]),
+                        "",
+                    )
+                )
+    widths = [max(len(str(row[i])) for row in rows) for i in range(4)]
+    for row in rows:
+        print(
+            "  ".join(
+                str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)
+            ).rstrip()
+        )
+
+
+def _fmt(value) -> str:
+    return "" if value is None else f"{value:.3f}"
+
+
+def _top(result) -> str:
+    return ", ".join(f"{name} {p:.2f}" for name, p in result.top(3))
+
+
+def _as_dict(result, per_window: bool) -> dict:
+    data = {
+        "file": result.source,
+        "status": result.status,
+        "label": result.label,
+        "confidence": result.confidence,
+        "probabilities": result.probabilities,
+    }
+    if result.message:
+        data["message"] = result.message
+    if per_window:
+        data["windows"] = result.windows
+    return data
+
+
+def cmd_predict(args) -> int:
+    from ser.errors import SerError
+
+    inputs, problems = _collect(args.paths)
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    if not inputs:
+        return 1
+    try:
+        from ser.predict import Predictor
+
+        predictor = Predictor(args.model)
+    except SerError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    from ser.progress import progress_bar
+
+    results = []
+    for name in progress_bar(
+        inputs, desc="predict", unit="file", enabled=None if len(inputs) > 1 else False
+    ):
+        result = _predict_stdin(predictor) if name == "-" else predictor.predict_file(name)
+        if result.status == "error":
+            print(f"error: {result.message}", file=sys.stderr)
+        results.append(result)
+    _print_results(results, args.format, args.per_window)
+    failed = bool(problems) or any(r.status == "error" for r in results)
+    return 1 if failed else 0
+
+
+def cmd_info(args) -> int:
+    from ser import modelio
+    from ser.errors import SerError
+
+    try:
+        meta = modelio.read_meta(Path(args.model))
+    except SerError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps(meta, indent=2))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="ser", description="Speech emotion recognition with a model trained by this pipeline."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    predict = commands.add_parser("predict", help="predict the emotion of recordings")
+    predict.add_argument(
+        "paths", nargs="+", help="audio files, folders (recursive), or - for a WAV on stdin"
+    )
+    predict.add_argument("--model", default="data/model", help="model folder (default: data/model)")
+    predict.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    predict.add_argument(
+        "--per-window", action="store_true", help="also show each window of long files"
+    )
+    predict.set_defaults(run=cmd_predict)
+
+    info = commands.add_parser("info", help="classes, feature settings and training of a model")
+    info.add_argument("--model", default="data/model", help="model folder (default: data/model)")
+    info.set_defaults(run=cmd_info)
+
+    args = parser.parse_args(argv)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
