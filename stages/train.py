@@ -102,27 +102,22 @@ def main() -> None:
         "val_accuracy": round(history["val_accuracy"][best - 1], 6),
         "clips": {"train": len(train), "train_augmented": len(extra), "val": len(val)},
     }
-    meta = {
-        "classes": list(spec.class_names),
-        "labels": spec.to_dict(),
-        "features": settings,
-        "model": {
-            "arch": params.model.arch,
-            "filters": params.model.filters,
-            "dropout": params.model.dropout,
-        },
-        "train": {
+    meta = modelio.metadata(
+        labels=spec,
+        feature_settings=settings,
+        model_params=params.model,
+        training={
             **vars(TrainingSettings.resolve(params.model, params.train)),
             "seed": params.train.seed,
             "epochs": params.train.epochs,
         },
-        "corpus": params.data.corpus,
-        "actors": {
+        corpus=params.data.corpus,
+        actors={
             subset: sorted(int(a) for a in clips.loc[clips["subset"] == subset, "actor"].unique())
             for subset in ("train", "val", "test")
         },
-        "validation": summary,
-    }
+        validation=summary,
+    )
     modelio.save(MODEL, model, meta)
     write_json(METRICS, summary)
     log.info(

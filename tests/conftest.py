@@ -46,3 +46,45 @@ def tiny_corpus(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("corpus")
     synthetic.generate(root / "speech", seed=0, actors=[1, 2, 3, 4], sample_rate=16000)
     return root
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_corpus, tmp_path_factory) -> Path:
+    """A model folder trained for two epochs on the tiny synthetic corpus (emotions8)."""
+    import dataclasses
+
+    from ser import features, modelio
+    from ser.labels import LabelSpec
+    from ser.params import parse_params
+    from ser.train import fit
+
+    params = parse_params(yaml.safe_load((ROOT / "params.yaml").read_text()))
+    spec = LabelSpec.from_params(params.labels)
+    clips = sorted((tiny_corpus / "speech").rglob("*.wav"))
+    x, _ = features.featurize_many([str(c) for c in clips], params.features)
+    emotions = [c.stem.split("-")[2] for c in clips]
+    y = np.array([int(code) - 1 for code in emotions])
+    actors = np.array([int(c.stem[-2:]) for c in clips])
+    model_params = dataclasses.replace(params.model, filters=8)
+    train_params = dataclasses.replace(params.train, epochs=2)
+    model, history = fit(
+        x[actors <= 3],
+        y[actors <= 3],
+        x[actors == 4],
+        y[actors == 4],
+        num_classes=8,
+        model_params=model_params,
+        train_params=train_params,
+    )
+    folder = tmp_path_factory.mktemp("model") / "model"
+    meta = modelio.metadata(
+        labels=spec,
+        feature_settings=features.describe(params.features),
+        model_params=model_params,
+        training={"epochs": 2},
+        corpus="synthetic",
+        actors={"train": [1, 2, 3], "val": [4], "test": []},
+        validation={"best_epoch": history["best_epoch"]},
+    )
+    modelio.save(folder, model, meta)
+    return folder

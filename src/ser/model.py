@@ -29,10 +29,21 @@ def build_model(
     num_classes: int,
     filters: int = 64,
     dropout: float = 0.3,
+    spec_augment: bool = False,
+    noise: float = 0.0,
+    seed: int | None = None,
 ):
     """Build the named architecture for inputs (n_frames, n_features) -> class probabilities."""
     if arch == "cnn":
-        return build_cnn(input_shape, num_classes, filters=filters, dropout=dropout)
+        return build_cnn(
+            input_shape,
+            num_classes,
+            filters=filters,
+            dropout=dropout,
+            spec_augment=spec_augment,
+            noise=noise,
+            seed=seed,
+        )
     if arch == "seed":
         return build_seed(input_shape, num_classes)
     raise ConfigError(f"model.arch: {arch!r} is not allowed; choose one of: {', '.join(DEFAULTS)}")
@@ -59,7 +70,16 @@ def build_seed(input_shape: tuple[int, int], num_classes: int):
     return keras.Model(inputs, outputs, name="seed_2019")
 
 
-def build_cnn(input_shape: tuple[int, int], num_classes: int, *, filters: int, dropout: float):
+def build_cnn(
+    input_shape: tuple[int, int],
+    num_classes: int,
+    *,
+    filters: int,
+    dropout: float,
+    spec_augment: bool = False,
+    noise: float = 0.0,
+    seed: int | None = None,
+):
     """The default: Conv1D blocks with BatchNorm, then mean and max pooling over time."""
     import keras
     from keras import layers
@@ -70,7 +90,15 @@ def build_cnn(input_shape: tuple[int, int], num_classes: int, *, filters: int, d
         return layers.Activation("relu", name=f"{name}_relu")(x)
 
     inputs = keras.Input(shape=input_shape, name="features")
-    x = block(inputs, filters, 5, "block1")
+    # Standardise each feature with training-set statistics (set by train.fit via adapt()).
+    x = layers.Normalization(axis=-1, name="normalize")(inputs)
+    if spec_augment:
+        from ser.layers import SpecAugment
+
+        x = SpecAugment(seed=seed, name="spec_augment")(x)
+    if noise > 0:
+        x = layers.GaussianNoise(noise, seed=seed, name="noise")(x)
+    x = block(x, filters, 5, "block1")
     x = layers.MaxPooling1D(2, name="pool1")(x)
     x = block(x, filters * 2, 3, "block2")
     x = layers.MaxPooling1D(2, name="pool2")(x)

@@ -14,6 +14,31 @@ MODEL_FILE = "model.keras"
 META_FILE = "model.json"
 
 
+def metadata(
+    *,
+    labels,
+    feature_settings: dict,
+    model_params,
+    training: dict,
+    corpus: str,
+    actors: dict[str, list[int]],
+    validation: dict,
+) -> dict:
+    """What model.json holds: class order, labels, features, architecture, training, data."""
+    from dataclasses import asdict
+
+    return {
+        "classes": list(labels.class_names),
+        "labels": labels.to_dict(),
+        "features": feature_settings,
+        "model": asdict(model_params),
+        "train": training,
+        "corpus": corpus,
+        "actors": actors,
+        "validation": validation,
+    }
+
+
 def save(folder: Path, model, meta: dict) -> None:
     """Write the model folder atomically (a complete folder or none)."""
     with atomic_dir(Path(folder)) as temporary:

@@ -121,6 +121,8 @@ class ModelParams:
     arch: str
     filters: int
     dropout: float
+    spec_augment: bool
+    noise: float
 
 
 @dataclass(frozen=True)
@@ -392,6 +394,8 @@ def _model(section: _Section) -> ModelParams:
         arch=section.choice("arch", ARCHS),
         filters=section.integer("filters", minimum=1, maximum=1024),
         dropout=section.number("dropout", minimum=0.0, maximum=0.9),
+        spec_augment=section.boolean("spec_augment"),
+        noise=section.number("noise", minimum=0.0, maximum=10.0),
     )
 
 

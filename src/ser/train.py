@@ -79,7 +79,12 @@ def fit(
         num_classes=num_classes,
         filters=model_params.filters,
         dropout=model_params.dropout,
+        spec_augment=model_params.spec_augment,
+        noise=model_params.noise,
+        seed=train_params.seed,
     )
+    if any(layer.name == "normalize" for layer in model.layers):
+        model.get_layer("normalize").adapt(x_train)
     if settings.optimizer == "sgd":
         optimizer = keras.optimizers.SGD(learning_rate=settings.learning_rate)
     else:

@@ -1,0 +1,62 @@
+"""Custom Keras layers, registered so that saved models load without this code's help."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="ser")
+class SpecAugment(keras.layers.Layer):
+    """SpecAugment-style masking (Park et al. 2019) of (batch, frames, features) inputs.
+
+    While training, sets ``time_masks`` random spans of up to ``max_frames`` frames and
+    ``feature_masks`` random bands of up to ``max_features`` features to zero (the mean,
+    after standardisation). At inference it passes inputs through unchanged.
+    """
+
+    def __init__(
+        self,
+        time_masks: int = 2,
+        max_frames: int = 30,
+        feature_masks: int = 2,
+        max_features: int = 8,
+        seed: int | None = None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.time_masks = time_masks
+        self.max_frames = max_frames
+        self.feature_masks = feature_masks
+        self.max_features = max_features
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def _mask(self, batch, length, count, widest):
+        positions = ops.arange(length)[None, :]
+        keep = ops.ones((batch, length))
+        for _ in range(count):
+            width = keras.random.randint((batch, 1), 0, widest + 1, seed=self.seed_generator)
+            start = keras.random.randint((batch, 1), 0, length, seed=self.seed_generator)
+            inside = ops.logical_and(positions >= start, positions < start + width)
+            keep = keep * (1.0 - ops.cast(inside, keep.dtype))
+        return keep
+
+    def call(self, inputs, training=False):
+        if not training:
+            return inputs
+        batch = ops.shape(inputs)[0]
+        frames, features = inputs.shape[1], inputs.shape[2]
+        time_keep = self._mask(batch, frames, self.time_masks, self.max_frames)
+        feature_keep = self._mask(batch, features, self.feature_masks, self.max_features)
+        return inputs * time_keep[:, :, None] * feature_keep[:, None, :]
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "time_masks": self.time_masks,
+            "max_frames": self.max_frames,
+            "feature_masks": self.feature_masks,
+            "max_features": self.max_features,
+            "seed": self.seed,
+        }

@@ -1,0 +1,125 @@
+"""`ser predict` and `ser info` through a subprocess, on synthetic clips and a tiny model."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from ser import features
+from ser.predict import Predictor
+
+SER = [sys.executable, "-m", "ser.cli"]
+CLASSES = {"neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised"}
+
+
+def ser(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([*SER, *args], input=stdin, capture_output=True, timeout=300, check=False)
+
+
+@pytest.fixture(scope="module")
+def clips(tiny_corpus) -> list[Path]:
+    return sorted((tiny_corpus / "speech" / "Actor_04").glob("*.wav"))[:6]
+
+
+def test_help_answers(tmp_path):
+    result = ser("--help")
+    assert result.returncode == 0 and b"predict" in result.stdout
+
+
+def test_predict_a_file_prints_a_table(tiny_model, clips):
+    result = ser("predict", str(clips[0]), "--model", str(tiny_model))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.decode().splitlines()
+    assert lines[0].split()[:3] == ["file", "class", "confidence"]
+    assert lines[1].split()[0] == str(clips[0]) and lines[1].split()[1] in CLASSES
+
+
+def test_predict_a_folder_as_json_matches_the_python_api(tiny_model, clips):
+    folder = clips[0].parent
+    result = ser("predict", str(folder), "--model", str(tiny_model), "--format", "json")
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert len(rows) == 60 and all(row["status"] == "ok" for row in rows)
+    first = next(row for row in rows if row["file"] == str(clips[0]))
+    assert sum(first["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
+    predictor = Predictor(tiny_model)
+    expected = predictor.model.predict(
+        features.featurize_file(clips[0], predictor.feature_params)[None], verbose=0
+    )[0]
+    np.testing.assert_allclose(
+        [first["probabilities"][name] for name in predictor.classes], expected, atol=1e-5
+    )
+
+
+def test_csv_output(tiny_model, clips):
+    result = ser("predict", *map(str, clips[:2]), "--model", str(tiny_model), "--format", "csv")
+    lines = result.stdout.decode().splitlines()
+    assert lines[0] == "file,status,label,confidence,top3,message" and len(lines) == 3
+
+
+def test_stdin_wav_stream(tiny_model, clips):
+    result = ser(
+        "predict", "-", "--model", str(tiny_model), "--format", "json", stdin=clips[0].read_bytes()
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)[0]["status"] == "ok"
+
+
+def test_silent_short_and_long_recordings(tiny_model, clips, tmp_path):
+    sf.write(tmp_path / "silent.wav", np.zeros(32000), 16000)
+    sf.write(tmp_path / "short.flac", 0.1 * np.ones(800), 16000)
+    speech, rate = sf.read(clips[0])
+    sf.write(tmp_path / "long.ogg", np.tile(speech, 6), rate)
+    result = ser(
+        "predict", str(tmp_path), "--model", str(tiny_model), "--format", "json", "--per-window"
+    )
+    assert result.returncode == 0, result.stderr
+    rows = {Path(row["file"]).name: row for row in json.loads(result.stdout)}
+    assert rows["silent.wav"]["status"] == "silent" and rows["silent.wav"]["label"] is None
+    assert rows["short.flac"]["status"] == "too_short"
+    assert rows["long.ogg"]["status"] == "ok" and len(rows["long.ogg"]["windows"]) >= 4
+
+
+def test_bad_inputs_are_reported_and_the_rest_still_predicted(tiny_model, clips, tmp_path):
+    (tmp_path / "broken.wav").write_bytes(b"RIFF1234WAVEjunk")
+    (tmp_path / "empty").mkdir()
+    result = ser(
+        "predict",
+        str(clips[0]),
+        str(tmp_path / "broken.wav"),
+        str(tmp_path / "missing.wav"),
+        str(tmp_path / "empty"),
+        "--model",
+        str(tiny_model),
+        "--format",
+        "json",
+    )
+    assert result.returncode == 1
+    errors = result.stderr.decode().strip().splitlines()
+    assert any("missing.wav: no such file or folder" in line for line in errors)
+    assert any("empty: folder holds no audio files" in line for line in errors)
+    assert any("broken.wav" in line and "cannot read audio" in line for line in errors)
+    statuses = {Path(row["file"]).name: row["status"] for row in json.loads(result.stdout)}
+    assert statuses == {clips[0].name: "ok", "broken.wav": "error"}
+
+
+def test_a_folder_that_is_not_a_model_is_one_line(clips, tmp_path):
+    result = ser("predict", str(clips[0]), "--model", str(tmp_path))
+    assert result.returncode == 2
+    assert result.stderr.decode().strip().startswith("error: ")
+    assert "not a model folder" in result.stderr.decode()
+    assert len(result.stderr.decode().strip().splitlines()) == 1
+
+
+def test_info_describes_the_model(tiny_model):
+    result = ser("info", "--model", str(tiny_model))
+    assert result.returncode == 0
+    info = json.loads(result.stdout)
+    assert set(info["classes"]) == CLASSES
+    assert info["features"]["kind"] == "mfcc" and info["features"]["n_frames"] == 301
