@@ -8,8 +8,7 @@ import numpy as np
 import pandas as pd
 
 from ser import features, modelio, stage
-from ser.dataset import labelled_clips, rows_of
-from ser.errors import ConfigError
+from ser.dataset import check_subsets, labelled_clips, rows_of
 from ser.fsutil import write_json
 from ser.labels import LabelSpec
 from ser.manifest import read_manifest
@@ -25,23 +24,6 @@ CURVES = Path("plots/train")
 METRICS = Path("metrics/train.json")
 
 log = logging.getLogger("train")
-
-
-def check_subsets(clips: pd.DataFrame, spec: LabelSpec) -> None:
-    """Refuse, before training, label settings that leave a subset or a class without clips."""
-    for subset, key in (("val", "split.val_actors"), ("test", "split.test_actors")):
-        if not (clips["subset"] == subset).any():
-            raise ConfigError(
-                f"{key}: no {subset} clip is left after labels.grouping={spec.grouping!r} and "
-                f"labels.gender={spec.gender!r}; choose other actors or labels"
-            )
-    train = clips[clips["subset"] == "train"]
-    missing = [name for name in spec.class_names if name not in set(train["label"])]
-    if missing:
-        raise ConfigError(
-            f"labels.grouping: class {missing[0]!r} of {spec.grouping!r} has no training clips "
-            f"(gender={spec.gender!r}); classes need clips from the training actors"
-        )
 
 
 def main() -> None:

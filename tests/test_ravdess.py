@@ -50,10 +50,11 @@ def test_parse_name_rejects_what_is_not_a_ravdess_clip(stem):
     assert ravdess.parse_name(stem) is None
 
 
-def make_archive(path: Path, tiny_corpus: Path, *, missing: int = 0) -> Path:
+def make_archive(path: Path, tiny_corpus: Path, *, missing: int = 0, broken: bool = False) -> Path:
     """A zip laid out like the official one (Actor_XX/...), from synthetic clips of actors 1-4.
 
-    Actor 2's clips are rewritten as 48 kHz stereo, and ``missing`` clips are left out.
+    Actor 2's clips are rewritten as 48 kHz stereo, ``missing`` clips are left out, and
+    with ``broken`` an unreadable clip of actor 5 is added.
     """
     clips = sorted((tiny_corpus / "speech").rglob("*.wav"))[missing:]
     with zipfile.ZipFile(path, "w") as archive:
@@ -69,6 +70,8 @@ def make_archive(path: Path, tiny_corpus: Path, *, missing: int = 0) -> Path:
                 archive.write(stereo, name)
             else:
                 archive.write(clip, name)
+        if broken:
+            archive.writestr("Actor_05/03-01-03-01-01-01-05.wav", b"RIFF\x10\x00\x00\x00WAVEjunk")
     return path
 
 
@@ -108,15 +111,18 @@ def test_download_stage_fetches_over_http_and_takes_any_rate_stereo_and_missing_
     tiny_corpus, http_folder, tmp_path
 ):
     folder, base = http_folder
-    make_archive(folder / "Audio_Speech_Actors_01-24.zip", tiny_corpus, missing=3)
+    make_archive(folder / "Audio_Speech_Actors_01-24.zip", tiny_corpus, missing=3, broken=True)
     project = tmp_path / "project"
     project.mkdir()
     result = run_download_stage(project, f"{base}/Audio_Speech_Actors_01-24.zip?download=1")
     assert result.returncode == 0, result.stderr
     manifest = read_manifest(project / "data" / "manifest.csv")
-    assert len(manifest) == 240 - 3
-    assert (manifest["excluded"] == "").all()
-    assert set(manifest["sample_rate"]) == {16000, 48000}
+    assert len(manifest) == 240 - 3 + 1
+    excluded = manifest[manifest["excluded"] != ""]
+    assert list(excluded["clip_id"]) == ["03-01-03-01-01-01-05"]
+    assert excluded["excluded"].iloc[0].startswith("unreadable")
+    assert "excluded 03-01-03-01-01-01-05: unreadable" in result.stderr
+    assert set(manifest.loc[manifest["excluded"] == "", "sample_rate"]) == {16000, 48000}
     assert set(manifest["corpus"]) == {"ravdess"}
     assert (project / "data" / "raw" / "speech" / "Actor_01").is_dir()
     assert (project / "data" / "downloads" / "Audio_Speech_Actors_01-24.zip").is_file()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ser.errors import ConfigError
 from ser.labels import LabelSpec
 
 
@@ -27,3 +28,20 @@ def rows_of(store_ids: list[str], wanted: pd.Series) -> np.ndarray:
     """Row positions in a feature store of the wanted clip ids (-1 where missing)."""
     position = {clip: row for row, clip in enumerate(store_ids)}
     return np.array([position.get(clip, -1) for clip in wanted], dtype=int)
+
+
+def check_subsets(clips: pd.DataFrame, spec: LabelSpec) -> None:
+    """Refuse, before training, label settings that leave a subset or a class without clips."""
+    for subset, key in (("val", "split.val_actors"), ("test", "split.test_actors")):
+        if not (clips["subset"] == subset).any():
+            raise ConfigError(
+                f"{key}: no {subset} clip is left after labels.grouping={spec.grouping!r} and "
+                f"labels.gender={spec.gender!r}; choose other actors or labels"
+            )
+    train = clips[clips["subset"] == "train"]
+    missing = [name for name in spec.class_names if name not in set(train["label"])]
+    if missing:
+        raise ConfigError(
+            f"labels.grouping: class {missing[0]!r} of {spec.grouping!r} has no training clips "
+            f"(gender={spec.gender!r}); classes need clips from the training actors"
+        )
