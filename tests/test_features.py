@@ -20,6 +20,7 @@ def clip(tiny_corpus):
 
 
 def test_mfcc_features_have_the_fixed_shape_and_are_normalised(feature_params, clip):
+    feature_params = dataclasses.replace(feature_params, pad="zeros")
     matrix = features.featurize_file(clip, feature_params)
     assert matrix.shape == features.shape(feature_params) == (301, 80)
     assert matrix.dtype == np.float32 and np.isfinite(matrix).all()
@@ -41,6 +42,15 @@ def test_features_do_not_depend_on_the_file_sample_rate_or_channels(feature_para
     converted = features.featurize_file(stereo, feature_params)
     assert converted.shape == original.shape
     assert np.corrcoef(original.ravel(), converted.ravel())[0, 1] > 0.95
+
+
+def test_short_clips_repeat_their_frames_to_fill_the_window(feature_params, rng):
+    samples = rng.standard_normal(16000).astype(np.float32)  # 1 s: 101 frames
+    repeated = features.compute(samples, feature_params)
+    zeros = features.compute(samples, dataclasses.replace(feature_params, pad="zeros"))
+    np.testing.assert_array_equal(repeated[:101], zeros[:101])
+    np.testing.assert_array_equal(repeated[101:202], repeated[:101])
+    assert not zeros[101:].any()
 
 
 def test_short_and_empty_audio_is_padded_not_an_error(feature_params):

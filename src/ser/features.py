@@ -123,8 +123,13 @@ def compute(samples: np.ndarray, params: FeatureParams) -> np.ndarray:
         mean = matrix.mean(axis=0, keepdims=True)
         std = matrix.std(axis=0, keepdims=True)
         matrix = (matrix - mean) / np.maximum(std, 1e-5)
-    padded[: matrix.shape[0]] = matrix
-    return np.nan_to_num(padded, nan=0.0, posinf=0.0, neginf=0.0)
+    if params.pad == "repeat":
+        # Repeat the clip's frames to fill the window: its statistics stay those of speech,
+        # where zeros would add a length-dependent share of artificial frames.
+        padded = matrix[np.arange(n_frames) % matrix.shape[0]]
+    else:
+        padded[: matrix.shape[0]] = matrix
+    return np.nan_to_num(padded, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
 
 
 @functools.lru_cache(maxsize=8)

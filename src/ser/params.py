@@ -31,6 +31,7 @@ RAVDESS_EMOTIONS = (
 ACTORS = tuple(range(1, 25))
 FEATURE_KINDS = ("mfcc", "seed")
 NORMALIZATIONS = ("utterance", "none")
+PADDINGS = ("repeat", "zeros")
 GENDERS = ("both", "male", "female")
 ARCHS = ("cnn", "seed")
 OPTIMIZERS = ("adam", "sgd")
@@ -70,6 +71,7 @@ class FeatureParams:
     window_seconds: float
     offset_seconds: float
     normalize: str
+    pad: str
     n_jobs: int
 
 
@@ -301,6 +303,7 @@ def _features(section: _Section) -> FeatureParams:
         window_seconds=section.number("window_seconds", minimum=0.1, maximum=60.0),
         offset_seconds=section.number("offset_seconds", minimum=0.0, maximum=60.0),
         normalize=section.choice("normalize", NORMALIZATIONS),
+        pad=section.choice("pad", PADDINGS),
         n_jobs=section.integer("n_jobs", minimum=0, maximum=256),
     )
     if params.hop_length > params.n_fft:
