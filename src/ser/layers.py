@@ -60,3 +60,17 @@ class SpecAugment(keras.layers.Layer):
             "max_features": self.max_features,
             "seed": self.seed,
         }
+
+
+@keras.saving.register_keras_serializable(package="ser")
+class StatisticsPooling(keras.layers.Layer):
+    """(batch, frames, channels) -> (batch, 2 * channels): mean and standard deviation over time.
+
+    Utterance statistics, as in x-vector speaker embeddings; emotion lives largely in how
+    features are distributed over an utterance, less in exactly where things happen.
+    """
+
+    def call(self, inputs):
+        mean = ops.mean(inputs, axis=1)
+        std = ops.sqrt(ops.var(inputs, axis=1) + 1e-5)
+        return ops.concatenate([mean, std], axis=-1)

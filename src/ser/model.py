@@ -29,6 +29,7 @@ def build_model(
     num_classes: int,
     filters: int = 64,
     dropout: float = 0.3,
+    l2: float = 0.0,
     spec_augment: bool = False,
     noise: float = 0.0,
     seed: int | None = None,
@@ -40,6 +41,7 @@ def build_model(
             num_classes,
             filters=filters,
             dropout=dropout,
+            l2=l2,
             spec_augment=spec_augment,
             noise=noise,
             seed=seed,
@@ -76,39 +78,44 @@ def build_cnn(
     *,
     filters: int,
     dropout: float,
+    l2: float = 0.0,
     spec_augment: bool = False,
     noise: float = 0.0,
     seed: int | None = None,
 ):
-    """The default: Conv1D blocks with BatchNorm, then mean and max pooling over time."""
+    """The default: inputs standardised with training statistics, two Conv1D blocks, then
+    mean and standard deviation over time (statistics pooling), dropout, softmax.
+
+    Chosen by 5-fold actor cross-validation on RAVDESS speech (see README): deeper stacks
+    with max pooling overfit the 12-16 training speakers and did worse.
+    """
     import keras
     from keras import layers
 
-    def block(x, width: int, kernel: int, name: str):
-        x = layers.Conv1D(width, kernel, padding="same", use_bias=False, name=f"{name}_conv")(x)
-        x = layers.BatchNormalization(name=f"{name}_bn")(x)
-        return layers.Activation("relu", name=f"{name}_relu")(x)
+    from ser.layers import SpecAugment, StatisticsPooling
 
+    regularizer = keras.regularizers.L2(l2) if l2 > 0 else None
     inputs = keras.Input(shape=input_shape, name="features")
     # Standardise each feature with training-set statistics (set by train.fit via adapt()).
     x = layers.Normalization(axis=-1, name="normalize")(inputs)
     if spec_augment:
-        from ser.layers import SpecAugment
-
         x = SpecAugment(seed=seed, name="spec_augment")(x)
     if noise > 0:
         x = layers.GaussianNoise(noise, seed=seed, name="noise")(x)
-    x = block(x, filters, 5, "block1")
-    x = layers.MaxPooling1D(2, name="pool1")(x)
-    x = block(x, filters * 2, 3, "block2")
-    x = layers.MaxPooling1D(2, name="pool2")(x)
-    x = layers.Dropout(dropout / 2)(x)
-    x = block(x, filters * 2, 3, "block3")
-    x = layers.MaxPooling1D(2, name="pool3")(x)
-    x = block(x, filters * 4, 3, "block4")
-    pooled = layers.Concatenate(name="pool_time")(
-        [layers.GlobalAveragePooling1D()(x), layers.GlobalMaxPooling1D()(x)]
-    )
-    x = layers.Dropout(dropout)(pooled)
-    outputs = layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
+    for index, (width, kernel) in enumerate(((filters, 5), (filters * 2, 3))):
+        x = layers.Conv1D(
+            width,
+            kernel,
+            padding="same",
+            use_bias=False,
+            kernel_regularizer=regularizer,
+            name=f"conv{index + 1}",
+        )(x)
+        x = layers.BatchNormalization(name=f"batchnorm{index + 1}")(x)
+        x = layers.Activation("relu", name=f"relu{index + 1}")(x)
+    x = StatisticsPooling(name="statistics")(x)
+    x = layers.Dropout(dropout, seed=seed)(x)
+    outputs = layers.Dense(
+        num_classes, activation="softmax", kernel_regularizer=regularizer, name="probabilities"
+    )(x)
     return keras.Model(inputs, outputs, name="ser_cnn")

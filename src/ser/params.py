@@ -123,6 +123,7 @@ class ModelParams:
     arch: str
     filters: int
     dropout: float
+    l2: float
     spec_augment: bool
     noise: float
 
@@ -397,6 +398,7 @@ def _model(section: _Section) -> ModelParams:
         arch=section.choice("arch", ARCHS),
         filters=section.integer("filters", minimum=1, maximum=1024),
         dropout=section.number("dropout", minimum=0.0, maximum=0.9),
+        l2=section.number("l2", minimum=0.0, maximum=1.0),
         spec_augment=section.boolean("spec_augment"),
         noise=section.number("noise", minimum=0.0, maximum=10.0),
     )

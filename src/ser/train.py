@@ -79,6 +79,7 @@ def fit(
         num_classes=num_classes,
         filters=model_params.filters,
         dropout=model_params.dropout,
+        l2=model_params.l2,
         spec_augment=model_params.spec_augment,
         noise=model_params.noise,
         seed=train_params.seed,
