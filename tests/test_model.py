@@ -32,3 +32,26 @@ def test_default_cnn_takes_any_window_and_class_count():
 def test_unknown_arch_is_refused():
     with pytest.raises(ConfigError, match="model.arch: 'lstm' is not allowed"):
         build_model("lstm", input_shape=(10, 2), num_classes=2)
+
+
+def test_default_model_saves_and_loads_with_its_custom_layers(tmp_path, rng):
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    from ser import modelio
+
+    model = build_model("cnn", input_shape=(40, 6), num_classes=3, filters=4, spec_augment=True)
+    modelio.save(tmp_path / "model", model, {"classes": ["a", "b", "c"]})
+    x = rng.standard_normal((2, 40, 6)).astype("float32")
+    np.save(tmp_path / "x.npy", x)
+    # A fresh interpreter, as evaluate and `ser predict` are: nothing imported beforehand.
+    code = (
+        "import sys, numpy as np; from ser import modelio; "
+        f"m, _ = modelio.load({str(tmp_path / 'model')!r}); "
+        f"x = np.load({str(tmp_path / 'x.npy')!r}); "
+        f"np.save({str(tmp_path / 'y.npy')!r}, m.predict(x, verbose=0))"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+    np.testing.assert_allclose(np.load(tmp_path / "y.npy"), model.predict(x, verbose=0), atol=1e-6)
