@@ -1,6 +1,6 @@
 import numpy as np
 
-from ser.evaluate import confusion, scores
+from ser.evaluate import scores
 
 
 def test_scores_on_a_known_case():
@@ -18,8 +18,3 @@ def test_a_class_absent_from_the_test_set_has_no_recall():
     result = scores(np.array([0, 0]), np.array([0, 1]), ["a", "b"])
     assert result["per_class_recall"]["b"] is None
     assert result["uar"] == 0.5
-
-
-def test_confusion_rows_are_actual():
-    matrix = confusion(np.array([0, 1, 1]), np.array([1, 1, 1]), ["a", "b"])
-    assert matrix.tolist() == [[0, 1], [0, 2]]

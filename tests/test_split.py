@@ -3,7 +3,7 @@ import pytest
 
 from ser.errors import ConfigError, DataError
 from ser.params import SplitParams
-from ser.split import assign_subsets, duplicate_groups
+from ser.split import assign_subsets
 
 
 def manifest(actors, hashes=None, excluded=None):
@@ -50,4 +50,3 @@ def test_identical_audio_in_two_subsets_is_refused():
     frame = manifest([1, 2, 3], hashes={0: "same", 2: "same"})
     with pytest.raises(DataError, match=r"identical audio in clip0 \(train\), clip2 \(test\)"):
         assign_subsets(frame, SplitParams((3,), (2,)))
-    assert duplicate_groups(frame) == [["clip0", "clip2"]]

@@ -37,10 +37,3 @@ def scores(y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequence[str]) -
         "uar": _round(np.mean([recalls[index] for index in present])) if len(present) else None,
         "per_class_recall": per_class,
     }
-
-
-def confusion(y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequence[str]) -> np.ndarray:
-    """(n_classes, n_classes) counts, rows actual, columns predicted."""
-    matrix = np.zeros((len(class_names), len(class_names)), dtype=int)
-    np.add.at(matrix, (y_true, y_pred), 1)
-    return matrix

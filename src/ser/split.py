@@ -62,10 +62,3 @@ def check_no_shared_content(split: pd.DataFrame, content_hash: pd.Series) -> Non
             f"{len(leaked)} recording(s) appear in more than one subset, e.g. identical audio in "
             f"{pairs}; remove the duplicates from the corpus"
         )
-
-
-def duplicate_groups(manifest: pd.DataFrame) -> list[list[str]]:
-    """Clip ids that share identical audio, one list per group (for reports)."""
-    usable = manifest[(manifest["excluded"] == "") & (manifest["content_hash"] != "")]
-    groups = usable.groupby("content_hash")["clip_id"].apply(list)
-    return [sorted(ids) for ids in groups if len(ids) > 1]
