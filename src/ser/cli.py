@@ -1,4 +1,4 @@
-"""The `ser` command: predict emotions of recordings, describe a trained model.
+"""The `ser` command: predict emotions of recordings, describe or export a trained model.
 
 Imports are lazy so that `ser --help` answers at once.
 """
@@ -159,6 +159,20 @@ def cmd_info(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from ser.errors import SerError
+    from ser.export import export
+
+    try:
+        written = export(args.model, args.out, format=args.format)
+    except SerError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    for path in written:
+        print(path)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="ser", description="Speech emotion recognition with a model trained by this pipeline."
@@ -179,6 +193,17 @@ def main(argv: list[str] | None = None) -> int:
     info = commands.add_parser("info", help="classes, feature settings and training of a model")
     info.add_argument("--model", default="data/model", help="model folder (default: data/model)")
     info.set_defaults(run=cmd_info)
+
+    export = commands.add_parser(
+        "export", help="export the model as ONNX, TFLite or SavedModel, with its settings"
+    )
+    # Checked by ser.export (not argparse choices) so that a bad value is a one-line error.
+    export.add_argument("--format", required=True, help="onnx, tflite or saved_model")
+    export.add_argument(
+        "--out", required=True, help="file to write (a folder for saved_model); JSON beside it"
+    )
+    export.add_argument("--model", default="data/model", help="model folder (default: data/model)")
+    export.set_defaults(run=cmd_export)
 
     args = parser.parse_args(argv)
     return args.run(args)

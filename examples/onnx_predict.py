@@ -1,0 +1,107 @@
+"""Predict emotions with a model exported by `ser export --format onnx`, without this project.
+
+    pip install numpy librosa onnxruntime
+    python onnx_predict.py emotion.onnx recording.wav [more recordings ...]
+
+The settings come from the JSON that `ser export` writes beside the model (emotion.onnx.json).
+The features are computed as ser computes them for `features.kind: mfcc`, and a long
+recording is cut into windows whose probabilities are averaged, as `ser predict` does.
+"""
+
+import json
+import sys
+
+import librosa
+import numpy as np
+import onnxruntime
+
+
+def windows(samples, settings):
+    """Analysis windows of a mono recording: silence trimmed, at most window_seconds each."""
+    rate = settings["sample_rate"]
+    length = round(settings["window_seconds"] * rate)
+    trimmed, _ = librosa.effects.trim(samples, top_db=40, frame_length=512, hop_length=128)
+    if len(trimmed) <= 1.5 * length:
+        start = round(settings["offset_seconds"] * rate)
+        return [trimmed[start : start + length]]
+    hop = length // 2
+    return [trimmed[start : start + length] for start in range(0, len(trimmed) - length + hop, hop)]
+
+
+def delta(contours):
+    """Deltas over time of (n, frames) contours; a very short window gets a narrower delta."""
+    frames = contours.shape[1]
+    width = min(9, frames if frames % 2 == 1 else frames - 1)
+    if width < 3:
+        return np.zeros_like(contours)
+    return librosa.feature.delta(contours, width=width, mode="nearest")
+
+
+def prosody(window, power, settings):
+    """(4, frames): log F0 (YIN, 60-500 Hz, 64 ms frames), its delta, log energy, its delta."""
+    rate, frames = settings["sample_rate"], power.shape[1]
+    frame = round(0.064 * rate)
+    padded = np.pad(window, (0, max(0, frame - window.size)))
+    f0 = librosa.yin(
+        padded,
+        fmin=60.0,
+        fmax=500.0,
+        sr=rate,
+        frame_length=frame,
+        hop_length=settings["hop_length"],
+    )
+    log_f0 = np.log(np.nan_to_num(f0, nan=60.0).clip(60.0, 500.0))
+    log_f0 = np.pad(log_f0, (0, max(0, frames - log_f0.size)), mode="edge")[:frames]
+    rms = librosa.feature.rms(S=np.sqrt(power), frame_length=settings["n_fft"])[0]
+    contours = np.stack([log_f0, np.log(rms + 1e-6)])
+    deltas = delta(contours)
+    return np.stack([contours[0], deltas[0], contours[1], deltas[1]])
+
+
+def features(window, settings):
+    """One window -> (n_frames, n_features) float32: MFCCs, deltas, log-mels, prosody."""
+    rate, n_mfcc = settings["sample_rate"], settings["n_mfcc"]
+    stft = librosa.stft(window, n_fft=settings["n_fft"], hop_length=settings["hop_length"])
+    power = np.abs(stft) ** 2
+    mel = librosa.feature.melspectrogram(S=power, sr=rate, n_mels=max(64, n_mfcc))
+    mfcc = librosa.feature.mfcc(S=librosa.power_to_db(mel), n_mfcc=n_mfcc)
+    blocks = [mfcc]
+    if settings["deltas"]:
+        blocks.append(delta(mfcc))
+    if settings.get("mels", 0):
+        bands = librosa.feature.melspectrogram(S=power, sr=rate, n_mels=settings["mels"])
+        blocks.append(librosa.power_to_db(bands))
+    if settings.get("prosody", False):
+        blocks.append(prosody(window, power, settings)[:, : mfcc.shape[1]])
+    matrix = np.concatenate(blocks).T[: settings["n_frames"]]
+    if settings["normalize"] == "utterance":
+        matrix = (matrix - matrix.mean(axis=0)) / np.maximum(matrix.std(axis=0), 1e-5)
+    if settings["pad"] == "repeat":
+        matrix = matrix[np.arange(settings["n_frames"]) % len(matrix)]
+    else:
+        matrix = np.pad(matrix, ((0, settings["n_frames"] - len(matrix)), (0, 0)))
+    return np.nan_to_num(matrix, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
+
+
+def predict(session, settings, path):
+    """Class probabilities of one recording, in the order of settings["classes"]."""
+    feature_settings = settings["features"]
+    samples, _ = librosa.load(path, sr=feature_settings["sample_rate"], mono=True)
+    batch = np.stack([features(w, feature_settings) for w in windows(samples, feature_settings)])
+    return session.run(["probabilities"], {"features": batch})[0].mean(axis=0)
+
+
+def main(model_path, *recordings):
+    with open(model_path + ".json") as file:
+        settings = json.load(file)
+    if settings["features"]["kind"] != "mfcc":
+        sys.exit("this example computes features.kind 'mfcc' only")
+    session = onnxruntime.InferenceSession(model_path, providers=["CPUExecutionProvider"])
+    for path in recordings:
+        probabilities = predict(session, settings, path)
+        best = int(probabilities.argmax())
+        print(f"{path}\t{settings['classes'][best]}\t{probabilities[best]:.3f}")
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])

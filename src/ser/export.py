@@ -1,0 +1,236 @@
+"""Exporting a trained model folder for use without this project: ONNX, TFLite or SavedModel.
+
+    from ser.export import export
+    export("data/model", "emotion.onnx", format="onnx")   # writes emotion.onnx(.json)
+
+The exported graph takes the feature matrix as the Keras model does, a float32 tensor
+``features`` of shape (batch, n_frames, n_features), and returns ``probabilities`` of shape
+(batch, n_classes), in inference mode (SpecAugment and dropout off). A JSON description is
+written beside it (``<out>.json``; inside the folder, ``export.json``, for a SavedModel): the
+class order, the feature settings needed to compute the input, and where the model came
+from. An existing output is replaced only if an earlier export wrote it; everything is
+written under a temporary name and renamed when complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from ser import __version__, modelio
+from ser.errors import ConfigError, SerError
+from ser.fsutil import atomic_dir, read_json, write_json
+
+FORMATS = ("onnx", "tflite", "saved_model")
+INPUT_NAME = "features"
+OUTPUT_NAME = "probabilities"
+# The description's marker: an output carrying it may be replaced by a new export.
+EXPORTED_BY = "ser export"
+SAVED_MODEL_DESCRIPTION = "export.json"
+# ONNX opset 17 runs on every onnxruntime since 1.13 (2022).
+ONNX_OPSET = 17
+# The Python packages each format needs beyond TensorFlow (import name, pip name).
+REQUIREMENTS = {"onnx": [("tf2onnx", "tf2onnx"), ("onnx", "onnx")]}
+
+
+def description_path(out: str | Path, format: str) -> Path:
+    """Where the JSON description of an export to ``out`` goes."""
+    out = Path(out)
+    if format == "saved_model":
+        return out / SAVED_MODEL_DESCRIPTION
+    return out.with_name(out.name + ".json")
+
+
+def export(model_dir: str | Path, out: str | Path, *, format: str) -> list[Path]:
+    """Export the model folder ``model_dir`` to ``out`` in ``format``; return the paths written.
+
+    Raises ConfigError for an unknown format or an ``out`` that an export did not write,
+    DataError for a folder that is not a model, SerError when a needed package is missing.
+    """
+    if format not in FORMATS:
+        raise ConfigError(
+            f"--format: {format!r} is not allowed; choose one of: {', '.join(FORMATS)}"
+        )
+    out = Path(out)
+    modelio.read_meta(Path(model_dir))  # fails fast, before TensorFlow starts
+    _check_replaceable(out, format)
+    _check_requirements(format)
+    model, meta = modelio.load(Path(model_dir))
+    description = describe(meta, model, format=format, file_name=out.name)
+    if format == "saved_model":
+        with atomic_dir(out) as temporary:
+            _write_saved_model(model, temporary)
+            _readable_like_new_files(temporary)
+            write_json(temporary / SAVED_MODEL_DESCRIPTION, description)
+        return [out]
+    json_path = description_path(out, format)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    temporary = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        writer = _write_onnx if format == "onnx" else _write_tflite
+        writer(model, temporary / out.name, work_dir=temporary)
+        write_json(temporary / json_path.name, description)
+        # The model first: a description never points at a model that is not there.
+        os.replace(temporary / out.name, out)
+        os.replace(temporary / json_path.name, json_path)
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)
+    return [out, json_path]
+
+
+def _readable_like_new_files(folder: Path) -> None:
+    """mkdtemp makes folders private (0700); give the export the permissions of a new folder."""
+    umask = os.umask(0)
+    os.umask(umask)
+    folder.chmod(0o777 & ~umask)
+
+
+def describe(meta: dict, model, *, format: str, file_name: str) -> dict:
+    """The JSON written beside an export: enough to compute its input and read its output."""
+    n_frames, n_features = (int(size) for size in model.input_shape[1:])
+    classes = list(meta["classes"])
+    return {
+        "exported_by": EXPORTED_BY,
+        "ser_version": __version__,
+        "format": format,
+        "file": file_name,
+        "input": {
+            "name": INPUT_NAME,
+            "shape": [None, n_frames, n_features],
+            "dtype": "float32",
+        },
+        "output": {"name": OUTPUT_NAME, "shape": [None, len(classes)], "dtype": "float32"},
+        "classes": classes,
+        "features": meta["features"],
+        "labels": meta.get("labels"),
+        "model": meta.get("model"),
+        "corpus": meta.get("corpus"),
+    }
+
+
+def _check_replaceable(out: Path, format: str) -> None:
+    """Refuse to overwrite anything that an earlier export did not write."""
+    description = description_path(out, format)
+    if not out.exists() and not description.exists():
+        return
+    ours = out.is_dir() if format == "saved_model" else out.is_file()
+    if ours and description.is_file():
+        try:
+            ours = read_json(description).get("exported_by") == EXPORTED_BY
+        except (ValueError, AttributeError, OSError):
+            ours = False
+    else:
+        ours = False
+    if not ours:
+        existing = out if out.exists() else description
+        raise ConfigError(
+            f"--out: {existing} exists and was not written by `ser export`; "
+            "remove it or choose another path"
+        )
+
+
+def _check_requirements(format: str) -> None:
+    import importlib.util
+
+    missing = [
+        pip for module, pip in REQUIREMENTS.get(format, []) if not importlib.util.find_spec(module)
+    ]
+    if missing:
+        raise SerError(
+            f"--format {format} needs the package(s) {', '.join(missing)}: "
+            "pip install 'ser[export]'"
+        )
+
+
+def _input_signature(model):
+    import tensorflow as tf
+
+    n_frames, n_features = model.input_shape[1:]
+    return [tf.TensorSpec((None, n_frames, n_features), tf.float32, name=INPUT_NAME)]
+
+
+def _inference(model):
+    """The exported computation: features -> {"probabilities": ...}, inference mode."""
+
+    def serve(features):
+        return {OUTPUT_NAME: model(features, training=False)}
+
+    return serve
+
+
+def _write_saved_model(model, folder: Path) -> None:
+    """A SavedModel whose ``serving_default`` signature maps features to probabilities."""
+    import keras
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint(
+        name="serve", fn=_inference(model), input_signature=_input_signature(model)
+    )
+    with _quiet_tensorflow():
+        archive.write_out(str(folder), verbose=False)
+
+
+def _write_tflite(model, path: Path, *, work_dir: Path) -> None:
+    """Float32 TFLite, converted from a SavedModel (keeps the signature's names)."""
+    import tensorflow as tf
+
+    saved_model = work_dir / "saved_model"
+    _write_saved_model(model, saved_model)
+    with _quiet_tensorflow():
+        converter = tf.lite.TFLiteConverter.from_saved_model(
+            str(saved_model), signature_keys=["serving_default"]
+        )
+        path.write_bytes(converter.convert())
+
+
+def _write_onnx(model, path: Path, *, work_dir: Path) -> None:
+    """ONNX via tf2onnx from the frozen inference graph.
+
+    Freezing first matters: tf2onnx's from_function/from_keras turn the Normalization
+    layer's statistics (constants captured by the graph) into extra model inputs.
+    """
+    import onnx
+    import tensorflow as tf
+    import tf2onnx
+    from tensorflow.python.framework.convert_to_constants import (
+        convert_variables_to_constants_v2,
+    )
+
+    function = tf.function(_inference(model), input_signature=_input_signature(model))
+    frozen = convert_variables_to_constants_v2(function.get_concrete_function())
+    input_name = frozen.inputs[0].name
+    output_name = frozen.outputs[0].name
+    with _quiet_tensorflow():
+        proto, _ = tf2onnx.convert.from_graph_def(
+            frozen.graph.as_graph_def(),
+            name=model.name,
+            input_names=[input_name],
+            output_names=[output_name],
+            opset=ONNX_OPSET,
+            tensors_to_rename={input_name: INPUT_NAME, output_name: OUTPUT_NAME},
+        )
+    # tf2onnx names the free batch dimension "unk__N"; call it what it is.
+    for value in (*proto.graph.input, *proto.graph.output):
+        value.type.tensor_type.shape.dim[0].dim_param = "batch"
+    onnx.checker.check_model(proto)
+    onnx.save(proto, str(path))
+
+
+@contextlib.contextmanager
+def _quiet_tensorflow() -> Iterator[None]:
+    """Silence the converters' Python-side deprecation and progress logging."""
+    loggers = [logging.getLogger(name) for name in ("tensorflow", "tf2onnx", "absl")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)

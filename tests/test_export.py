@@ -1,0 +1,262 @@
+"""`ser export`: exported models give Keras's probabilities; bad requests write nothing."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from ser import export, features, modelio
+from ser.errors import ConfigError, DataError
+from ser.predict import Predictor
+
+ROOT = Path(__file__).resolve().parents[1]
+SER = Path(sys.executable).with_name("ser")
+EXAMPLE = ROOT / "examples" / "onnx_predict.py"
+TOLERANCE = 1e-4
+
+
+def ser(*args: str) -> subprocess.CompletedProcess:
+    command = [str(SER)] if SER.exists() else [sys.executable, "-m", "ser.cli"]
+    return subprocess.run(
+        [*command, *args], capture_output=True, text=True, timeout=300, check=False
+    )
+
+
+@pytest.fixture(scope="module")
+def clips(tiny_corpus) -> list[Path]:
+    return sorted((tiny_corpus / "speech" / "Actor_04").glob("*.wav"))[:8]
+
+
+@pytest.fixture(scope="module")
+def cnn_case(tiny_model, clips):
+    """(model folder, features of real-looking clips) for the default architecture."""
+    predictor = Predictor(tiny_model)
+    batch = np.stack([features.featurize_file(clip, predictor.feature_params) for clip in clips])
+    return tiny_model, batch
+
+
+@pytest.fixture(scope="module")
+def seed_case(default_params_dict, tmp_path_factory, clips):
+    """The same for the 2019 architecture on its own feature (untrained)."""
+    import keras
+
+    from ser.model import build_model
+    from ser.params import parse_params
+
+    params = dataclasses.replace(parse_params(default_params_dict).features, kind="seed")
+    batch = np.stack([features.featurize_file(clip, params) for clip in clips[:4]])
+    keras.utils.set_random_seed(0)
+    model = build_model("seed", input_shape=features.shape(params), num_classes=8)
+    # Untrained outputs are near uniform; a larger output layer makes them decisive.
+    output_layer = model.get_layer("probabilities")
+    kernel, bias = output_layer.get_weights()
+    output_layer.set_weights([20 * kernel, bias])
+    folder = tmp_path_factory.mktemp("seed") / "model"
+    meta = {
+        "classes": [f"class{index}" for index in range(8)],
+        "features": features.describe(params),
+        "model": {"arch": "seed"},
+    }
+    modelio.save(folder, model, meta)
+    return folder, batch
+
+
+def run_exported(path: Path, format: str, batch: np.ndarray) -> np.ndarray:
+    """Probabilities from the exported file, run by its own runtime (no Keras, no ser)."""
+    if format == "onnx":
+        import onnxruntime
+
+        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        return session.run(["probabilities"], {"features": batch})[0]
+    import tensorflow as tf
+
+    if format == "tflite":
+        interpreter = tf.lite.Interpreter(model_path=str(path))
+        return interpreter.get_signature_runner("serving_default")(features=batch)["probabilities"]
+    loaded = tf.saved_model.load(str(path))
+    return loaded.signatures["serving_default"](features=tf.constant(batch))[
+        "probabilities"
+    ].numpy()
+
+
+@pytest.mark.filterwarnings("ignore:.*tf.lite.Interpreter is deprecated:UserWarning")
+@pytest.mark.parametrize("format", export.FORMATS)
+@pytest.mark.parametrize("arch", ["cnn", "seed"])
+def test_exported_model_gives_the_keras_probabilities(arch, format, request, tmp_path):
+    model_dir, batch = request.getfixturevalue(f"{arch}_case")
+    out = tmp_path / f"emotion.{format}"
+    written = export.export(model_dir, out, format=format)
+
+    model, meta = modelio.load(model_dir)
+    expected = model.predict(batch, verbose=0)
+    assert np.ptp(expected) > 0.1  # far from uniform: a 1e-4 agreement means something
+    actual = run_exported(out, format, batch)
+    assert actual.shape == expected.shape
+    assert np.abs(actual - expected).max() <= TOLERANCE
+
+    description = json.loads(export.description_path(out, format).read_text())
+    assert written[-1] == (out if format == "saved_model" else export.description_path(out, format))
+    assert description["classes"] == meta["classes"]
+    assert description["features"] == meta["features"]
+    assert description["input"]["shape"] == [None, *batch.shape[1:]]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporaries left
+
+
+def test_a_new_export_replaces_an_earlier_one(cnn_case, tmp_path):
+    model_dir, _ = cnn_case
+    out = tmp_path / "emotion.tflite"
+    export.export(model_dir, out, format="tflite")
+    out.write_bytes(b"stale")
+    export.export(model_dir, out, format="tflite")
+    assert out.read_bytes() != b"stale" and out.stat().st_size > 1000
+
+
+def test_a_failed_export_leaves_nothing(cnn_case, tmp_path, monkeypatch):
+    def fail_halfway(model, path, *, work_dir):
+        path.write_bytes(b"half")
+        raise RuntimeError("converter crashed")
+
+    monkeypatch.setattr(export, "_write_onnx", fail_halfway)
+    with pytest.raises(RuntimeError, match="converter crashed"):
+        export.export(cnn_case[0], tmp_path / "emotion.onnx", format="onnx")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_library_errors_name_the_problem(cnn_case, tmp_path):
+    with pytest.raises(ConfigError, match="--format: 'pt' is not allowed; choose one of: onnx"):
+        export.export(cnn_case[0], tmp_path / "x.pt", format="pt")
+    with pytest.raises(DataError, match="not a model folder"):
+        export.export(tmp_path, tmp_path / "x.onnx", format="onnx")
+    (tmp_path / "x.onnx.json").write_text('{"mine": true}')
+    with pytest.raises(ConfigError, match="x.onnx.json exists and was not written by `ser export`"):
+        export.export(cnn_case[0], tmp_path / "x.onnx", format="onnx")
+
+
+def _assert_one_line_error(result, *, expected: str) -> None:
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], lines
+
+
+def test_cli_unknown_format(tiny_model, tmp_path):
+    result = ser(
+        "export", "--format", "pt", "--out", str(tmp_path / "x.pt"), "--model", str(tiny_model)
+    )
+    _assert_one_line_error(result, expected="'pt' is not allowed; choose one of: onnx, tflite")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_folder_that_is_not_a_model(tmp_path):
+    (tmp_path / "not_a_model").mkdir()
+    out = tmp_path / "x.onnx"
+    result = ser(
+        "export", "--format", "onnx", "--out", str(out), "--model", str(tmp_path / "not_a_model")
+    )
+    _assert_one_line_error(result, expected="not a model folder")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["not_a_model"]
+
+
+@pytest.mark.parametrize("format", ["onnx", "saved_model"])
+def test_cli_refuses_to_overwrite_what_it_did_not_write(tiny_model, tmp_path, format):
+    precious = tmp_path / "precious"
+    if format == "saved_model":
+        precious.mkdir()
+        (precious / "notes.txt").write_text("keep me")
+    else:
+        precious.write_text("keep me")
+    result = ser("export", "--format", format, "--out", str(precious), "--model", str(tiny_model))
+    _assert_one_line_error(result, expected="exists and was not written by `ser export`")
+    if format == "saved_model":
+        assert [p.name for p in precious.iterdir()] == ["notes.txt"]
+    else:
+        assert precious.read_text() == "keep me"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["precious"]
+
+
+# The README's example: a script that needs only numpy, librosa and onnxruntime.
+
+
+@pytest.fixture(scope="module")
+def onnx_export(tiny_model, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("export") / "emotion.onnx"
+    result = ser("export", "--format", "onnx", "--out", str(out), "--model", str(tiny_model))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [str(out), f"{out}.json"]
+    return out
+
+
+@pytest.fixture(scope="module")
+def example():
+    spec = importlib.util.spec_from_file_location("onnx_predict", EXAMPLE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def recordings(clips, tmp_path_factory) -> list[Path]:
+    """Corpus clips, a long recording (several windows) and a 44.1 kHz stereo one."""
+    folder = tmp_path_factory.mktemp("recordings")
+    speech, rate = sf.read(clips[0], dtype="float32")
+    sf.write(folder / "long.flac", np.tile(speech, 5), rate)
+    import soxr
+
+    stereo = soxr.resample(speech, rate, 44100)
+    sf.write(folder / "stereo.wav", np.stack([stereo, 0.5 * stereo], axis=1), 44100)
+    return [*clips[1:3], folder / "long.flac", folder / "stereo.wav"]
+
+
+def test_readme_shows_the_example_in_full():
+    readme = (ROOT / "README.md").read_text()
+    code = EXAMPLE.read_text().split('"""', 2)[2].strip()  # all but the docstring
+    assert f"```python\n{code}\n```" in readme
+
+
+def test_example_features_are_those_of_ser(example, onnx_export, tiny_model, clips):
+    import librosa
+
+    settings = json.loads(Path(f"{onnx_export}.json").read_text())["features"]
+    params = Predictor(tiny_model).feature_params
+    for clip in clips[:3]:
+        samples, _ = librosa.load(clip, sr=settings["sample_rate"], mono=True)
+        [window] = example.windows(samples, settings)
+        np.testing.assert_allclose(
+            example.features(window, settings), features.featurize_file(clip, params), atol=1e-3
+        )
+
+
+def test_example_predicts_what_ser_predicts(example, onnx_export, tiny_model, recordings):
+    import onnxruntime
+
+    settings = json.loads(Path(f"{onnx_export}.json").read_text())
+    session = onnxruntime.InferenceSession(str(onnx_export), providers=["CPUExecutionProvider"])
+    predictor = Predictor(tiny_model)
+    for path in recordings:
+        expected = predictor.predict_file(path)
+        assert expected.status == "ok", expected.message
+        actual = example.predict(session, settings, str(path))
+        wanted = [expected.probabilities[name] for name in settings["classes"]]
+        assert np.abs(actual - wanted).max() <= TOLERANCE, path.name
+
+
+def test_example_runs_as_a_script(onnx_export, recordings):
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLE), str(onnx_export), *map(str, recordings[:2])],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    rows = [line.split("\t") for line in result.stdout.splitlines()]
+    classes = json.loads(Path(f"{onnx_export}.json").read_text())["classes"]
+    assert [row[0] for row in rows] == [str(path) for path in recordings[:2]]
+    assert all(row[1] in classes and 0 < float(row[2]) <= 1 for row in rows)
