@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # Stage commands call `python` and `dvc`: take them from the project's environment.
 RUN := PATH="$(BIN):$$PATH"
 
-.PHONY: setup repro test lint format bench clean
+.PHONY: setup repro test fuzz lint format bench clean
 
 setup: $(STAMP)
 
@@ -21,6 +21,11 @@ repro: setup
 test: setup lint
 	$(RUN) python -m pytest
 
+# The fuzz tests with many fresh random examples (hypothesis profile "fuzz", tests/conftest.py)
+# instead of the small fixed set `make test` runs; takes several minutes.
+fuzz: setup
+	$(RUN) python -m pytest tests/test_broken_audio.py --hypothesis-profile=fuzz --hypothesis-show-statistics
+
 lint: setup
 	$(BIN)/ruff check src stages tests benchmarks
 	$(BIN)/ruff format --check src stages tests benchmarks
@@ -33,4 +38,4 @@ bench: setup
 	$(RUN) python benchmarks/pipeline_speed.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

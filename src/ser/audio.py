@@ -9,6 +9,19 @@ import soundfile as sf
 
 from ser.errors import DataError
 
+# A lower sample rate is a damaged header, not audio: resampling to the analysis rate would
+# multiply the samples by up to 16000 (a 10 s file claiming 1 Hz needs 10 GB, or crashes soxr).
+MIN_SAMPLE_RATE = 1000
+
+
+def check_sample_rate(sample_rate: int, source: str | Path) -> None:
+    """Raise DataError when ``sample_rate`` cannot be that of a recording."""
+    if sample_rate < MIN_SAMPLE_RATE:
+        raise DataError(
+            f"{source}: sample rate {sample_rate} Hz is not plausible for audio "
+            f"(at least {MIN_SAMPLE_RATE} Hz); the file's header is probably damaged"
+        )
+
 
 def to_mono(samples: np.ndarray) -> np.ndarray:
     """(n,) or (n, channels) -> (n,) float32, channels averaged, non-finite samples zeroed."""
@@ -22,6 +35,7 @@ def resample(samples: np.ndarray, *, orig_sr: int, target_sr: int) -> np.ndarray
     """Resample a mono signal with soxr (high quality, as librosa.load does by default)."""
     if orig_sr == target_sr or samples.size == 0:
         return samples.astype(np.float32, copy=False)
+    check_sample_rate(orig_sr, "input")
     import soxr
 
     return soxr.resample(samples, orig_sr, target_sr, quality="HQ").astype(np.float32)
@@ -42,6 +56,7 @@ def load(
     try:
         with sf.SoundFile(str(path)) as handle:
             native_rate = handle.samplerate
+            check_sample_rate(native_rate, path)
             start = int(round(offset * native_rate))
             if start >= handle.frames:
                 return np.zeros(0, dtype=np.float32)

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ser import audio, features, modelio
+from ser.errors import DataError
 from ser.params import FeatureParams
 
 # Below this peak amplitude a recording is called silent; below MIN_SECONDS, too short.
@@ -70,7 +71,10 @@ class Predictor:
         self, samples: np.ndarray, sample_rate: int, *, source: str = "<array>"
     ) -> Prediction:
         """Predict one recording given as (n,) or (n, channels) samples at sample_rate."""
-        mono = audio.resample(audio.to_mono(samples), orig_sr=sample_rate, target_sr=self.rate)
+        try:
+            mono = audio.resample(audio.to_mono(samples), orig_sr=sample_rate, target_sr=self.rate)
+        except DataError as error:
+            return Prediction(source=source, status="error", message=str(error))
         return self._predict_mono(mono, source)
 
     def predict_file(self, path: str | Path) -> Prediction:
