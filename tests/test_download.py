@@ -7,6 +7,7 @@ request loop is bounded in count and time.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.server
 import io
@@ -81,6 +82,26 @@ def _make_handler(state: Server) -> type[http.server.BaseHTTPRequestHandler]:
             if mode == "500":
                 self._send(500, b"boom")
                 return
+            if mode == "429":
+                self._send(429, b"slow down", {"Retry-After": "0"})
+                return
+            if mode == "html":  # a portal or error page served as 200 instead of the file
+                self._send(200, b"<html>please log in</html>", {"Content-Type": "text/html"})
+                return
+            if mode in ("close_short", "endless"):
+                # No Content-Length: the body ends when the server closes the connection.
+                self.send_response(200)
+                self.send_header("Connection", "close")
+                self.end_headers()
+                self.close_connection = True
+                if mode == "close_short":
+                    self.wfile.write(content[: len(content) // 2])
+                    return
+                for _ in range(1000):  # 64 MiB, or until the client hangs up
+                    if state.stop.is_set():
+                        break
+                    self.wfile.write(b"\0" * 65536)
+                return
             if mode == "stall":  # say nothing until the client has long given up
                 state.stop.wait(5)
                 self.close_connection = True
@@ -96,8 +117,10 @@ def _make_handler(state: Server) -> type[http.server.BaseHTTPRequestHandler]:
             body = content[start:]
             self.send_response(206 if start else 200)
             if start:
+                # "badrange": claims to resume from another offset than the one asked for
+                first = start + 1 if mode == "badrange" else start
                 self.send_header(
-                    "Content-Range", f"bytes {start}-{len(content) - 1}/{len(content)}"
+                    "Content-Range", f"bytes {first}-{len(content) - 1}/{len(content)}"
                 )
             self.send_header("Content-Length", str(len(body)))
             self.send_header("Accept-Ranges", "bytes")
@@ -120,7 +143,13 @@ def _make_handler(state: Server) -> type[http.server.BaseHTTPRequestHandler]:
 
 @pytest.fixture
 def server() -> Iterator[Server]:
-    state = Server()
+    with serve(Server()) as state:
+        yield state
+
+
+@contextlib.contextmanager
+def serve(state: Server) -> Iterator[Server]:
+    """Run a scripted server for ``state`` on 127.0.0.1 (also used by tests/test_ravdess.py)."""
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(state))
     httpd.daemon_threads = True
     httpd.handle_error = lambda request, client_address: None  # type: ignore[method-assign]
@@ -254,6 +283,72 @@ def test_stall_times_out_after_retries(server: Server, tmp_path: Path, mode: str
         )
     assert time.monotonic() - started < 4
     assert len(server.requests) == 2
+    assert not (tmp_path / NAME).exists()
+
+
+def test_429_is_retried(server: Server, tmp_path: Path) -> None:
+    server.script = ["429"]
+    got = fetch(server.url(), cache_dir=tmp_path, expected_md5=PAYLOAD_MD5, **FAST)
+    assert got.read_bytes() == PAYLOAD
+    assert len(server.requests) == 2
+
+
+def test_bad_content_range_on_resume_starts_over(server: Server, tmp_path: Path) -> None:
+    (tmp_path / f"{NAME}.part").write_bytes(PAYLOAD[:1000])
+    server.script = ["badrange"]
+    got = fetch(server.url(), cache_dir=tmp_path, expected_md5=PAYLOAD_MD5, **FAST)
+    assert [r["range"] for r in server.requests] == ["bytes=1000-", None]
+    assert got.read_bytes() == PAYLOAD
+
+
+def test_body_without_length_cut_short_is_resumed_when_the_size_is_known(
+    server: Server, tmp_path: Path
+) -> None:
+    server.script = ["close_short"]
+    got = fetch(server.url(), cache_dir=tmp_path, expected_size=len(PAYLOAD), **FAST)
+    assert [r["range"] for r in server.requests] == [None, f"bytes={len(PAYLOAD) // 2}-"]
+    assert got.read_bytes() == PAYLOAD
+
+
+def test_endless_body_is_stopped_at_the_expected_size(server: Server, tmp_path: Path) -> None:
+    server.script = ["endless"]
+    started = time.monotonic()
+    with pytest.raises(DataError, match=rf"more than the expected {len(PAYLOAD)} bytes"):
+        fetch(server.url(), cache_dir=tmp_path, expected_size=len(PAYLOAD), **FAST)
+    assert time.monotonic() - started < 5
+    assert _leftovers(tmp_path) == []
+    assert len(server.requests) == 1  # wrong content is not retried
+
+
+def test_error_page_served_as_200_fails_verification(server: Server, tmp_path: Path) -> None:
+    server.script = ["html"]
+    with pytest.raises(DataError, match=r"size mismatch.*server reports 26"):
+        fetch(server.url(), cache_dir=tmp_path, expected_size=len(PAYLOAD), **FAST)
+    assert _leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("mode", ["500", "429", "drop", "stall", "stall_body"])
+def test_request_loop_is_bounded_in_count_and_time(
+    server: Server, tmp_path: Path, mode: str
+) -> None:
+    """A server that never recovers costs retries + 1 requests and a bounded time."""
+    server.script = [mode] * 10
+    retries, timeout, backoff = 2, 0.3, 0.05
+    started = time.monotonic()
+    with pytest.raises(DataError, match=rf"after {retries + 1} attempt"):
+        fetch(
+            server.url(),
+            cache_dir=tmp_path,
+            expected_size=len(PAYLOAD),
+            retries=retries,
+            timeout=timeout,
+            backoff=backoff,
+            progress=False,
+        )
+    elapsed = time.monotonic() - started
+    assert len(server.requests) == retries + 1
+    # Each attempt waits at most `timeout` per read; the backoffs add 0.05 + 0.1 s.
+    assert elapsed < (retries + 1) * (timeout + 1.0) + 3 * backoff
     assert not (tmp_path / NAME).exists()
 
 

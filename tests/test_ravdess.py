@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import stat
 import subprocess
 import sys
 import threading
@@ -18,6 +19,7 @@ import yaml
 from ser.corpora import ravdess
 from ser.errors import DataError
 from ser.manifest import read_manifest
+from tests.test_download import NAME, Server, serve
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -92,10 +94,14 @@ def http_folder(tmp_path):
         server.server_close()
 
 
-def run_download_stage(project: Path, url: str) -> subprocess.CompletedProcess:
+def run_download_stage(
+    project: Path, url: str, *, max_extract_bytes: int | None = None
+) -> subprocess.CompletedProcess:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["data"]["corpus"] = "ravdess"
     params["data"]["ravdess"]["speech_url"] = url
+    if max_extract_bytes is not None:
+        params["data"]["ravdess"]["max_extract_bytes"] = max_extract_bytes
     (project / "params.yaml").write_text(yaml.safe_dump(params))
     return subprocess.run(
         [sys.executable, str(ROOT / "stages" / "download.py")],
@@ -170,3 +176,143 @@ def test_official_archives_are_checked_by_size_and_md5():
 def test_default_urls_are_the_official_archives(default_params_dict):
     urls = default_params_dict["data"]["ravdess"]
     assert urls["speech_url"] == ravdess.SPEECH_URL and urls["song_url"] == ravdess.SONG_URL
+
+
+# --- hostile archives and failing servers, through the download stage ----------------------
+
+
+def small_archive(path: Path, tiny_corpus: Path, extra: dict[str, bytes] | None = None) -> Path:
+    """Actor 1's first 12 clips, laid out like the official archive, plus ``extra`` entries."""
+    with zipfile.ZipFile(path, "w") as archive:
+        for clip in sorted((tiny_corpus / "speech" / "Actor_01").glob("*.wav"))[:12]:
+            archive.write(clip, f"Actor_01/{clip.name}")
+        for name, data in (extra or {}).items():
+            archive.writestr(zipfile.ZipInfo(name), data)
+    return path
+
+
+def files_under(folder: Path) -> set[str]:
+    return {str(p.relative_to(folder)) for p in folder.rglob("*") if not p.is_dir()}
+
+
+def symlink_archive(path: Path, tiny_corpus: Path) -> Path:
+    small_archive(path, tiny_corpus)
+    with zipfile.ZipFile(path, "a") as archive:
+        link = zipfile.ZipInfo("Actor_01/03-01-08-02-02-02-01.wav")
+        link.create_system = 3
+        link.external_attr = (stat.S_IFLNK | 0o777) << 16
+        archive.writestr(link, "/etc/passwd")
+    return path
+
+
+def bomb_archive(path: Path, tiny_corpus: Path) -> Path:
+    """Clips plus one member of 50 MB of zeros that compresses to about 50 kB."""
+    small_archive(path, tiny_corpus)
+    with zipfile.ZipFile(path, "a", zipfile.ZIP_DEFLATED) as archive:
+        with archive.open("Actor_01/03-01-08-02-02-02-01.wav", "w") as member:
+            for _ in range(50):
+                member.write(bytes(1 << 20))
+    return path
+
+
+def truncated_archive(path: Path, tiny_corpus: Path) -> Path:
+    data = small_archive(path, tiny_corpus).read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    return path
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        ("dotdot", "unsafe zip entry '../../escaped.wav': '..' path component"),
+        ("absolute", "absolute path"),
+        ("symlink", "refusing symlink entry 'Actor_01/03-01-08-02-02-02-01.wav'"),
+        ("bomb", "refusing (possible zip bomb)"),
+        ("html", "not a zip archive"),
+        ("truncated", "not a zip archive"),
+        ("no_clips", "the archive holds no RAVDESS clips"),
+    ],
+)
+def test_download_stage_refuses_a_hostile_archive_and_writes_nothing_outside_data_raw(
+    tiny_corpus, tmp_path, kind, message
+):
+    escaped = tmp_path / "escaped.wav"
+    archive = tmp_path / "archive.zip"
+    if kind == "dotdot":
+        small_archive(archive, tiny_corpus, {"../../escaped.wav": b"RIFF"})
+    elif kind == "absolute":
+        small_archive(archive, tiny_corpus, {str(escaped): b"RIFF"})
+    elif kind == "symlink":
+        symlink_archive(archive, tiny_corpus)
+    elif kind == "bomb":
+        bomb_archive(archive, tiny_corpus)
+    elif kind == "html":
+        archive.write_bytes(b"<html><body>Too many requests</body></html>")
+    elif kind == "truncated":
+        truncated_archive(archive, tiny_corpus)
+    else:
+        with zipfile.ZipFile(archive, "w") as handle:
+            handle.writestr("music/track01.wav", b"RIFF")
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "params.yaml").touch()
+    before = files_under(tmp_path)
+    result = run_download_stage(project, str(archive), max_extract_bytes=10_000_000)
+
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and message in last, result.stderr
+    assert not escaped.exists()
+    after = files_under(tmp_path)
+    assert before <= after
+    assert not [name for name in after - before if not name.startswith("project/data/raw/")]
+    assert not (project / "data" / "manifest.csv").exists()
+    if kind != "no_clips":  # refused before anything was extracted
+        assert not (project / "data" / "raw").exists() or not files_under(project / "data" / "raw")
+
+
+@pytest.fixture
+def scripted(tiny_corpus, tmp_path):
+    """A scripted HTTP server (tests/test_download.py) serving a small valid archive."""
+    content = small_archive(tmp_path / "served.zip", tiny_corpus).read_bytes()
+    with serve(Server(content=content)) as state:
+        yield state
+
+
+@pytest.mark.parametrize(
+    ("failure", "message"),
+    [
+        ("404", "HTTP 404"),
+        ("html", "not a zip archive"),  # an error page served as 200
+        ("close_short", "not a zip archive"),  # no Content-Length, connection closed early
+    ],
+)
+def test_download_stage_fails_clearly_then_succeeds_once_the_server_recovers(
+    scripted, tmp_path, failure, message
+):
+    scripted.script = [failure]
+    project = tmp_path / "project"
+    project.mkdir()
+    first = run_download_stage(project, scripted.url())
+    assert first.returncode == 1 and "Traceback" not in first.stderr
+    last = first.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and message in last, first.stderr
+    assert not (project / "data" / "manifest.csv").exists()
+    # Nothing the failed run received is kept as if it were the archive.
+    assert not (project / "data" / "downloads" / NAME).exists()
+
+    second = run_download_stage(project, scripted.url())
+    assert second.returncode == 0, second.stderr
+    manifest = read_manifest(project / "data" / "manifest.csv")
+    assert len(manifest) == 12 and (manifest["excluded"] == "").all()
+
+
+def test_download_stage_resumes_a_dropped_connection_within_the_run(scripted, tmp_path):
+    scripted.script = ["drop"]
+    project = tmp_path / "project"
+    project.mkdir()
+    result = run_download_stage(project, scripted.url())
+    assert result.returncode == 0, result.stderr
+    assert [r["range"] is not None for r in scripted.requests] == [False, True]
+    assert len(read_manifest(project / "data" / "manifest.csv")) == 12

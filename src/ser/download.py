@@ -414,6 +414,14 @@ def _download_once(
                 digest.update(chunk)
                 received += len(chunk)
                 bar.update(len(chunk))
+                # A body without Content-Length ends when the server closes: stop one that
+                # runs past the size we expect instead of filling the disk.
+                if expected_size is not None and offset + received > expected_size:
+                    raise _reject(
+                        part,
+                        f"size mismatch for {name} from {url}: more than the expected "
+                        f"{expected_size} bytes",
+                    )
 
     size = offset + received
     if body_length is not None and received < body_length:

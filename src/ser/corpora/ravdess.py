@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,13 +103,24 @@ def prepare(
         checks = OFFICIAL_ARCHIVES.get(url, {})
         archive = fetch(url, cache_dir=cache_dir, progress=progress, **checks)
         log.info("extracting %s", archive)
-        files = extract_zip(
-            archive, raw_dir / channel, max_bytes=max_extract_bytes, suffixes=(".wav",)
-        )
-        named = [path for path in files if parse_name(path.stem) is not None]
-        if not named:
-            raise DataError(
-                f"{url}: the archive holds no RAVDESS clips (files named like "
-                "03-01-05-02-01-01-12.wav); is it the right archive?"
+        try:
+            files = extract_zip(
+                archive, raw_dir / channel, max_bytes=max_extract_bytes, suffixes=(".wav",)
             )
+            named = [path for path in files if parse_name(path.stem) is not None]
+            if not named:
+                raise DataError(
+                    f"{url}: the archive holds no RAVDESS clips (files named like "
+                    "03-01-05-02-01-01-12.wav); is it the right archive?"
+                )
+        except DataError:
+            # A download no checksum vouches for (an error page served as 200, a body cut
+            # short without Content-Length) would otherwise be reused by every later run.
+            if _is_remote(url) and not checks.get("expected_md5"):
+                archive.unlink(missing_ok=True)
+            raise
         log.info("%s: %d clips", channel, len(named))
+
+
+def _is_remote(url: str) -> bool:
+    return urllib.parse.urlsplit(url).scheme.lower() in ("http", "https")
