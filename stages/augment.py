@@ -1,4 +1,8 @@
-"""Stage 4: features of augmented copies of the training clips only -> data/augmented/."""
+"""Stage 4: features of augmented copies of every clip outside the test actors -> data/augmented/.
+
+Training takes the copies of its own training clips only: the fixed split's train actors,
+or a cross-validation fold's. Copies of validation or test clips are never trained on.
+"""
 
 import logging
 from pathlib import Path
@@ -21,19 +25,26 @@ def main() -> None:
     params = load_params()
     split = pd.read_csv(SPLIT)
     manifest = read_manifest(MANIFEST)
-    train = split[split["subset"] == "train"].merge(manifest[["clip_id", "path"]], on="clip_id")
+    # Train and val actors of the fixed split = every cross-validation actor (fold > 0).
+    train = split[split["subset"] != "test"].merge(
+        manifest[["clip_id", "path", "corpus"]], on="clip_id"
+    )
     source_ids, matrix, failures = augment.augment_many(
         list(zip(train["clip_id"], train["path"], strict=True)),
         feature_params=params.features,
         augment_params=params.augment,
         n_jobs=stage.workers(params.features.n_jobs),
     )
+    if features.by_speaker(params.features) and len(source_ids):
+        # Each speaker's copies are standardised together, like the speaker's own clips.
+        speaker_of = dict(zip(train["clip_id"], features.speakers_of(train), strict=True))
+        matrix = features.normalize_by_speaker(matrix, [speaker_of[c] for c in source_ids])
     with atomic_dir(AUGMENTED) as folder:
         features.save_store(
             folder, clip_ids=source_ids, matrix=matrix, settings=features.describe(params.features)
         )
         write_csv(pd.DataFrame(failures, columns=["clip_id", "excluded"]), folder / "excluded.csv")
-    log.info("augment: %d copies of %d training clips", len(source_ids), len(train))
+    log.info("augment: %d copies of %d clips outside the test actors", len(source_ids), len(train))
 
 
 if __name__ == "__main__":

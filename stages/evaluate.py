@@ -1,5 +1,10 @@
-"""Stage 6: the kept model on the test actors -> metrics/evaluate.json, plots/confusion.csv."""
+"""Stage 6: the kept model on the test actors -> metrics/evaluate.json, plots/confusion.csv.
 
+``python stages/evaluate.py --fold K`` evaluates cross-validation fold K's model on the
+fold's test actors instead -> metrics/cv/K/evaluate.json.
+"""
+
+import argparse
 import logging
 from pathlib import Path
 
@@ -11,24 +16,41 @@ from ser.evaluate import scores
 from ser.fsutil import write_json
 from ser.labels import LabelSpec
 from ser.manifest import read_manifest, write_csv
+from ser.params import load_params
+from ser.split import fold_subsets
 from ser.train import predict_proba
 
 MANIFEST = Path("data/manifest.csv")
 SPLIT = Path("data/split.csv")
+FOLDS = Path("data/folds.csv")
 FEATURES = Path("data/features")
-MODEL = Path("data/model")
-METRICS = Path("metrics/evaluate.json")
-CONFUSION = Path("plots/confusion.csv")
+
+
+def outputs(fold: int | None) -> tuple[Path, Path, Path | None]:
+    """(model folder, metrics file, confusion table or None) of the fixed split or a fold."""
+    if fold is None:
+        return Path("data/model"), Path("metrics/evaluate.json"), Path("plots/confusion.csv")
+    return Path(f"data/cv/{fold}/model"), Path(f"metrics/cv/{fold}/evaluate.json"), None
+
 
 log = logging.getLogger("evaluate")
 
 
 def main() -> None:
-    model, meta = modelio.load(MODEL)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--fold", type=int, help="cross-validation fold to evaluate")
+    fold = parser.parse_args().fold
+    model_dir, metrics_path, confusion_path = outputs(fold)
+
+    if fold is None:
+        split = pd.read_csv(SPLIT)
+    else:
+        split = fold_subsets(pd.read_csv(FOLDS), fold, load_params().split.fold_count)
+    model, meta = modelio.load(model_dir)
     spec = LabelSpec.from_dict(meta["labels"])
     manifest = read_manifest(MANIFEST)
     store_ids, store, _ = features.load_store(FEATURES)
-    clips = labelled_clips(manifest, pd.read_csv(SPLIT), spec)
+    clips = labelled_clips(manifest, split, spec)
     clips = clips.assign(row=rows_of(store_ids, clips["clip_id"]))
     test = clips[(clips["subset"] == "test") & (clips["row"] >= 0)]
 
@@ -52,15 +74,17 @@ def main() -> None:
         "corpus": meta["corpus"],
         "test_actors": meta["actors"]["test"],
     }
-    write_json(METRICS, metrics)
-    write_csv(
-        pd.DataFrame(
-            {"actual": test["label"].to_numpy(), "predicted": [names[i] for i in predicted]}
-        ),
-        CONFUSION,
-    )
+    write_json(metrics_path, metrics)
+    if confusion_path is not None:
+        write_csv(
+            pd.DataFrame(
+                {"actual": test["label"].to_numpy(), "predicted": [names[i] for i in predicted]}
+            ),
+            confusion_path,
+        )
     log.info(
-        "test (%d clips, actors %s): accuracy %.4f, macro F1 %.4f, UAR %.4f",
+        "%stest (%d clips, actors %s): accuracy %.4f, macro F1 %.4f, UAR %.4f",
+        "" if fold is None else f"fold {fold}: ",
         len(test),
         meta["actors"]["test"],
         metrics["accuracy"],

@@ -25,6 +25,10 @@ def main() -> None:
         list(usable["path"]), params, n_jobs=stage.workers(params.n_jobs)
     )
     worked = np.array([reason == "" for reason in reasons], dtype=bool)
+    if features.by_speaker(params):
+        matrix[worked] = features.normalize_by_speaker(
+            matrix[worked], features.speakers_of(usable)[worked]
+        )
     clip_ids = list(usable["clip_id"])
     with atomic_dir(FEATURES) as folder:
         features.save_store(

@@ -1,4 +1,5 @@
-"""Stage 3: assign each usable clip to train, val or test by its actor -> data/split.csv."""
+"""Stage 3: each usable clip to train, val or test by its actor -> data/split.csv, and each
+actor outside the test actors to a cross-validation fold -> data/folds.csv."""
 
 import logging
 from pathlib import Path
@@ -10,6 +11,7 @@ from ser.split import assign_subsets
 
 MANIFEST = Path("data/manifest.csv")
 SPLIT = Path("data/split.csv")
+FOLDS = Path("data/folds.csv")
 
 log = logging.getLogger("split")
 
@@ -17,7 +19,9 @@ log = logging.getLogger("split")
 def main() -> None:
     params = load_params().split
     split = assign_subsets(read_manifest(MANIFEST), params)
-    write_csv(split, SPLIT)
+    write_csv(split[["clip_id", "actor", "subset"]], SPLIT)
+    # A file of its own, so that changing split.val_actors does not rerun the folds.
+    write_csv(split.loc[split["fold"] > 0, ["clip_id", "actor", "fold"]], FOLDS)
     for subset, clips in split.groupby("subset", sort=False):
         log.info(
             "%s: %d clips, actors %s",
@@ -25,6 +29,8 @@ def main() -> None:
             len(clips),
             sorted(int(a) for a in clips["actor"].unique()),
         )
+    for fold, clips in split[split["fold"] > 0].groupby("fold"):
+        log.info("fold %d: actors %s", fold, sorted(int(a) for a in clips["actor"].unique()))
 
 
 if __name__ == "__main__":

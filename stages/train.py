@@ -1,5 +1,10 @@
-"""Stage 5: train the Keras model on the training actors -> data/model/, curves in plots/train/."""
+"""Stage 5: train the Keras model on the training actors -> data/model/, curves in plots/train/.
 
+``python stages/train.py --fold K`` trains cross-validation fold K instead (fold K tests,
+fold K+1 validates, the other folds train) -> data/cv/K/model, metrics/cv/K/train.json.
+"""
+
+import argparse
 import logging
 import sys
 from pathlib import Path
@@ -13,24 +18,39 @@ from ser.fsutil import write_json
 from ser.labels import LabelSpec
 from ser.manifest import read_manifest
 from ser.params import load_params
+from ser.split import fold_subsets
 from ser.train import TrainingSettings, fit
 
 MANIFEST = Path("data/manifest.csv")
 SPLIT = Path("data/split.csv")
+FOLDS = Path("data/folds.csv")
 FEATURES = Path("data/features")
 AUGMENTED = Path("data/augmented")
-MODEL = Path("data/model")
-CURVES = Path("plots/train")
-METRICS = Path("metrics/train.json")
 
 log = logging.getLogger("train")
 
 
+def outputs(fold: int | None) -> tuple[Path, Path, Path | None]:
+    """(model folder, metrics file, curves folder or None) of the fixed split or a fold."""
+    if fold is None:
+        return Path("data/model"), Path("metrics/train.json"), Path("plots/train")
+    return Path(f"data/cv/{fold}/model"), Path(f"metrics/cv/{fold}/train.json"), None
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--fold", type=int, help="cross-validation fold to train")
+    fold = parser.parse_args().fold
+    model_dir, metrics_path, curves = outputs(fold)
+
     params = load_params()
     spec = LabelSpec.from_params(params.labels)
     store_ids, store, settings = features.load_store(FEATURES)
-    clips = labelled_clips(read_manifest(MANIFEST), pd.read_csv(SPLIT), spec)
+    if fold is None:
+        split = pd.read_csv(SPLIT)
+    else:
+        split = fold_subsets(pd.read_csv(FOLDS), fold, params.split.fold_count)
+    clips = labelled_clips(read_manifest(MANIFEST), split, spec)
     clips = clips.assign(row=rows_of(store_ids, clips["clip_id"]))
     clips = clips[clips["row"] >= 0]
     check_subsets(clips, spec)
@@ -49,23 +69,16 @@ def main() -> None:
     y_train = np.concatenate([train["y"].to_numpy(), np.array([y for _, y in extra], dtype=int)])
     x_val, y_val = store[val["row"].to_numpy()], val["y"].to_numpy()
     log.info(
-        "train: %d clips (+%d augmented), val: %d clips, classes: %s",
+        "%strain: %d clips (+%d augmented), val: %d clips, classes: %s",
+        "" if fold is None else f"fold {fold}: ",
         len(train),
         len(extra),
         len(val),
         ", ".join(spec.class_names),
     )
 
-    from dvclive import Live
-
-    with Live(dir=str(CURVES), save_dvc_exp=False, dvcyaml=False) as live:
-
-        def log_epoch(epoch, logs):
-            for name, value in logs.items():
-                live.log_metric(name if name.startswith("val_") else f"train_{name}", float(value))
-            live.next_step()
-
-        model, history = fit(
+    def train_model(on_epoch_end=None):
+        return fit(
             x_train,
             y_train,
             x_val,
@@ -73,9 +86,24 @@ def main() -> None:
             num_classes=len(spec.class_names),
             model_params=params.model,
             train_params=params.train,
-            on_epoch_end=log_epoch,
+            on_epoch_end=on_epoch_end,
             verbose=1 if sys.stdout.isatty() else 0,
         )
+
+    if curves is None:
+        model, history = train_model()
+    else:
+        from dvclive import Live
+
+        with Live(dir=str(curves), save_dvc_exp=False, dvcyaml=False) as live:
+
+            def log_epoch(epoch, logs):
+                for name, value in logs.items():
+                    key = name if name.startswith("val_") else f"train_{name}"
+                    live.log_metric(key, float(value))
+                live.next_step()
+
+            model, history = train_model(log_epoch)
     best = history["best_epoch"]
     summary = {
         "best_epoch": best,
@@ -100,8 +128,8 @@ def main() -> None:
         },
         validation=summary,
     )
-    modelio.save(MODEL, model, meta)
-    write_json(METRICS, summary)
+    modelio.save(model_dir, model, meta)
+    write_json(metrics_path, summary)
     log.info(
         "kept epoch %d of %d: val_loss %.4f, val_accuracy %.4f",
         best,

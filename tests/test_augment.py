@@ -24,7 +24,7 @@ def test_nothing_enabled_means_no_copies(params, clips):
     ids, matrix, failures = augment.augment_many(
         clips, feature_params=params.features, augment_params=params.augment
     )
-    assert ids == [] and matrix.shape == (0, 301, 80) and failures == []
+    assert ids == [] and matrix.shape == (0, *features.shape(params.features)) and failures == []
 
 
 @pytest.mark.parametrize("transform", ["noise", "shift", "pitch", "speed", "gain"])

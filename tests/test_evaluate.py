@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from ser.evaluate import scores
 
@@ -18,3 +19,18 @@ def test_a_class_absent_from_the_test_set_has_no_recall():
     result = scores(np.array([0, 0]), np.array([0, 1]), ["a", "b"])
     assert result["per_class_recall"]["b"] is None
     assert result["uar"] == 0.5
+
+
+def test_fold_summary_is_mean_and_sample_std():
+    from ser.evaluate import summarise_folds
+
+    runs = [
+        {"accuracy": 0.4, "macro_f1": 0.3, "uar": 0.35},
+        {"accuracy": 0.6, "macro_f1": 0.5, "uar": 0.55},
+        {"accuracy": 0.5, "macro_f1": None, "uar": 0.45},
+    ]
+    summary = summarise_folds(runs)
+    assert summary["runs"] == 3
+    assert summary["accuracy"] == {"mean": 0.5, "std": 0.1}
+    assert summary["macro_f1"] == {"mean": 0.4, "std": pytest.approx(0.141421, abs=1e-6)}
+    assert summarise_folds(runs[:1])["uar"] == {"mean": 0.35, "std": 0.0}

@@ -22,7 +22,7 @@ def clip(tiny_corpus):
 def test_mfcc_features_have_the_fixed_shape_and_are_normalised(feature_params, clip):
     feature_params = dataclasses.replace(feature_params, pad="zeros", normalize="utterance")
     matrix = features.featurize_file(clip, feature_params)
-    assert matrix.shape == features.shape(feature_params) == (301, 80)
+    assert matrix.shape == features.shape(feature_params) == (301, 40 + 40 + 64 + 4)
     assert matrix.dtype == np.float32 and np.isfinite(matrix).all()
     voiced = matrix[np.abs(matrix).sum(axis=1) > 0]
     # Each coefficient is standardised over the clip's own frames.
@@ -55,8 +55,45 @@ def test_short_clips_repeat_their_frames_to_fill_the_window(feature_params, rng)
 
 def test_short_and_empty_audio_is_padded_not_an_error(feature_params):
     short = features.compute(np.full(400, 0.1, dtype=np.float32), feature_params)
-    assert short.shape == (301, 80) and np.isfinite(short).all()
+    assert short.shape == (301, 148) and np.isfinite(short).all()
     assert not features.compute(np.zeros(0, dtype=np.float32), feature_params).any()
+
+
+def test_feature_blocks_are_mfcc_deltas_log_mels_and_prosody(feature_params):
+    rate = feature_params.sample_rate
+    time = np.arange(2 * rate) / rate
+    # A tone gliding from 150 to 300 Hz that gets louder: F0 and energy both rise.
+    pitch = 150 * 2 ** (time / 2)
+    samples = (0.05 + 0.4 * time / 2) * np.sin(2 * np.pi * np.cumsum(pitch) / rate)
+    matrix = features.compute(samples.astype(np.float32), dataclasses.replace(feature_params))
+    n = 2 * rate // feature_params.hop_length + 1
+    mfcc = features.compute(
+        samples.astype(np.float32), dataclasses.replace(feature_params, mels=0, prosody=False)
+    )
+    np.testing.assert_allclose(matrix[:n, :80], mfcc[:n], rtol=1e-5, atol=1e-4)
+    log_f0, log_rms = matrix[5 : n - 5, 144], matrix[5 : n - 5, 146]
+    assert np.exp(log_f0[:10]).mean() == pytest.approx(150, rel=0.1)
+    assert np.exp(log_f0[-10:]).mean() == pytest.approx(300, rel=0.1)
+    assert log_rms[-10:].mean() > log_rms[:10].mean() + 1.0
+    assert (matrix[5 : n - 5, 145] > 0).mean() > 0.9  # the F0 delta is rising
+
+
+def test_speaker_normalisation_standardises_each_speakers_frames(rng):
+    matrix = rng.normal(3.0, 2.0, size=(6, 10, 4)).astype(np.float32)
+    matrix[3:] += 10.0  # the second speaker is much "louder"
+    speakers = ["a", "a", "a", "b", "b", "b"]
+    normalised = features.normalize_by_speaker(matrix, speakers)
+    for rows in (slice(0, 3), slice(3, 6)):
+        frames = normalised[rows].reshape(-1, 4)
+        np.testing.assert_allclose(frames.mean(axis=0), 0, atol=1e-5)
+        np.testing.assert_allclose(frames.std(axis=0), 1, atol=1e-4)
+    # A speaker's clips keep their differences from each other.
+    np.testing.assert_allclose(
+        normalised[0] - normalised[1],
+        (matrix[0] - matrix[1]) / matrix[:3].reshape(-1, 4).std(0),
+        rtol=1e-4,
+        atol=1e-4,
+    )
 
 
 def test_window_cuts_long_audio(feature_params, rng):

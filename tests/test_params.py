@@ -1,9 +1,11 @@
+import re
+
 import pytest
 import yaml
 
 from ser.errors import ConfigError
 from ser.params import load_params, parse_params
-from tests.conftest import set_key
+from tests.conftest import ROOT, set_key
 
 
 def test_default_params_validate(params_dict):
@@ -48,6 +50,16 @@ def test_default_params_validate(params_dict):
             r"labels\.gender: 'other' is not allowed; choose one of: both, male, female",
         ),
         ("features.kind", "mel", r"features\.kind: 'mel' is not allowed"),
+        (
+            "features.normalize",
+            "global",
+            r"features\.normalize: 'global' is not allowed; choose one of: speaker, utterance",
+        ),
+        ("features.mels", -1, r"features\.mels: -1 is too small; must be >= 0"),
+        ("features.prosody", "on", r"features\.prosody: expected true or false, got 'on'"),
+        ("split.folds", 5, r"split\.folds: expected a list \[1, 2, \.\.\., k\] of at least 3"),
+        ("split.folds", [1, 2], r"split\.folds: expected a list .* got \[1, 2\]"),
+        ("split.folds", [1, 3, 4], r"split\.folds: expected a list .* got \[1, 3, 4\]"),
         (
             "data.ravdess.channels",
             ["speech", "video"],
@@ -130,3 +142,35 @@ def test_null_training_settings_take_the_architecture_defaults(params_dict, tmp_
     path.write_text(yaml.safe_dump(params_dict))
     override = load_params(path)
     assert TrainingSettings.resolve(override.model, override.train).batch_size == 8
+
+
+def _leaves(node: dict, prefix: str = ""):
+    """Every setting of a params mapping as (dotted key, value); a grouping's class is one."""
+    for name, value in node.items():
+        key = f"{prefix}.{name}" if prefix else str(name)
+        if isinstance(value, dict):
+            yield from _leaves(value, key)
+        else:
+            yield key, value
+
+
+SETTINGS = dict(_leaves(yaml.safe_load((ROOT / "params.yaml").read_text())))
+NUMBERS = [k for k, v in SETTINGS.items() if isinstance(v, int | float) and not isinstance(v, bool)]
+
+
+@pytest.mark.parametrize("key", list(SETTINGS))
+def test_every_key_refuses_a_wrong_value_naming_the_key_and_what_is_allowed(params_dict, key):
+    set_key(params_dict, key, {"not": "a setting"})
+    with pytest.raises(ConfigError) as error:
+        parse_params(params_dict)
+    message = str(error.value)
+    assert message.startswith(f"{key}: ") and "\n" not in message
+    assert any(word in message for word in ("expected", "choose", "allowed", "must")), message
+
+
+@pytest.mark.parametrize("key", NUMBERS)
+def test_every_number_refuses_a_value_out_of_range(params_dict, key):
+    set_key(params_dict, key, -(10**9))
+    pattern = "^" + re.escape(key) + r": -1000000000 is too small; must be >= "
+    with pytest.raises(ConfigError, match=pattern):
+        parse_params(params_dict)

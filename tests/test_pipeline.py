@@ -19,11 +19,15 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-STAGES = ("download", "featurize", "split", "augment", "train", "evaluate")
+FIXED = ("download", "featurize", "split", "augment", "train", "evaluate")
+FOLDS = ("cv_train@1", "cv_train@2", "cv_train@3", "cv_evaluate@1", "cv_evaluate@2")
+CV = (*FOLDS, "cv_evaluate@3", "cv_summary")
+STAGES = (*FIXED, *CV)
 TINY = {
     ("data", "synthetic", "actors"): [1, 2, 3, 4, 5, 6],
     ("split", "test_actors"): [5, 6],
     ("split", "val_actors"): [3, 4],
+    ("split", "folds"): [1, 2, 3],
     ("model", "filters"): 8,
     ("train", "epochs"): 3,
 }
@@ -38,6 +42,9 @@ def run(
         **os.environ,
         # Stage commands call `python`: the one running the tests, with the project installed.
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        # Stages import the copy's library, not the checkout's, so that what DVC hashed as a
+        # dependency is what runs (the checkout may change while the tests run).
+        "PYTHONPATH": str(cwd / "src"),
         "DVC_NO_ANALYTICS": "1",
         "GIT_AUTHOR_NAME": "test",
         "GIT_AUTHOR_EMAIL": "test@example.invalid",
@@ -63,7 +70,7 @@ def git(*args: str, cwd: Path) -> str:
 
 
 def stages_run(output: str) -> set[str]:
-    return set(re.findall(r"Running stage '([\w-]+)'", output))
+    return set(re.findall(r"Running stage '([\w@-]+)'", output))
 
 
 def edit_params(project: Path, changes: dict) -> None:
@@ -107,7 +114,7 @@ def reset(project: Path) -> None:
     dvc("checkout", "--force", cwd=project)
 
 
-def test_repro_on_a_fresh_copy_runs_all_six_stages(project):
+def test_repro_on_a_fresh_copy_runs_every_stage(project):
     folder, output = project
     assert stages_run(output) == set(STAGES)
     metrics = json.loads((folder / "metrics" / "evaluate.json").read_text())
@@ -123,6 +130,28 @@ def test_repro_on_a_fresh_copy_runs_all_six_stages(project):
     assert meta["actors"] == {"train": [1, 2], "val": [3, 4], "test": [5, 6]}
 
 
+def test_cross_validation_summarises_every_fold(project):
+    folder, _ = project
+    summary = json.loads((folder / "metrics" / "cv.json").read_text())
+    folds = [json.loads((folder / f"metrics/cv/{k}/evaluate.json").read_text()) for k in (1, 2, 3)]
+    assert summary["runs"] == 3
+    accuracies = [fold["accuracy"] for fold in folds]
+    assert summary["accuracy"]["mean"] == pytest.approx(sum(accuracies) / 3, abs=1e-6)
+    assert summary["fold_accuracy"] == {
+        str(k): a for k, a in zip((1, 2, 3), accuracies, strict=True)
+    }
+    # Folds of whole actors, the test actors (5, 6) in none; each fold's model never saw them.
+    tested = [actor for fold in folds for actor in fold["test_actors"]]
+    assert sorted(tested) == [1, 2, 3, 4]
+    for k in (1, 2, 3):
+        meta = json.loads((folder / f"data/cv/{k}/model/model.json").read_text())
+        seen = meta["actors"]["train"] + meta["actors"]["val"]
+        assert not set(seen) & set(meta["actors"]["test"])
+        assert not set(seen) & {5, 6}
+    shown = dvc("metrics", "show", "--json", cwd=folder).stdout
+    assert '"metrics/cv.json"' in shown
+
+
 def test_second_repro_runs_nothing(project):
     folder, _ = project
     started = time.monotonic()
@@ -134,9 +163,9 @@ def test_second_repro_runs_nothing(project):
 @pytest.mark.parametrize(
     ("setting", "expected"),
     [
-        ("augment.noise=true", {"augment", "train", "evaluate"}),
-        ("labels.grouping=valence2", {"train", "evaluate"}),
-        ("features.n_mfcc=20", {"featurize", "augment", "train", "evaluate"}),
+        ("augment.noise=true", {"augment", "train", "evaluate", *CV}),
+        ("features.n_mfcc=20", {"featurize", "augment", "train", "evaluate", *CV}),
+        ("split.val_actors=[2,4]", {"split", "augment", "train", "evaluate"}),
     ],
 )
 def test_exp_run_reruns_exactly_the_affected_stages(project, setting, expected):
@@ -160,7 +189,7 @@ def test_metrics_and_plots_diff_between_branches(project):
     try:
         git("checkout", "-q", "-b", "valence2", cwd=folder)
         edit_params(folder, {("labels", "grouping"): "valence2"})
-        assert stages_run(dvc("repro", cwd=folder).stdout) == {"train", "evaluate"}
+        assert stages_run(dvc("repro", cwd=folder).stdout) == {"train", "evaluate", *CV}
         git("add", "-A", cwd=folder)
         git("commit", "-qm", "valence2", cwd=folder)
         diff = dvc("metrics", "diff", "main", "valence2", "--json", cwd=folder).stdout
@@ -177,7 +206,7 @@ def test_metrics_and_plots_diff_between_branches(project):
 
 def test_queued_experiment_runs_with_queue_start(project):
     folder, _ = project
-    dvc("exp", "run", "--queue", "-S", "train.seed=7", cwd=folder)
+    dvc("exp", "run", "--queue", "-S", "split.val_actors=[1,4]", cwd=folder)
     dvc("queue", "start", cwd=folder)
     deadline = time.monotonic() + 300
     status = ""
@@ -189,8 +218,7 @@ def test_queued_experiment_runs_with_queue_start(project):
     dvc("queue", "stop", "--kill", cwd=folder, check=False)
     assert "Success" in status, status
     shown = json.loads(dvc("exp", "show", "--json", cwd=folder).stdout)
-    seeds = json.dumps(shown)
-    assert '"seed": 7' in seeds
+    assert '"val_actors": [1, 4]' in json.dumps(shown)
 
 
 def test_bad_params_fail_before_any_work_with_one_line(project):
@@ -211,7 +239,8 @@ def test_bad_params_fail_before_any_work_with_one_line(project):
 def test_rerun_from_scratch_gives_byte_identical_metrics(project):
     folder, _ = project
     before = {
-        name: (folder / "metrics" / name).read_bytes() for name in ("evaluate.json", "train.json")
+        name: (folder / "metrics" / name).read_bytes()
+        for name in ("evaluate.json", "train.json", "cv.json", "cv/2/evaluate.json")
     }
     forced = dvc("repro", "--force", cwd=folder)
     assert stages_run(forced.stdout) == set(STAGES)

@@ -2,8 +2,12 @@ import pandas as pd
 import pytest
 
 from ser.errors import ConfigError, DataError
-from ser.params import SplitParams
-from ser.split import assign_subsets
+from ser.params import SplitParams as _SplitParams
+from ser.split import assign_subsets, fold_subsets
+
+
+def SplitParams(test_actors, val_actors, folds=(1, 2)):  # noqa: N802 - stands in for the class
+    return _SplitParams(test_actors=tuple(test_actors), val_actors=tuple(val_actors), folds=folds)
 
 
 def manifest(actors, hashes=None, excluded=None):
@@ -13,6 +17,7 @@ def manifest(actors, hashes=None, excluded=None):
             {
                 "clip_id": f"clip{index}",
                 "actor": actor,
+                "gender": "male" if actor % 2 else "female",
                 "content_hash": (hashes or {}).get(index, f"h{index}"),
                 "excluded": (excluded or {}).get(index, ""),
             }
@@ -50,3 +55,39 @@ def test_identical_audio_in_two_subsets_is_refused():
     frame = manifest([1, 2, 3], hashes={0: "same", 2: "same"})
     with pytest.raises(DataError, match=r"identical audio in clip0 \(train\), clip2 \(test\)"):
         assign_subsets(frame, SplitParams((3,), (2,)))
+
+
+def test_folds_hold_whole_actors_balanced_by_gender_and_never_the_test_actors():
+    actors = [a for a in range(1, 13) for _ in range(3)]
+    split = assign_subsets(manifest(actors), SplitParams((11, 12), (9, 10), folds=(1, 2, 3, 4, 5)))
+    assert split.groupby("actor")["fold"].nunique().max() == 1
+    assert set(split.loc[split["actor"].isin([11, 12]), "fold"]) == {0}
+    fold_of = split.drop_duplicates("actor").set_index("actor")["fold"]
+    for fold in range(1, 6):
+        members = fold_of[fold_of == fold].index
+        assert sorted(a % 2 for a in members) == [0, 1]  # one male, one female
+
+
+def test_fold_subsets_test_on_the_fold_validate_on_the_next():
+    actors = [a for a in range(1, 9) for _ in range(2)]
+    split = assign_subsets(manifest(actors), SplitParams((7, 8), (5, 6), folds=(1, 2, 3)))
+    fold_of = split.drop_duplicates("actor").set_index("actor")["fold"].to_dict()
+    for fold in (1, 2, 3):
+        run = fold_subsets(split, fold, 3)
+        assert not run["actor"].isin([7, 8]).any()
+        for actor, subset in zip(run["actor"], run["subset"], strict=True):
+            expected = {fold: "test", fold % 3 + 1: "val"}.get(fold_of[actor], "train")
+            assert subset == expected
+    with pytest.raises(ConfigError, match="split.folds: fold 4 does not exist"):
+        fold_subsets(split, 4, 3)
+
+
+def test_more_folds_than_actors_is_an_error_naming_the_key():
+    with pytest.raises(ConfigError, match=r"split\.folds: 5 folds need at least 5 actors"):
+        assign_subsets(manifest([1, 2, 3, 4]), SplitParams((4,), (3,), folds=(1, 2, 3, 4, 5)))
+
+
+def test_identical_audio_in_two_folds_is_refused():
+    frame = manifest([1, 2, 3, 4], hashes={0: "same", 1: "same"})
+    with pytest.raises(DataError, match="more than one subset"):
+        assign_subsets(frame, SplitParams((4,), (3,), folds=(1, 2, 3)))

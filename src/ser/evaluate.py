@@ -37,3 +37,23 @@ def scores(y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequence[str]) -
         "uar": _round(np.mean([recalls[index] for index in present])) if len(present) else None,
         "per_class_recall": per_class,
     }
+
+
+SUMMARY_METRICS = ("accuracy", "macro_f1", "uar")
+
+
+def summarise_folds(runs: Sequence[dict]) -> dict:
+    """Mean and sample standard deviation over folds (or seeds) of each score of `scores`.
+
+    ``{"runs": k, "accuracy": {"mean": .., "std": ..}, "macro_f1": .., "uar": ..}``; std is
+    0.0 for a single run. Runs whose score is null (no test clip) are left out of it.
+    """
+    summary: dict = {"runs": len(runs)}
+    for metric in SUMMARY_METRICS:
+        values = [run[metric] for run in runs if run.get(metric) is not None]
+        if not values:
+            summary[metric] = {"mean": None, "std": None}
+            continue
+        std = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+        summary[metric] = {"mean": _round(np.mean(values)), "std": _round(std)}
+    return summary

@@ -4,9 +4,11 @@ Two kinds (``features.kind``):
 
 * ``mfcc`` (default): audio at ``sample_rate``, leading and trailing silence trimmed, a
   window of ``window_seconds`` from ``offset_seconds``; ``n_mfcc`` MFCCs per frame, with
-  their deltas when ``deltas``; each coefficient standardised over the clip's own frames
-  (``normalize: utterance``), then zero-padded (= the clip's mean after standardising) to
-  a fixed number of frames. Shape ``(n_frames, n_mfcc * (2 if deltas else 1))``.
+  their deltas when ``deltas``; then ``mels`` log-mel band energies (dB) when ``mels > 0``;
+  then, when ``prosody``, four prosodic contours: log F0 (YIN, 60-500 Hz) and log RMS
+  energy, each with its delta. Padded to a fixed number of frames by repeating the clip's
+  frames (``pad: repeat``) or with zeros. Shape ``(n_frames, n_features)`` with
+  ``n_features = n_mfcc * (2 if deltas else 1) + mels + (4 if prosody else 0)``.
 * ``seed``: the 2019 feature exactly: ``librosa.load(sr=44100, offset=0.5, duration=3)``,
   then ``np.mean(librosa.feature.mfcc(y=y, sr=sr, n_mfcc=13), axis=0)``, zero-padded to
   259 frames. Shape ``(259, 1)``.
@@ -30,6 +32,10 @@ SEED_N_MFCC = 13
 SEED_HOP = 512  # librosa's default hop length
 # Leading/trailing parts quieter than this (dB below the clip's peak) count as silence.
 TRIM_TOP_DB = 40.0
+# F0 search range and analysis frame of the prosody contours (covers adult speech and song).
+F0_MIN, F0_MAX = 60.0, 500.0
+F0_FRAME_SECONDS = 0.064
+PROSODY_FEATURES = 4
 
 
 def window_samples(params: FeatureParams) -> int:
@@ -48,7 +54,11 @@ def shape(params: FeatureParams) -> tuple[int, int]:
     """(n_frames, n_features) of every feature matrix of these params."""
     if params.kind == "seed":
         return 1 + window_samples(params) // SEED_HOP, 1
-    width = params.n_mfcc * (2 if params.deltas else 1)
+    width = (
+        params.n_mfcc * (2 if params.deltas else 1)
+        + params.mels
+        + (PROSODY_FEATURES if params.prosody else 0)
+    )
     return 1 + window_samples(params) // params.hop_length, width
 
 
@@ -111,13 +121,12 @@ def compute(samples: np.ndarray, params: FeatureParams) -> np.ndarray:
     mfcc = librosa.feature.mfcc(S=librosa.power_to_db(mel), n_mfcc=params.n_mfcc)
     blocks = [mfcc]
     if params.deltas:
-        # delta needs at least `width` frames; very short clips get a narrower window.
-        width = min(9, mfcc.shape[1] if mfcc.shape[1] % 2 == 1 else mfcc.shape[1] - 1)
-        blocks.append(
-            librosa.feature.delta(mfcc, width=width, mode="nearest")
-            if width >= 3
-            else np.zeros_like(mfcc)
-        )
+        blocks.append(_delta(mfcc))
+    if params.mels:
+        bands = _mel_basis(params.sample_rate, params.n_fft, params.mels) @ power
+        blocks.append(librosa.power_to_db(bands))
+    if params.prosody:
+        blocks.append(_prosody(samples, power, params)[:, : mfcc.shape[1]])
     matrix = np.concatenate(blocks, axis=0).T[:n_frames]  # (frames, features)
     if params.normalize == "utterance":
         mean = matrix.mean(axis=0, keepdims=True)
@@ -132,11 +141,78 @@ def compute(samples: np.ndarray, params: FeatureParams) -> np.ndarray:
     return np.nan_to_num(padded, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
 
 
+def _delta(contours: np.ndarray) -> np.ndarray:
+    """Deltas over time of (n, frames) contours; very short clips get a narrower window."""
+    import librosa
+
+    frames = contours.shape[1]
+    width = min(9, frames if frames % 2 == 1 else frames - 1)
+    if width < 3:
+        return np.zeros_like(contours)
+    return librosa.feature.delta(contours, width=width, mode="nearest")
+
+
+def _prosody(samples: np.ndarray, power: np.ndarray, params: FeatureParams) -> np.ndarray:
+    """(4, frames): log F0 (YIN), its delta, log RMS energy, its delta; frames as `power`."""
+    import librosa
+
+    frame = int(round(F0_FRAME_SECONDS * params.sample_rate))
+    padded = np.pad(samples, (0, max(0, frame - samples.size)))
+    f0 = librosa.yin(
+        padded,
+        fmin=F0_MIN,
+        fmax=F0_MAX,
+        sr=params.sample_rate,
+        frame_length=frame,
+        hop_length=params.hop_length,
+    )
+    log_f0 = np.log(np.nan_to_num(f0, nan=F0_MIN).clip(F0_MIN, F0_MAX))
+    log_f0 = np.pad(log_f0, (0, max(0, power.shape[1] - log_f0.size)), mode="edge")
+    log_f0 = log_f0[: power.shape[1]]
+    # RMS of each frame from its power spectrum (Parseval), as librosa.feature.rms(S=...).
+    rms = librosa.feature.rms(S=np.sqrt(power), frame_length=params.n_fft)[0]
+    log_rms = np.log(rms + 1e-6)
+    contours = np.stack([log_f0, log_rms])
+    deltas = _delta(contours)
+    return np.stack([contours[0], deltas[0], contours[1], deltas[1]])
+
+
 @functools.lru_cache(maxsize=8)
 def _mel_basis(sample_rate: int, n_fft: int, n_mels: int) -> np.ndarray:
     import librosa
 
     return librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels)
+
+
+def normalize_by_speaker(matrix: np.ndarray, speakers) -> np.ndarray:
+    """Standardise each feature over all frames of each speaker's clips (``normalize: speaker``).
+
+    matrix: (n, n_frames, n_features); speakers: (n,) one key per clip. Removes what is
+    constant in a voice (vocal tract, microphone, habitual pitch and loudness) and keeps how
+    each clip departs from the speaker's usual: the part emotion changes. Uses no labels,
+    only other recordings of the same speaker. Returns a new float32 array.
+    """
+    speakers = np.asarray(speakers)
+    result = np.empty(matrix.shape, dtype=np.float32)
+    for speaker in np.unique(speakers):
+        rows = np.flatnonzero(speakers == speaker)
+        frames = np.asarray(matrix[rows], dtype=np.float64).reshape(-1, matrix.shape[2])
+        mean, std = frames.mean(axis=0), frames.std(axis=0)
+        result[rows] = (matrix[rows] - mean) / np.maximum(std, 1e-5)
+    return result
+
+
+def by_speaker(params: FeatureParams) -> bool:
+    """Whether these features are standardised per speaker (``mfcc`` with normalize: speaker).
+
+    The ``seed`` recipe is the 2019 one exactly and is never normalised.
+    """
+    return params.kind == "mfcc" and params.normalize == "speaker"
+
+
+def speakers_of(clips) -> np.ndarray:
+    """The speaker key of each row of a manifest-like frame: corpus and actor."""
+    return (clips["corpus"].astype(str) + ":" + clips["actor"].astype(str)).to_numpy()
 
 
 def featurize_file(path: str | Path, params: FeatureParams) -> np.ndarray:

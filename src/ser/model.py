@@ -84,10 +84,12 @@ def build_cnn(
     seed: int | None = None,
 ):
     """The default: inputs standardised with training statistics, two Conv1D blocks, then
-    mean and standard deviation over time (statistics pooling), dropout, softmax.
+    mean and standard deviation over time (statistics pooling) of the convolution features
+    and, beside them, of the inputs themselves; dropout, softmax.
 
     Chosen by 5-fold actor cross-validation on RAVDESS speech (see README): deeper stacks
-    with max pooling overfit the 12-16 training speakers and did worse.
+    with max pooling overfit the 12-16 training speakers and did worse; the inputs'
+    own statistics (what an SVM baseline sees) added 5 points to the convolutions' alone.
     """
     import keras
     from keras import layers
@@ -98,6 +100,9 @@ def build_cnn(
     inputs = keras.Input(shape=input_shape, name="features")
     # Standardise each feature with training-set statistics (set by train.fit via adapt()).
     x = layers.Normalization(axis=-1, name="normalize")(inputs)
+    # Utterance statistics of the (unmasked) inputs go straight to the classifier.
+    direct = StatisticsPooling(name="input_statistics")(x)
+    direct = layers.BatchNormalization(name="input_statistics_norm")(direct)
     if spec_augment:
         x = SpecAugment(seed=seed, name="spec_augment")(x)
     if noise > 0:
@@ -114,6 +119,7 @@ def build_cnn(
         x = layers.BatchNormalization(name=f"batchnorm{index + 1}")(x)
         x = layers.Activation("relu", name=f"relu{index + 1}")(x)
     x = StatisticsPooling(name="statistics")(x)
+    x = layers.Concatenate(name="utterance")([x, direct])
     x = layers.Dropout(dropout, seed=seed)(x)
     outputs = layers.Dense(
         num_classes, activation="softmax", kernel_regularizer=regularizer, name="probabilities"

@@ -30,7 +30,7 @@ RAVDESS_EMOTIONS = (
 )
 ACTORS = tuple(range(1, 25))
 FEATURE_KINDS = ("mfcc", "seed")
-NORMALIZATIONS = ("utterance", "none")
+NORMALIZATIONS = ("speaker", "utterance", "none")
 PADDINGS = ("repeat", "zeros")
 GENDERS = ("both", "male", "female")
 ARCHS = ("cnn", "seed")
@@ -66,6 +66,8 @@ class FeatureParams:
     sample_rate: int
     n_mfcc: int
     deltas: bool
+    mels: int
+    prosody: bool
     n_fft: int
     hop_length: int
     window_seconds: float
@@ -79,6 +81,11 @@ class FeatureParams:
 class SplitParams:
     test_actors: tuple[int, ...]
     val_actors: tuple[int, ...]
+    folds: tuple[int, ...]
+
+    @property
+    def fold_count(self) -> int:
+        return len(self.folds)
 
 
 @dataclass(frozen=True)
@@ -299,6 +306,8 @@ def _features(section: _Section) -> FeatureParams:
         sample_rate=section.integer("sample_rate", minimum=8000, maximum=96000),
         n_mfcc=section.integer("n_mfcc", minimum=1, maximum=128),
         deltas=section.boolean("deltas"),
+        mels=section.integer("mels", minimum=0, maximum=256),
+        prosody=section.boolean("prosody"),
         n_fft=section.integer("n_fft", minimum=64, maximum=8192),
         hop_length=section.integer("hop_length", minimum=16, maximum=8192),
         window_seconds=section.number("window_seconds", minimum=0.1, maximum=60.0),
@@ -318,6 +327,7 @@ def _split(section: _Section) -> SplitParams:
     params = SplitParams(
         test_actors=section.actors("test_actors"),
         val_actors=section.actors("val_actors"),
+        folds=_folds(section),
     )
     shared = sorted(set(params.test_actors) & set(params.val_actors))
     if shared:
@@ -326,6 +336,15 @@ def _split(section: _Section) -> SplitParams:
             "an actor may belong to one subset only"
         )
     return params
+
+
+def _folds(section: _Section) -> tuple[int, ...]:
+    # A list rather than a count so that dvc.yaml can repeat the fold stages over it (foreach).
+    value = section.raw["folds"]
+    allowed = "a list [1, 2, ..., k] of at least 3 fold numbers, e.g. [1, 2, 3, 4, 5]"
+    if not isinstance(value, list) or len(value) < 3 or value != list(range(1, len(value) + 1)):
+        raise ConfigError(f"{section.key('folds')}: expected {allowed}, got {_show(value)}")
+    return tuple(value)
 
 
 def _augment(section: _Section) -> AugmentParams:

@@ -1,0 +1,241 @@
+"""The six settings of the 2019 experiment, side by side: the 2019 config, the SVM baseline
+and this project's default, on the same actors and the same clips.
+
+    # actor k-fold cross-validation over every actor in the archives (5 folds, 1 seed)
+    python benchmarks/settings.py --speech ../shared/data/ravdess-speech-actors01-20-24k.zip \\
+        --song ../shared/data/ravdess-song-actors01-20-24k.zip --folds 5
+    # one fixed split instead (e.g. the 2019 test actors on the full official archives)
+    python benchmarks/settings.py --speech SPEECH.zip --song SONG.zip \\
+        --test-actors 21 22 23 24 --val-actors 17 18 19 20
+
+Settings (speech + song as in 2019, except 6):
+  1. emotions5 x gender (10 classes)   2. male, emotions5   3. female, emotions5
+  4. male, valence2   5. male, valence3   6. emotions8, both genders, speech only
+
+Configs:
+  * 2019 config: ``features.kind=seed model.arch=seed`` (the 2019 features and network,
+    SGD 1e-4, batch 16), trained like the default (ReduceLROnPlateau, best val_loss kept);
+    ``--seed-epochs`` caps its epochs (it costs ~50x the default on a CPU).
+  * SVM baseline: mean and std over frames of 40 MFCCs and their deltas, StandardScaler,
+    RBF SVM (C=10), trained on train + validation actors.
+  * default: params.yaml as it is (plus any -S overrides).
+
+Each fold (or the fixed split) tests on whole actors that no model trained or validated on.
+Writes a markdown table (stdout, and --markdown FILE) and the raw numbers (--json FILE).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from ser import features
+from ser.evaluate import scores, summarise_folds
+from ser.labels import LabelSpec
+from ser.params import parse_params
+from ser.split import assign_folds
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from actor_cv import load_corpus, override, svm_scores  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SETTINGS = {
+    1: ("10 classes: emotions5 x gender", {"grouping": "emotions5", "by_gender": True}, 36.6),
+    2: ("male, emotions5", {"grouping": "emotions5", "gender": "male"}, 46.3),
+    3: ("female, emotions5", {"grouping": "emotions5", "gender": "female"}, 43.1),
+    4: ("male, valence2", {"grouping": "valence2", "gender": "male"}, 65.6),
+    5: ("male, valence3", {"grouping": "valence3", "gender": "male"}, 58.5),
+    6: ("emotions8, speech only", {"grouping": "emotions8"}, None),
+}
+SPEECH_ONLY = {6}
+SEED_CONFIG = ("features.kind=seed", "model.arch=seed")
+SVM_FEATURES = {"kind": "mfcc", "n_mfcc": 40, "deltas": True, "mels": 0, "prosody": False}
+
+
+def load_params(overrides: list[str]):
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    for assignment in overrides:
+        override(raw, assignment)
+    return parse_params(raw)
+
+
+def raw_features(manifest: pd.DataFrame, params) -> np.ndarray:
+    """Features of every clip, not yet normalised per speaker (that depends on the corpus)."""
+    unnormalised = dataclasses.replace(params, normalize="none", n_jobs=2)
+    matrix, reasons = features.featurize_many(list(manifest["path"]), unnormalised, n_jobs=2)
+    failed = [r for r in reasons if r]
+    if failed:
+        raise SystemExit(f"{len(failed)} clips failed to featurize, e.g. {failed[0]}")
+    return matrix
+
+
+def runs_of(actors: np.ndarray, gender: np.ndarray, args) -> list[tuple[list, list]]:
+    """(test actors, val actors) per run: the fixed split, or each fold and the next."""
+    if args.test_actors:
+        return [(args.test_actors, args.val_actors)]
+    frame = pd.DataFrame({"actor": actors, "gender": gender})
+    split_params = parse_params(yaml.safe_load((ROOT / "params.yaml").read_text())).split
+    split_params = dataclasses.replace(
+        split_params, test_actors=(), folds=tuple(range(1, args.folds + 1))
+    )
+    fold_of = assign_folds(frame, split_params)
+    folds = [sorted(a for a, f in fold_of.items() if f == k) for k in range(1, args.folds + 1)]
+    return [(folds[k], folds[(k + 1) % len(folds)]) for k in range(len(folds))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--speech", required=True, help="RAVDESS speech archive or folder")
+    parser.add_argument("--song", required=True, help="RAVDESS song archive or folder")
+    parser.add_argument("--folds", type=int, default=5, help="actor folds (without --test-actors)")
+    parser.add_argument("--test-actors", type=int, nargs="*", default=[])
+    parser.add_argument("--val-actors", type=int, nargs="*", default=[])
+    parser.add_argument("--seeds", type=int, default=1, help="training seeds per run")
+    parser.add_argument("--settings", type=int, nargs="*", default=sorted(SETTINGS))
+    parser.add_argument(
+        "--configs", nargs="*", default=["seed", "svm", "default"], help="seed svm default"
+    )
+    parser.add_argument("--seed-epochs", type=int, help="cap on the 2019 config's epochs")
+    parser.add_argument("-S", "--set", action="append", default=[], help="override for default")
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--markdown", type=Path)
+    args = parser.parse_args()
+    if bool(args.test_actors) != bool(args.val_actors):
+        parser.error("--test-actors and --val-actors go together")
+
+    configs = {
+        "default": load_params(args.set),
+        "seed": load_params(list(SEED_CONFIG)),
+    }
+    if args.seed_epochs:
+        seed = configs["seed"]
+        configs["seed"] = dataclasses.replace(
+            seed, train=dataclasses.replace(seed.train, epochs=args.seed_epochs)
+        )
+    svm_params = dataclasses.replace(configs["default"].features, **SVM_FEATURES)
+
+    from ser.train import fit, predict_proba
+
+    with tempfile.TemporaryDirectory(prefix="ser-settings-") as work:
+        manifest = load_corpus([args.speech, args.song], Path(work))
+        started = time.perf_counter()
+        matrices = {"default": raw_features(manifest, configs["default"].features)}
+        if "seed" in args.configs:
+            matrices["seed"] = raw_features(manifest, configs["seed"].features)
+        if "svm" in args.configs:
+            matrices["svm"] = raw_features(manifest, svm_params)
+        print(f"{len(manifest)} clips featurized in {time.perf_counter() - started:.0f} s")
+
+    results = []
+    for number in args.settings:
+        title, labels, published = SETTINGS[number]
+        corpus = manifest[manifest["channel"] == "speech"] if number in SPEECH_ONLY else manifest
+        label_params = dataclasses.replace(configs["default"].labels, **labels)
+        spec = LabelSpec.from_params(label_params)
+        # Speaker statistics come from every clip of the corpus the setting uses.
+        speakers = features.speakers_of(corpus)
+        rows = corpus.index.to_numpy()
+        labelled = corpus.assign(label=spec.assign(corpus))
+        keep = labelled["label"].notna().to_numpy()
+        names = list(spec.class_names)
+        y = labelled["label"][keep].map({n: i for i, n in enumerate(names)}).to_numpy()
+        actors = labelled["actor"][keep].to_numpy()
+        runs = runs_of(actors, labelled["gender"][keep].to_numpy(), args)
+        row = {"setting": number, "title": title, "classes": len(names), "clips": int(keep.sum())}
+        row["published_2019"] = published
+        for config in args.configs:
+            matrix = matrices["svm" if config == "svm" else config][rows]
+            params = configs["default"] if config == "svm" else configs[config]
+            if features.by_speaker(params.features) and config != "svm":
+                matrix = features.normalize_by_speaker(matrix, speakers)
+            x = matrix[keep]
+            outcomes, seconds = [], 0.0
+            for test_actors, val_actors in runs:
+                test = np.isin(actors, test_actors)
+                val = np.isin(actors, val_actors)
+                train = ~test & ~val
+                if config == "svm":
+                    begun = time.perf_counter()
+                    outcomes.append(svm_scores(x[~test], y[~test], x[test], y[test], names))
+                    seconds += time.perf_counter() - begun
+                    continue
+                for offset in range(args.seeds):
+                    begun = time.perf_counter()
+                    model, _ = fit(
+                        x[train],
+                        y[train],
+                        x[val],
+                        y[val],
+                        num_classes=len(names),
+                        model_params=params.model,
+                        train_params=dataclasses.replace(
+                            params.train, seed=params.train.seed + offset
+                        ),
+                    )
+                    seconds += time.perf_counter() - begun
+                    predicted = predict_proba(model, x[test]).argmax(axis=1)
+                    outcomes.append(scores(y[test], predicted, names))
+            summary = summarise_folds(outcomes)
+            row[config] = {**summary, "train_seconds": round(seconds / len(runs), 1)}
+            print(
+                f"setting {number} {config}: accuracy {summary['accuracy']['mean']:.3f} "
+                f"± {summary['accuracy']['std']:.3f} ({len(outcomes)} runs, "
+                f"{seconds / len(runs):.0f} s per run)",
+                flush=True,
+            )
+        results.append(row)
+
+    protocol = (
+        f"fixed split: test actors {args.test_actors}, val actors {args.val_actors}"
+        if args.test_actors
+        else f"{args.folds}-fold actor cross-validation (fold k tests, fold k+1 validates)"
+    )
+    table = markdown(results, args.configs, protocol, args)
+    print(table)
+    if args.markdown:
+        args.markdown.write_text(table)
+    if args.json:
+        args.json.write_text(json.dumps({"protocol": protocol, "results": results}, indent=2))
+
+
+def markdown(results: list[dict], configs: list[str], protocol: str, args) -> str:
+    heads = {"seed": "2019 config", "svm": "SVM baseline", "default": "default"}
+    lines = [
+        f"Protocol: {protocol}; {args.seeds} seed(s) per run; accuracy % mean ± std over runs.",
+        "",
+        "| setting | classes | 2019 published | "
+        + " | ".join(heads[c] for c in configs)
+        + (" | default − 2019 config" if {"seed", "default"} <= set(configs) else "")
+        + " | train s/run (2019 / default) |",
+        "|---" * (3 + len(configs) + ({"seed", "default"} <= set(configs)) + 1) + "|",
+    ]
+    for row in results:
+        cells = [f"{row['setting']}. {row['title']}", str(row["classes"])]
+        cells.append("" if row["published_2019"] is None else f"{row['published_2019']:.1f}")
+        for config in configs:
+            accuracy = row[config]["accuracy"]
+            cells.append(f"{100 * accuracy['mean']:.1f} ± {100 * accuracy['std']:.1f}")
+        if {"seed", "default"} <= set(configs):
+            gap = row["default"]["accuracy"]["mean"] - row["seed"]["accuracy"]["mean"]
+            cells.append(f"{100 * gap:+.1f}")
+        cells.append(
+            " / ".join(
+                f"{row[c]['train_seconds']:.0f}" for c in ("seed", "default") if c in configs
+            )
+        )
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
