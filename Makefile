@@ -39,3 +39,14 @@ bench: setup
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+
+# The example outside the package (examples/onnx_predict.py) is linted too.
+lint: lint-examples
+.PHONY: lint-examples bench-predict
+lint-examples: setup
+	$(BIN)/ruff check examples
+	$(BIN)/ruff format --check examples
+
+# Speed of `ser predict` (README, measured figures: prediction speed).
+bench-predict: setup
+	$(RUN) python benchmarks/predict_speed.py

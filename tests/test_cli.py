@@ -32,6 +32,25 @@ def test_help_answers(tmp_path):
     assert result.returncode == 0 and b"predict" in result.stdout
 
 
+@pytest.mark.parametrize("command", [[], ["predict"], ["info"], ["export"]])
+def test_help_imports_no_heavy_library(command):
+    """`ser --help` answers at once: TensorFlow, Keras and librosa load only when used."""
+    code = (
+        "import sys\n"
+        "from ser import cli\n"
+        "try:\n"
+        f"    cli.main({[*command, '--help']!r})\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "heavy = ('tensorflow', 'keras', 'librosa', 'tf2onnx', 'onnx')\n"
+        "print(sorted(name for name in heavy if name in sys.modules))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
 def test_predict_a_file_prints_a_table(tiny_model, clips):
     result = ser("predict", str(clips[0]), "--model", str(tiny_model))
     assert result.returncode == 0, result.stderr

@@ -131,13 +131,17 @@ def cmd_predict(args) -> int:
     except SerError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    from ser.progress import progress_bar
+    from ser.stage import workers
 
+    # Files go through predict_files (features in parallel, batched model calls), in order.
+    file_results = predictor.predict_files(
+        [name for name in inputs if name != "-"],
+        n_jobs=workers(args.jobs),
+        progress=None if len(inputs) > 1 else False,
+    )
     results = []
-    for name in progress_bar(
-        inputs, desc="predict", unit="file", enabled=None if len(inputs) > 1 else False
-    ):
-        result = _predict_stdin(predictor) if name == "-" else predictor.predict_file(name)
+    for name in inputs:
+        result = _predict_stdin(predictor) if name == "-" else next(file_results)
         if result.status == "error":
             print(f"error: {result.message}", file=sys.stderr)
         results.append(result)
@@ -187,6 +191,12 @@ def main(argv: list[str] | None = None) -> int:
     predict.add_argument("--format", choices=("table", "json", "csv"), default="table")
     predict.add_argument(
         "--per-window", action="store_true", help="also show each window of long files"
+    )
+    predict.add_argument(
+        "--jobs",
+        type=int,
+        default=0,
+        help="processes computing features (default 0: one per core)",
     )
     predict.set_defaults(run=cmd_predict)
 

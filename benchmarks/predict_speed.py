@@ -1,0 +1,254 @@
+"""Speed of `ser predict`: warm per-clip latency on one core, throughput, cold start, --help.
+
+    python benchmarks/predict_speed.py                     # trains a small default model first
+    python benchmarks/predict_speed.py --model data/model  # or times a model you have
+
+Without --model, a model with the params of params.yaml (or --params PATH: architecture,
+width, features) is trained for a few epochs on synthetic actors 1-6; its speed is that of
+any model of the same params, however long it trained. The recordings are synthetic clips
+(3-4 s, 16 kHz mono WAV), copied round-robin to --files files.
+
+Measures:
+  (a) warm per-clip time on one core (CPU affinity 1 core, TensorFlow and BLAS 1 thread):
+      features and model as `ser predict` does them, and the model alone;
+  (b) one `ser predict` call on --files files (all cores): files/s, start-up included;
+  (c) the wall time of `ser predict` on one file, from a cold start;
+  (d) the wall time of `ser --help`.
+
+Prints a Markdown summary; --json PATH also writes the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TRAIN_ACTORS = (1, 2, 3, 4, 5)
+VAL_ACTORS = (6,)
+TRAIN_EPOCHS = 3
+
+
+def ser_command() -> list[str]:
+    script = Path(sys.executable).with_name("ser")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "ser.cli"]
+
+
+def timed(command: list[str], **kwargs) -> tuple[float, float, subprocess.CompletedProcess]:
+    """(wall seconds, CPU seconds of the command and its children, result)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    result = subprocess.run(command, capture_output=True, text=True, check=False, **kwargs)
+    elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if result.returncode != 0:
+        sys.exit(f"{' '.join(command[:3])} ... failed ({result.returncode}): {result.stderr}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return elapsed, cpu, result
+
+
+def make_corpus(work: Path) -> list[Path]:
+    from ser.corpora import synthetic
+
+    folder = work / "corpus"
+    if not folder.exists():
+        synthetic.generate(folder, seed=0, actors=[*TRAIN_ACTORS, *VAL_ACTORS], sample_rate=16000)
+    return sorted(folder.rglob("*.wav"))
+
+
+def train_default_model(work: Path, clips: list[Path], params_path: Path) -> Path:
+    """A model of the default params, trained briefly on the synthetic clips."""
+    import numpy as np
+
+    from ser import features, modelio
+    from ser.labels import LabelSpec
+    from ser.params import load_params
+    from ser.train import TrainingSettings, fit
+
+    folder = work / "model"
+    if folder.exists():
+        return folder
+    params = load_params(params_path)
+    spec = LabelSpec.from_params(params.labels)
+    x, _ = features.featurize_many([str(c) for c in clips], params.features, n_jobs=os.cpu_count())
+    # Synthetic names follow RAVDESS: 03-01-EMOTION-...-ACTOR.wav; emotions8 keeps all eight.
+    y = np.array([int(c.stem.split("-")[2]) - 1 for c in clips])
+    actors = np.array([int(c.stem.split("-")[-1]) for c in clips])
+    train, val = np.isin(actors, TRAIN_ACTORS), np.isin(actors, VAL_ACTORS)
+    train_params = dataclasses.replace(params.train, epochs=TRAIN_EPOCHS)
+    model, history = fit(
+        x[train],
+        y[train],
+        x[val],
+        y[val],
+        num_classes=len(spec.class_names),
+        model_params=params.model,
+        train_params=train_params,
+    )
+    meta = modelio.metadata(
+        labels=spec,
+        feature_settings=features.describe(params.features),
+        model_params=params.model,
+        training={
+            **vars(TrainingSettings.resolve(params.model, train_params)),
+            "epochs": TRAIN_EPOCHS,
+        },
+        corpus="synthetic",
+        actors={"train": list(TRAIN_ACTORS), "val": list(VAL_ACTORS), "test": []},
+        validation={"best_epoch": history["best_epoch"]},
+    )
+    modelio.save(folder, model, meta)
+    return folder
+
+
+def make_inputs(work: Path, clips: list[Path], count: int) -> Path:
+    folder = work / f"inputs-{count}"
+    if not folder.exists():
+        temporary = work / f".inputs-{count}.tmp"
+        shutil.rmtree(temporary, ignore_errors=True)
+        temporary.mkdir()
+        for index in range(count):
+            shutil.copyfile(clips[index % len(clips)], temporary / f"{index:05d}.wav")
+        temporary.rename(folder)
+    return folder
+
+
+def one_core(model: Path, inputs: Path, clips: int) -> dict:
+    """(a), in a child process so that the thread settings precede TensorFlow's start."""
+    _, _, result = timed(
+        [sys.executable, __file__, "--one-core-worker", "--model", str(model), str(inputs)],
+        env={**os.environ, "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"},
+        timeout=1800,
+    )
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    figures["clips"] = clips
+    return figures
+
+
+def one_core_worker(model_dir: Path, inputs: Path, clips: int) -> None:
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    import tensorflow as tf
+    from threadpoolctl import threadpool_limits
+
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    threadpool_limits(limits=1)
+
+    from ser import audio, features
+    from ser.predict import Predictor
+
+    predictor = Predictor(model_dir)
+    paths = sorted(inputs.glob("*.wav"))[:clips]
+    batches = [
+        features.compute(
+            features.select_window(
+                audio.load(path, sample_rate=predictor.rate), predictor.feature_params
+            ),
+            predictor.feature_params,
+        )[None]
+        for path in paths[:5]
+    ]
+    for path in paths[:5]:  # warm-up: first calls trace and allocate
+        predictor.predict_file(path)
+    totals, models = [], []
+    for index, path in enumerate(paths):
+        start = time.perf_counter()
+        result = predictor.predict_file(path)
+        totals.append(time.perf_counter() - start)
+        assert result.status == "ok", result.message
+        batch = batches[index % len(batches)]
+        start = time.perf_counter()
+        predictor.probabilities(batch)
+        models.append(time.perf_counter() - start)
+    print(
+        json.dumps(
+            {
+                "features_and_model_ms": 1000 * statistics.median(totals),
+                "model_ms": 1000 * statistics.median(models),
+            }
+        )
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, help="model folder (default: train a small one)")
+    parser.add_argument("--files", type=int, default=1000, help="files in one ser predict call")
+    parser.add_argument("--clips", type=int, default=50, help="clips timed one by one in (a)")
+    parser.add_argument(
+        "--params", type=Path, default=ROOT / "params.yaml", help="params of the trained model"
+    )
+    parser.add_argument("--work", type=Path, help="folder for corpus, model and inputs (kept)")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--one-core-worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("inputs", nargs="?", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one_core_worker:
+        one_core_worker(args.model, args.inputs, args.clips)
+        return
+
+    work = args.work or Path(tempfile.mkdtemp(prefix="predict-speed-"))
+    work.mkdir(parents=True, exist_ok=True)
+    clips = make_corpus(work)
+    model = args.model or train_default_model(work, clips, args.params)
+    inputs = make_inputs(work, clips, args.files)
+    single = sorted(inputs.glob("*.wav"))[0]
+    ser = ser_command()
+
+    help_times = [timed([*ser, "--help"])[0] for _ in range(5)]
+    cold = [timed([*ser, "predict", str(single), "--model", str(model)]) for _ in range(3)]
+    many_time, many_cpu, many = timed(
+        [*ser, "predict", str(inputs), "--model", str(model), "--format", "csv"], timeout=3600
+    )
+    statuses = [line.split(",")[1] for line in many.stdout.splitlines()[1:]]
+    assert len(statuses) == args.files and set(statuses) == {"ok"}, set(statuses)
+    warm = one_core(model, inputs, args.clips)
+
+    figures = {
+        "machine": f"{os.cpu_count()} cores ({platform.machine()}), "
+        f"Python {platform.python_version()}",
+        "model": str(model),
+        "features": json.loads((model / "model.json").read_text())["features"],
+        "one_core_warm": warm,
+        "many_files": {
+            "files": args.files,
+            "seconds": round(many_time, 2),
+            "files_per_second": round(args.files / many_time, 1),
+            "cpu_seconds": round(many_cpu, 1),
+        },
+        "one_file_cold_seconds": round(statistics.median(wall for wall, _, _ in cold), 2),
+        "one_file_cold_cpu_seconds": round(statistics.median(cpu for _, cpu, _ in cold), 2),
+        "help_seconds": round(statistics.median(help_times), 3),
+    }
+    print(f"machine: {figures['machine']}; model: {model}")
+    print(
+        f"(a) one core, warm, median of {args.clips} clips: "
+        f"{warm['features_and_model_ms']:.1f} ms/clip features + model, "
+        f"{warm['model_ms']:.1f} ms/clip model only"
+    )
+    print(
+        f"(b) `ser predict` on {args.files} files: {many_time:.1f} s, "
+        f"{args.files / many_time:.1f} files/s ({many_cpu:.1f} s of CPU)"
+    )
+    print(
+        f"(c) `ser predict` on one file, cold: {figures['one_file_cold_seconds']:.2f} s "
+        f"({figures['one_file_cold_cpu_seconds']:.2f} s of CPU; median of 3)"
+    )
+    print(f"(d) `ser --help`: {figures['help_seconds']:.3f} s (median of 5)")
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
