@@ -1,11 +1,14 @@
 """Predict emotions with a model exported by `ser export --format onnx`, without this project.
 
     pip install numpy librosa onnxruntime
-    python onnx_predict.py emotion.onnx recording.wav [more recordings ...]
+    python onnx_predict.py emotion.onnx recording.wav [more recordings of the same speaker ...]
 
 The settings come from the JSON that `ser export` writes beside the model (emotion.onnx.json).
 The features are computed as ser computes them for `features.kind: mfcc`, and a long
 recording is cut into windows whose probabilities are averaged, as `ser predict` does.
+With `normalize: speaker` (the default), the features of all the recordings given are
+standardised together, as `ser predict --speaker all` does: give several recordings of
+one speaker.
 """
 
 import json
@@ -39,17 +42,13 @@ def delta(contours):
 
 def prosody(window, power, settings):
     """(4, frames): log F0 (YIN, 60-500 Hz, 64 ms frames), its delta, log energy, its delta."""
-    rate, frames = settings["sample_rate"], power.shape[1]
+    rate, hop, frames = settings["sample_rate"], settings["hop_length"], power.shape[1]
+    if rate > 8000 and (hop * 8000) % rate == 0:  # YIN at 8 kHz, on the same frame grid
+        window = librosa.resample(window, orig_sr=rate, target_sr=8000, res_type="polyphase")
+        rate, hop = 8000, hop * 8000 // rate
     frame = round(0.064 * rate)
     padded = np.pad(window, (0, max(0, frame - window.size)))
-    f0 = librosa.yin(
-        padded,
-        fmin=60.0,
-        fmax=500.0,
-        sr=rate,
-        frame_length=frame,
-        hop_length=settings["hop_length"],
-    )
+    f0 = librosa.yin(padded, fmin=60.0, fmax=500.0, sr=rate, frame_length=frame, hop_length=hop)
     log_f0 = np.log(np.nan_to_num(f0, nan=60.0).clip(60.0, 500.0))
     log_f0 = np.pad(log_f0, (0, max(0, frames - log_f0.size)), mode="edge")[:frames]
     rms = librosa.feature.rms(S=np.sqrt(power), frame_length=settings["n_fft"])[0]
@@ -83,12 +82,19 @@ def features(window, settings):
     return np.nan_to_num(matrix, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
 
 
-def predict(session, settings, path):
-    """Class probabilities of one recording, in the order of settings["classes"]."""
+def predict(session, settings, paths):
+    """Class probabilities of each recording (one speaker's), in settings["classes"] order."""
     feature_settings = settings["features"]
-    samples, _ = librosa.load(path, sr=feature_settings["sample_rate"], mono=True)
-    batch = np.stack([features(w, feature_settings) for w in windows(samples, feature_settings)])
-    return session.run(["probabilities"], {"features": batch})[0].mean(axis=0)
+    batches = []
+    for path in paths:
+        samples, _ = librosa.load(path, sr=feature_settings["sample_rate"], mono=True)
+        found = windows(samples, feature_settings)
+        batches.append(np.stack([features(w, feature_settings) for w in found]))
+    if feature_settings["normalize"] == "speaker":
+        frames = np.concatenate(batches).reshape(-1, feature_settings["n_features"])
+        mean, std = frames.mean(axis=0), np.maximum(frames.std(axis=0), 1e-5)
+        batches = [((batch - mean) / std).astype(np.float32) for batch in batches]
+    return [session.run(["probabilities"], {"features": b})[0].mean(axis=0) for b in batches]
 
 
 def main(model_path, *recordings):
@@ -97,8 +103,7 @@ def main(model_path, *recordings):
     if settings["features"]["kind"] != "mfcc":
         sys.exit("this example computes features.kind 'mfcc' only")
     session = onnxruntime.InferenceSession(model_path, providers=["CPUExecutionProvider"])
-    for path in recordings:
-        probabilities = predict(session, settings, path)
+    for path, probabilities in zip(recordings, predict(session, settings, recordings), strict=True):
         best = int(probabilities.argmax())
         print(f"{path}\t{settings['classes'][best]}\t{probabilities[best]:.3f}")
 

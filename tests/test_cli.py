@@ -68,12 +68,35 @@ def test_predict_a_folder_as_json_matches_the_python_api(tiny_model, clips):
     first = next(row for row in rows if row["file"] == str(clips[0]))
     assert sum(first["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
     predictor = Predictor(tiny_model)
-    expected = predictor.model.predict(
-        features.featurize_file(clips[0], predictor.feature_params)[None], verbose=0
-    )[0]
+    assert predictor.by_speaker  # the default: the folder's recordings are one speaker's
+    in_folder = sorted(folder.rglob("*.wav"))
+    matrix, _ = features.featurize_many([str(c) for c in in_folder], predictor.feature_params)
+    matrix = features.normalize_by_speaker(matrix, ["one"] * len(in_folder))
+    expected = predictor.model.predict(matrix[in_folder.index(clips[0])][None], verbose=0)[0]
     np.testing.assert_allclose(
         [first["probabilities"][name] for name in predictor.classes], expected, atol=1e-5
     )
+    assert "warning" not in result.stderr.decode()
+
+
+def test_speaker_grouping_changes_what_is_standardised_together(tiny_model, clips):
+    def probabilities(*args):
+        result = ser("predict", *args, "--model", str(tiny_model), "--format", "json")
+        assert result.returncode == 0, result.stderr
+        rows = json.loads(result.stdout)
+        values = np.array(
+            [[row["probabilities"][k] for k in sorted(row["probabilities"])] for row in rows]
+        )
+        return values, result.stderr.decode()
+
+    folder = str(clips[0].parent)
+    by_folder, quiet = probabilities(folder)
+    alone, warned = probabilities(folder, "--speaker", "file")
+    together, _ = probabilities(folder, "--speaker", "all")
+    np.testing.assert_allclose(together, by_folder, atol=1e-6)  # one folder = one speaker
+    assert np.abs(alone - by_folder).max() > 1e-3
+    assert "warning: this model standardises features over each speaker's" in warned
+    assert "fewer than 8" in warned and "warning" not in quiet
 
 
 def test_csv_output(tiny_model, clips):

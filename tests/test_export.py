@@ -242,9 +242,15 @@ def test_example_predicts_what_ser_predicts(example, onnx_export, tiny_model, re
     for path in recordings:
         expected = predictor.predict_file(path)
         assert expected.status == "ok", expected.message
-        actual = example.predict(session, settings, str(path))
+        [actual] = example.predict(session, settings, [str(path)])
         wanted = [expected.probabilities[name] for name in settings["classes"]]
         assert np.abs(actual - wanted).max() <= TOLERANCE, path.name
+    # Several recordings of one speaker, standardised together as `ser predict --speaker all`.
+    together = list(predictor.predict_files(recordings, speakers=["one"] * len(recordings)))
+    actual = example.predict(session, settings, [str(path) for path in recordings])
+    for result, probabilities in zip(together, actual, strict=True):
+        wanted = [result.probabilities[name] for name in settings["classes"]]
+        assert np.abs(probabilities - wanted).max() <= TOLERANCE, result.source
 
 
 def test_example_runs_as_a_script(onnx_export, recordings):

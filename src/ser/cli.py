@@ -116,6 +116,35 @@ def _as_dict(result, per_window: bool) -> dict:
     return data
 
 
+# A speaker-normalised model's statistics of a speaker are unreliable from fewer recordings.
+FEW_RECORDINGS = 8
+
+
+def _speakers(files: list[str], grouping: str) -> list[str]:
+    """One speaker key per file: its folder, the file itself, or one speaker for all."""
+    from ser.predict import speaker_folders
+
+    if grouping == "file":
+        return list(files)
+    if grouping == "all":
+        return ["all"] * len(files)
+    return speaker_folders(files)
+
+
+def _warn_few_recordings(speakers: list[str], grouping: str) -> None:
+    from collections import Counter
+
+    few = {key: n for key, n in Counter(speakers).items() if n < FEW_RECORDINGS}
+    if few:
+        key, count = next(iter(few.items()))
+        print(
+            f"warning: this model standardises features over each speaker's recordings "
+            f"(--speaker {grouping}); {len(few)} speaker(s) have fewer than {FEW_RECORDINGS}, "
+            f"e.g. {key} with {count}; predictions are less reliable (see README)",
+            file=sys.stderr,
+        )
+
+
 def cmd_predict(args) -> int:
     from ser.errors import SerError
 
@@ -133,11 +162,16 @@ def cmd_predict(args) -> int:
         return 2
     from ser.stage import workers
 
+    files = [name for name in inputs if name != "-"]
+    speakers = _speakers(files, args.speaker)
+    if predictor.by_speaker:
+        _warn_few_recordings(speakers, args.speaker)
     # Files go through predict_files (features in parallel, batched model calls), in order.
     file_results = predictor.predict_files(
-        [name for name in inputs if name != "-"],
+        files,
         n_jobs=workers(args.jobs),
         progress=None if len(inputs) > 1 else False,
+        speakers=speakers,
     )
     results = []
     for name in inputs:
@@ -191,6 +225,13 @@ def main(argv: list[str] | None = None) -> int:
     predict.add_argument("--format", choices=("table", "json", "csv"), default="table")
     predict.add_argument(
         "--per-window", action="store_true", help="also show each window of long files"
+    )
+    predict.add_argument(
+        "--speaker",
+        choices=("folder", "file", "all"),
+        default="folder",
+        help="for a speaker-normalised model, which recordings share a speaker: those in the "
+        "same folder (default), none, or all of them",
     )
     predict.add_argument(
         "--jobs",

@@ -11,6 +11,11 @@ window); the file's probabilities are the mean over its windows.
 
 Many files go faster through ``predictor.predict_files(paths, n_jobs=...)``: features in
 worker processes, the model once per batch of windows.
+
+A model trained with ``features.normalize: speaker`` standardises features over all
+recordings of a speaker. ``predict_files`` takes one speaker key per file (``speakers``;
+default: the file's folder) and standardises each speaker's windows together; a single
+recording (predict_file, predict_array) is its own speaker, which works less well.
 """
 
 from __future__ import annotations
@@ -76,6 +81,11 @@ class Predictor:
         self._model = None
 
     @property
+    def by_speaker(self) -> bool:
+        """Whether the model wants each speaker's recordings standardised together."""
+        return features.by_speaker(self.feature_params)
+
+    @property
     def model(self):
         """The Keras model. Loading it starts TensorFlow, which takes seconds: on first use."""
         if self._model is None:
@@ -104,27 +114,40 @@ class Predictor:
             mono = audio.resample(audio.to_mono(samples), orig_sr=sample_rate, target_sr=self.rate)
         except DataError as error:
             return Prediction(source=source, status="error", message=str(error))
-        return self._predict([_prepare(mono, source, self.feature_params)])[0]
+        item = _prepare(mono, source, self.feature_params)
+        return self._predict(self._normalise([item], [source]))[0]
 
     def predict_file(self, path: str | Path) -> Prediction:
         """Predict one audio file; decoding problems give status 'error', never an exception."""
-        return self._predict([_prepare_file((str(path), self.feature_params))])[0]
+        item = _prepare_file((str(path), self.feature_params))
+        return self._predict(self._normalise([item], [str(path)]))[0]
 
     def predict_files(
-        self, paths: Iterable[str | Path], *, n_jobs: int = 1, progress: bool | None = None
+        self,
+        paths: Iterable[str | Path],
+        *,
+        n_jobs: int = 1,
+        progress: bool | None = None,
+        speakers: list[str] | None = None,
     ) -> Iterator[Prediction]:
         """Predict many files, in order: what predict_file gives for each, faster.
 
         Features are computed in ``n_jobs`` worker processes, and the model runs once per
         batch of windows. The workers start before TensorFlow does: the model loads while
-        they work.
+        they work. For a speaker-normalised model, ``speakers`` names each file's speaker
+        (default: its folder); every file is prepared before the first prediction.
         """
-        jobs = [(str(path), self.feature_params) for path in paths]
+        paths = [str(path) for path in paths]
+        jobs = [(path, self.feature_params) for path in paths]
         if n_jobs > 1 and len(jobs) > 1:
             _warm_up(self.feature_params)
         prepared = map_clips(
             _prepare_file, jobs, n_jobs=n_jobs, desc="predict", unit="file", progress=progress
         )
+        if self.by_speaker:
+            keys = speakers if speakers is not None else speaker_folders(paths)
+            yield from self._predict(self._normalise(list(prepared), keys))
+            return
         pending: list[Prediction | _Windows] = []
         pending_windows = 0
         for item in prepared:
@@ -136,6 +159,25 @@ class Predictor:
                 yield from self._predict(pending)
                 pending, pending_windows = [], 0
         yield from self._predict(pending)
+
+    def _normalise(
+        self, items: list[Prediction | _Windows], speakers: list[str]
+    ) -> list[Prediction | _Windows]:
+        """Standardise the windows of each speaker's recordings together (speaker models)."""
+        ready = [(item, key) for item, key in zip(items, speakers, strict=True)]
+        ready = [(item, key) for item, key in ready if isinstance(item, _Windows)]
+        if not self.by_speaker or not ready:
+            return items
+        batch = np.concatenate([item.batch for item, _ in ready])
+        keys = [key for item, key in ready for _ in item.starts]
+        normalised = features.normalize_by_speaker(batch, keys)
+        start = 0
+        for item, _ in ready:
+            item.batch, start = (
+                normalised[start : start + len(item.starts)],
+                start + len(item.starts),
+            )
+        return items
 
     def _predict(self, items: list[Prediction | _Windows]) -> list[Prediction]:
         """Finish prepared recordings: one model call for the windows of all of them."""
@@ -168,6 +210,11 @@ class Predictor:
                 for start, row in zip(item.starts, probabilities, strict=True)
             ],
         )
+
+
+def speaker_folders(paths: list[str]) -> list[str]:
+    """The default speaker of each file: the folder it is in."""
+    return [str(Path(path).resolve().parent) for path in paths]
 
 
 def _windows(samples: np.ndarray, params: FeatureParams) -> list[tuple[float, np.ndarray]]:
