@@ -13,7 +13,10 @@ import http.server
 import io
 import os
 import re
+import signal
 import stat
+import subprocess
+import sys
 import threading
 import time
 import zipfile
@@ -45,6 +48,7 @@ class Server:
     # One behaviour per request, consumed in order; "ok" once the script is exhausted.
     script: list[str] = field(default_factory=list)
     requests: list[dict[str, str | None]] = field(default_factory=list)
+    pause: float = 0.05  # seconds between pieces of a "slow" body
     stop: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -129,6 +133,13 @@ def _make_handler(state: Server) -> type[http.server.BaseHTTPRequestHandler]:
                 self.wfile.write(body[: len(body) // 2])
                 self.wfile.flush()
                 self.close_connection = True
+                return
+            if mode == "slow":  # a slow link: the body in 64 KiB pieces, state.pause apart
+                for begin in range(0, len(body), 65536):
+                    self.wfile.write(body[begin : begin + 65536])
+                    self.wfile.flush()
+                    if state.stop.wait(state.pause):
+                        break
                 return
             if mode == "stall_body":  # send a little, then go silent
                 self.wfile.write(body[:1000])
@@ -654,3 +665,51 @@ def test_extract_zip_io_roundtrip_of_bytes_buffer() -> None:
         zf.writestr(zipfile.ZipInfo("../evil.wav"), b"x")
     with zipfile.ZipFile(buf) as zf:
         assert zf.namelist() == ["../evil.wav"]
+
+
+KILLED_EXTRACTION = """
+import sys, time
+from pathlib import Path
+import ser.download as download
+
+copy = download._copy_member
+
+def copy_then_wait(*args, **kwargs):  # hold the extraction after its first member
+    written = copy(*args, **kwargs)
+    print("extracting", flush=True)
+    time.sleep(120)
+    return written
+
+download._copy_member = copy_then_wait
+download.extract_zip(Path(sys.argv[1]), Path(sys.argv[2]), max_bytes=10**9)
+"""
+
+
+@pytest.mark.parametrize("existing", [True, False])
+def test_extraction_killed_midway_leaves_the_previous_out_dir(
+    tmp_path: Path, existing: bool
+) -> None:
+    archive = _zip(tmp_path / "a.zip", {f"Actor_01/{i}.wav": b"new" * 1000 for i in range(5)})
+    out = tmp_path / "raw" / "speech"
+    if existing:
+        out.mkdir(parents=True)
+        (out / "old.wav").write_bytes(b"old")
+    process = subprocess.Popen(
+        [sys.executable, "-c", KILLED_EXTRACTION, str(archive), str(out)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout.readline().strip() == "extracting"
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+    finally:
+        process.kill()
+        process.stdout.close()
+    if existing:
+        assert [p.name for p in out.iterdir()] == ["old.wav"]
+    else:
+        assert not out.exists()
+    # The half-extracted copy is in a hidden folder beside out, which the manifest skips.
+    assert [p.name.startswith(".speech.tmp-") for p in out.parent.iterdir() if p != out] == [True]
+    assert len(extract_zip(archive, out, max_bytes=10**6)) == 5

@@ -59,3 +59,17 @@ def test_identical_audio_has_identical_hash_and_a_repeated_name_is_excluded(tmp_
     assert manifest["content_hash"].nunique() == 1
     duplicates = manifest[manifest["excluded"].str.startswith("duplicate")]
     assert len(duplicates) == 1 and len(manifest) == 3
+
+
+def test_what_a_killed_write_left_in_hidden_folders_is_not_a_clip(tmp_path, rng):
+    """An extraction or generation killed midway leaves .speech.tmp-*/ beside speech/; a run
+    of the download stage without DVC (which would clear data/raw first) must not count it."""
+    samples = 0.2 * rng.standard_normal(4000)
+    write(tmp_path / "speech" / "Actor_01" / "03-01-03-01-01-01-01.wav", samples)
+    leftover = tmp_path / ".speech.tmp-x1y2" / "Actor_01"
+    write(leftover / "03-01-03-01-01-01-01.wav", samples[:100])
+    write(leftover / "03-01-04-01-01-01-01.wav", samples[:100])
+    (tmp_path / "speech" / "Actor_01" / "._03-01-05-01-01-01-01.wav").write_bytes(b"\0\5\26\7")
+    manifest = build_manifest(tmp_path, corpus="ravdess", silence_threshold=1e-4, root=tmp_path)
+    assert list(manifest["path"]) == ["speech/Actor_01/03-01-03-01-01-01-01.wav"]
+    assert list(manifest["excluded"]) == [""]

@@ -95,13 +95,19 @@ def build_manifest(
 ) -> pd.DataFrame:
     """Scan raw_dir recursively for RAVDESS-named .wav files and describe each one.
 
+    Hidden files and folders (names starting with a dot) are skipped.
+
     Paths in the manifest are relative to ``root`` (default: the current directory), so
     the manifest stays valid when the project folder moves. Files whose names are not
     RAVDESS clip names are ignored.
     """
     root = Path.cwd() if root is None else root
     paths = sorted(
-        (p for p in raw_dir.rglob("*") if p.suffix.lower() == ".wav" and p.is_file()),
+        (
+            p
+            for p in raw_dir.rglob("*")
+            if p.suffix.lower() == ".wav" and p.is_file() and not _hidden(p.relative_to(raw_dir))
+        ),
         key=lambda p: (p.name, str(p)),
     )
     rows = []
@@ -139,6 +145,11 @@ def build_manifest(
         )
     frame = pd.DataFrame(rows, columns=list(COLUMNS))
     return frame.sort_values("clip_id", kind="stable").reset_index(drop=True)
+
+
+def _hidden(relative: Path) -> bool:
+    # Hidden folders hold what a killed write left (.speech.tmp-*), macOS junk is ._*.
+    return any(part.startswith(".") for part in relative.parts)
 
 
 def read_manifest(path: Path) -> pd.DataFrame:
