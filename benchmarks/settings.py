@@ -129,7 +129,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="ser-settings-") as work:
         manifest = load_corpus([args.speech, args.song], Path(work))
         started = time.perf_counter()
-        matrices = {"default": raw_features(manifest, configs["default"].features)}
+        matrices = {}
+        if "default" in args.configs:
+            matrices["default"] = raw_features(manifest, configs["default"].features)
         if "seed" in args.configs:
             matrices["seed"] = raw_features(manifest, configs["seed"].features)
         if "svm" in args.configs:
