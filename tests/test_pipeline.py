@@ -229,7 +229,8 @@ def test_bad_params_fail_before_any_work_with_one_line(project):
         assert result.returncode != 0
         errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
         assert errors == [
-            "error: data.corpus: 'crema' is not allowed; choose one of: synthetic, ravdess"
+            "error: data.corpus: 'crema' is not allowed; choose one of: synthetic, ravdess, "
+            "emodb, tess, cremad, savee"
         ]
         assert stages_run(result.stdout) == {"download"}
     finally:

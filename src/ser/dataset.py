@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pandas as pd
 
 from ser.errors import ConfigError
 from ser.labels import LabelSpec
+
+log = logging.getLogger(__name__)
 
 
 def labelled_clips(manifest: pd.DataFrame, split: pd.DataFrame, spec: LabelSpec) -> pd.DataFrame:
@@ -18,6 +22,13 @@ def labelled_clips(manifest: pd.DataFrame, split: pd.DataFrame, spec: LabelSpec)
         manifest[["clip_id", "gender", "emotion", "channel"]], on="clip_id", how="left"
     )
     clips["label"] = spec.assign(clips)
+    unmapped = spec.unmapped(clips)
+    if unmapped:
+        log.info(
+            "labels: grouping %s has no class for, and drops, %s",
+            spec.grouping,
+            ", ".join(f"{count} {emotion} clips" for emotion, count in unmapped.items()),
+        )
     clips = clips[clips["label"].notna()].copy()
     index = {name: position for position, name in enumerate(spec.class_names)}
     clips["y"] = clips["label"].map(index).astype(int)

@@ -50,13 +50,23 @@ class LabelSpec:
         return tuple(self.classes)
 
     def label(self, *, emotion: str, gender: str) -> str | None:
-        """The class of a clip, or None when the grouping or gender filter leaves it out."""
-        if gender not in self.genders:
+        """The class of a clip, or None when the grouping or gender filter leaves it out.
+
+        A clip of unknown gender (CREMA-D without its demographics) is kept only when no
+        gender is asked for: labels.gender both and labels.by_gender false.
+        """
+        if gender not in self.genders and (self.gender != "both" or self.by_gender):
             return None
         for name, emotions in self.classes.items():
             if emotion in emotions:
                 return f"{gender}_{name}" if self.by_gender else name
         return None
+
+    def unmapped(self, clips: pd.DataFrame) -> dict[str, int]:
+        """Clip count per emotion that no class of the grouping takes, most frequent first."""
+        grouped = {emotion for emotions in self.classes.values() for emotion in emotions}
+        dropped = clips.loc[~clips["emotion"].isin(grouped), "emotion"]
+        return {str(emotion): int(count) for emotion, count in dropped.value_counts().items()}
 
     def assign(self, clips: pd.DataFrame) -> pd.Series:
         """Class per clip (index aligned with ``clips``); None where the clip is dropped."""

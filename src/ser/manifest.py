@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import soundfile as sf
 
-from ser.corpora.ravdess import parse_name
+from ser.corpora.ravdess import parse_path
+from ser.corpora.source import Clip
 from ser.progress import progress_bar
 
 COLUMNS = (
@@ -92,14 +94,17 @@ def build_manifest(
     silence_threshold: float,
     root: Path | None = None,
     progress: bool | None = None,
+    parse: Callable[[Path], Clip | None] = parse_path,
+    id_prefix: str = "",
 ) -> pd.DataFrame:
-    """Scan raw_dir recursively for RAVDESS-named .wav files and describe each one.
+    """Scan raw_dir recursively for the corpus's .wav files and describe each one.
 
     Hidden files and folders (names starting with a dot) are skipped.
 
     Paths in the manifest are relative to ``root`` (default: the current directory), so
-    the manifest stays valid when the project folder moves. Files whose names are not
-    RAVDESS clip names are ignored.
+    the manifest stays valid when the project folder moves. ``parse`` reads a clip's labels
+    from its path (default: RAVDESS names); files it does not recognise are ignored.
+    ``id_prefix`` is put before every clip id (``emodb:`` when several corpora share a run).
     """
     root = Path.cwd() if root is None else root
     paths = sorted(
@@ -113,16 +118,16 @@ def build_manifest(
     rows = []
     seen: set[str] = set()
     for path in progress_bar(paths, desc="manifest", unit="clip", enabled=progress):
-        name = parse_name(path.stem)
+        name = parse(path)
         if name is None:
             continue
         sample_rate, duration, content_hash, excluded = inspect_audio(
             path, silence_threshold=silence_threshold
         )
-        clip_id = path.stem
+        clip_id = id_prefix + name.clip_id
         if clip_id in seen:
             # Same clip name twice (e.g. a copy in another folder): keep the first.
-            clip_id = f"{path.stem}#{len(rows)}"
+            clip_id = f"{clip_id}#{len(rows)}"
             excluded = excluded or "duplicate: another file has the same clip name"
         seen.add(clip_id)
         rows.append(

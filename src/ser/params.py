@@ -7,6 +7,7 @@ A bad value raises :class:`~ser.errors.ConfigError` whose one-line message names
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -16,7 +17,8 @@ import yaml
 
 from ser.errors import ConfigError
 
-CORPORA = ("synthetic", "ravdess")
+CORPORA = ("synthetic", "ravdess", "emodb", "tess", "cremad", "savee")
+_MAPPED = CORPORA[2:]  # corpora with an emotion table of their own (data.<corpus>.emotions)
 RAVDESS_CHANNELS = ("speech", "song")
 RAVDESS_EMOTIONS = (
     "neutral",
@@ -53,11 +55,34 @@ class RavdessParams:
 
 
 @dataclass(frozen=True)
+class CorpusParams:
+    """A corpus with its own emotion codes (EmoDB, TESS, CREMA-D, SAVEE)."""
+
+    url: str | None  # http(s) URL, file:// URL, or local zip or folder; None: no default
+    emotions: Mapping[str, str]  # file-name code -> emotion in the shared vocabulary
+    max_extract_bytes: int
+
+
+@dataclass(frozen=True)
 class DataParams:
-    corpus: str
+    corpus: str  # one corpus, or several joined by "+" (params.yaml: a name or a list)
     synthetic: SyntheticParams
     ravdess: RavdessParams
+    emodb: CorpusParams
+    tess: CorpusParams
+    cremad: CorpusParams
+    savee: CorpusParams
     silence_threshold: float
+
+    @property
+    def corpora(self) -> tuple[str, ...]:
+        return tuple(self.corpus.split("+"))
+
+    @property
+    def emotions(self) -> tuple[str, ...]:
+        """Every emotion a corpus can emit: RAVDESS's, then each table's own, in order."""
+        mapped = [emotion for name in _MAPPED for emotion in getattr(self, name).emotions.values()]
+        return tuple(dict.fromkeys([*RAVDESS_EMOTIONS, *mapped]))
 
 
 @dataclass(frozen=True)
@@ -79,8 +104,9 @@ class FeatureParams:
 
 @dataclass(frozen=True)
 class SplitParams:
-    test_actors: tuple[int, ...]
-    val_actors: tuple[int, ...]
+    # An actor number (that actor in every selected corpus) or "corpus:actor" ("emodb:3").
+    test_actors: tuple[int | str, ...]
+    val_actors: tuple[int | str, ...]
     folds: tuple[int, ...]
 
     @property
@@ -283,8 +309,9 @@ def _data(section: _Section) -> DataParams:
     channels = ravdess.strings("channels", RAVDESS_CHANNELS)
     if not channels:
         raise ConfigError("data.ravdess.channels: must name at least one of: speech, song")
+    corpora = _corpora(section)
     return DataParams(
-        corpus=section.choice("corpus", CORPORA),
+        corpus="+".join(corpora),
         synthetic=SyntheticParams(
             seed=synthetic.integer("seed", minimum=0),
             actors=synthetic.actors("actors"),
@@ -296,7 +323,56 @@ def _data(section: _Section) -> DataParams:
             song_url=ravdess.string("song_url"),
             max_extract_bytes=ravdess.integer("max_extract_bytes", minimum=1),
         ),
+        **{name: _corpus(section, name, selected=name in corpora) for name in _MAPPED},
         silence_threshold=section.number("silence_threshold", minimum=0.0, maximum=1.0),
+    )
+
+
+def _corpora(section: _Section) -> tuple[str, ...]:
+    value = section.raw["corpus"]
+    names = value if isinstance(value, list) else [value]
+    if not names:
+        raise ConfigError("data.corpus: must name at least one corpus")
+    for name in names:
+        if name not in CORPORA:
+            raise ConfigError(
+                f"data.corpus: {_show(name)} is not allowed; choose one of: " + ", ".join(CORPORA)
+            )
+    if len(set(names)) != len(names):
+        raise ConfigError(f"data.corpus: a corpus is listed twice in {names}")
+    return tuple(names)
+
+
+def _corpus(data: _Section, name: str, *, selected: bool) -> CorpusParams:
+    from ser import corpora
+
+    section = data.section(name, _names(CorpusParams))
+    url = section.raw["url"]
+    if url is None and selected:
+        raise ConfigError(
+            f"{section.key('url')}: {name} has no default download; set it to an http(s) "
+            "URL, a file:// URL, or the path of your copy (zip or folder)"
+        )
+    raw = section.raw["emotions"]
+    codes = corpora.codes(name)
+    key = section.key("emotions")
+    if not isinstance(raw, Mapping) or sorted(map(str, raw)) != sorted(codes):
+        raise ConfigError(
+            f"{key}: expected a mapping of each of the file-name codes {', '.join(codes)} "
+            f"to an emotion, got {_show(raw)}"
+        )
+    emotions = {}
+    for code, emotion in raw.items():
+        if not isinstance(emotion, str) or not re.fullmatch(r"[a-z][a-z_]*", emotion):
+            raise ConfigError(
+                f"{key}.{code}: expected an emotion name in lower case (e.g. angry), "
+                f"got {_show(emotion)}"
+            )
+        emotions[str(code)] = emotion
+    return CorpusParams(
+        url=None if url is None else section.string("url"),
+        emotions=emotions,
+        max_extract_bytes=section.integer("max_extract_bytes", minimum=1),
     )
 
 
@@ -325,8 +401,8 @@ def _features(section: _Section) -> FeatureParams:
 
 def _split(section: _Section) -> SplitParams:
     params = SplitParams(
-        test_actors=section.actors("test_actors"),
-        val_actors=section.actors("val_actors"),
+        test_actors=_speakers(section, "test_actors"),
+        val_actors=_speakers(section, "val_actors"),
         folds=_folds(section),
     )
     shared = sorted(set(params.test_actors) & set(params.val_actors))
@@ -336,6 +412,63 @@ def _split(section: _Section) -> SplitParams:
             "an actor may belong to one subset only"
         )
     return params
+
+
+def _speakers(section: _Section, name: str) -> tuple[int | str, ...]:
+    """Actor numbers, or "corpus:actor" strings naming one corpus's actor ("emodb:03")."""
+    allowed = "a list of actor numbers, or of 'corpus:actor' such as 'emodb:3'"
+    value = section.raw[name]
+    if not isinstance(value, list):
+        raise ConfigError(f"{section.key(name)}: expected {allowed}, got {_show(value)}")
+    speakers: list[int | str] = []
+    for item in value:
+        match = re.fullmatch(r"([a-z]+):(\d+)", item) if isinstance(item, str) else None
+        if match is not None and match.group(1) in CORPORA:
+            speakers.append(f"{match.group(1)}:{int(match.group(2))}")
+        elif isinstance(item, int) and not isinstance(item, bool) and item >= 1:
+            speakers.append(item)
+        else:
+            raise ConfigError(f"{section.key(name)}: expected {allowed}, got {_show(item)}")
+    if len(set(speakers)) != len(speakers):
+        raise ConfigError(f"{section.key(name)}: an actor is listed twice in {value}")
+    if not speakers:
+        raise ConfigError(f"{section.key(name)}: must name at least one actor")
+    return tuple(speakers)
+
+
+def _check_speakers(data: DataParams, split: SplitParams) -> None:
+    """Every actor split names exists in a selected corpus (or in the corpus it names)."""
+    from ser import corpora
+
+    for key in ("test_actors", "val_actors"):
+        for speaker in getattr(split, key):
+            if isinstance(speaker, int):
+                if not any(speaker in corpora.speakers(name) for name in data.corpora):
+                    ranges = "; ".join(
+                        f"{name}: {_span(corpora.speakers(name))}" for name in data.corpora
+                    )
+                    raise ConfigError(
+                        f"split.{key}: actor {speaker} does not exist; expected actor numbers "
+                        f"of {ranges}"
+                    )
+                continue
+            corpus, actor = speaker.split(":")
+            if corpus not in data.corpora:
+                raise ConfigError(
+                    f"split.{key}: {speaker!r} names corpus {corpus!r}, which data.corpus "
+                    f"does not select ({', '.join(data.corpora)})"
+                )
+            if int(actor) not in corpora.speakers(corpus):
+                raise ConfigError(
+                    f"split.{key}: actor {actor} does not exist in {corpus}; its actors are "
+                    + _span(corpora.speakers(corpus))
+                )
+
+
+def _span(actors: tuple[int, ...]) -> str:
+    if list(actors) == list(range(actors[0], actors[-1] + 1)):
+        return f"{actors[0]} to {actors[-1]}"
+    return ", ".join(map(str, actors))
 
 
 def _folds(section: _Section) -> tuple[int, ...]:
@@ -376,7 +509,8 @@ def _augment(section: _Section) -> AugmentParams:
     return params
 
 
-def _labels(section: _Section) -> LabelParams:
+def _labels(section: _Section, vocabulary: tuple[str, ...] = RAVDESS_EMOTIONS) -> LabelParams:
+    """Groupings over ``vocabulary``: RAVDESS's emotions and those of the corpora's tables."""
     raw_groupings = section.raw["groupings"]
     if not isinstance(raw_groupings, Mapping) or not raw_groupings:
         raise ConfigError("labels.groupings: expected a mapping of grouping name -> classes")
@@ -391,10 +525,10 @@ def _labels(section: _Section) -> LabelParams:
             if not isinstance(emotions, list) or not emotions:
                 raise ConfigError(f"{key}.{class_name}: expected a non-empty list of emotions")
             for emotion in emotions:
-                if emotion not in RAVDESS_EMOTIONS:
+                if emotion not in vocabulary:
                     raise ConfigError(
                         f"{key}.{class_name}: emotion {emotion!r} does not exist; choose from: "
-                        + ", ".join(RAVDESS_EMOTIONS)
+                        + ", ".join(vocabulary)
                     )
                 if emotion in seen:
                     raise ConfigError(
@@ -442,15 +576,17 @@ def _train(section: _Section) -> TrainParams:
 def parse_params(raw: Any) -> Params:
     """Validate a params mapping (as read from params.yaml) into :class:`Params`."""
     root = _Section(raw, "", _names(Params))
+    data = _data(root.section("data", _names(DataParams)))
     params = Params(
-        data=_data(root.section("data", _names(DataParams))),
+        data=data,
         features=_features(root.section("features", _names(FeatureParams))),
         split=_split(root.section("split", _names(SplitParams))),
         augment=_augment(root.section("augment", _names(AugmentParams))),
-        labels=_labels(root.section("labels", _names(LabelParams))),
+        labels=_labels(root.section("labels", _names(LabelParams)), data.emotions),
         model=_model(root.section("model", _names(ModelParams))),
         train=_train(root.section("train", _names(TrainParams))),
     )
+    _check_speakers(params.data, params.split)
     from ser.labels import LabelSpec
 
     class_names = LabelSpec.from_params(params.labels).class_names

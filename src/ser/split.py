@@ -7,6 +7,11 @@ Two ways to split, both written to one table (data/split.csv):
 * cross-validation: ``fold`` deals every actor outside ``split.test_actors`` into k folds of
   whole actors, balanced by gender (0 for the test actors, which CV never sees). In fold k's
   run, fold k tests, fold k+1 (wrapping) validates and the others train (:func:`fold_subsets`).
+
+A speaker is an actor of one corpus: with several corpora in the manifest, actor 3 of EmoDB
+and actor 3 of RAVDESS are two speakers (keys ``emodb:3`` and ``ravdess:3``). In
+``split.test_actors`` and ``split.val_actors`` a number names that actor in every corpus,
+``"corpus:actor"`` that actor in one.
 """
 
 from __future__ import annotations
@@ -27,37 +32,34 @@ def assign_subsets(manifest: pd.DataFrame, params: SplitParams) -> pd.DataFrame:
     content hash) would land in two subsets.
     """
     usable = manifest[manifest["excluded"] == ""]
-    present = sorted(int(actor) for actor in usable["actor"].unique())
-    for key, actors in (("test_actors", params.test_actors), ("val_actors", params.val_actors)):
-        if not set(actors) & set(present):
+    usable = usable.assign(speaker=speaker_keys(usable))
+    test = in_actors(usable, params.test_actors)
+    val = in_actors(usable, params.val_actors) & ~test
+    present = sorted((_plain(s) for s in usable["speaker"].unique()), key=_order)
+    for key, actors, chosen in (
+        ("test_actors", params.test_actors, test),
+        ("val_actors", params.val_actors, val),
+    ):
+        if not chosen.any():
             raise ConfigError(
                 f"split.{key}: none of actors {list(actors)} is in the corpus; "
                 f"actors present: {present}"
             )
-    held_out = set(params.test_actors) | set(params.val_actors)
-    if not set(present) - held_out:
+    if (test | val).all():
         raise ConfigError(
             "split: no actor is left to train on; split.test_actors and split.val_actors "
             f"cover every actor present ({present})"
         )
     if "gender" not in usable:
         usable = usable.assign(gender="unknown")
-    subset = usable["actor"].map(
-        lambda actor: (
-            "test"
-            if actor in params.test_actors
-            else "val"
-            if actor in params.val_actors
-            else "train"
-        )
-    )
+    subset = pd.Series("train", index=usable.index).mask(val, "val").mask(test, "test")
     folds = assign_folds(usable, params)
     frame = pd.DataFrame(
         {
             "clip_id": usable["clip_id"],
             "actor": usable["actor"],
             "subset": subset,
-            "fold": usable["actor"].map(lambda actor: folds.get(int(actor), 0)),
+            "fold": usable["speaker"].map(lambda speaker: folds.get(speaker, 0)),
         }
     ).reset_index(drop=True)
     check_no_shared_content(frame, usable["content_hash"].reset_index(drop=True))
@@ -69,24 +71,56 @@ def assign_subsets(manifest: pd.DataFrame, params: SplitParams) -> pd.DataFrame:
     return frame
 
 
-def assign_folds(clips: pd.DataFrame, params: SplitParams) -> dict[int, int]:
-    """Actor -> fold number (1..k) for every actor outside split.test_actors.
+def speaker_keys(clips: pd.DataFrame) -> pd.Series:
+    """The speaker of each clip: its actor number with one corpus (or no corpus column),
+    ``"corpus:actor"`` with several."""
+    if "corpus" not in clips or clips["corpus"].nunique() <= 1:
+        return clips["actor"].astype(int)
+    return clips["corpus"].astype(str) + ":" + clips["actor"].astype(int).astype(str)
 
-    Males and females are dealt out in turn (sorted by actor number), so each fold holds
-    as many of each as the numbers allow. Needs columns actor and gender.
+
+def in_actors(clips: pd.DataFrame, actors: tuple[int | str, ...]) -> pd.Series:
+    """Whether each clip's speaker is named by ``actors`` (numbers, or "corpus:actor")."""
+    corpus = clips["corpus"].astype(str) if "corpus" in clips else pd.Series("", clips.index)
+    actor = clips["actor"].astype(int)
+    named = actor.isin([a for a in actors if isinstance(a, int)])
+    return named | (corpus + ":" + actor.astype(str)).isin(
+        [a for a in actors if isinstance(a, str)]
+    )
+
+
+def _plain(speaker) -> int | str:
+    return speaker if isinstance(speaker, str) else int(speaker)
+
+
+def _order(speaker: int | str) -> tuple[str, int]:
+    if isinstance(speaker, str):
+        corpus, actor = speaker.split(":")
+        return corpus, int(actor)
+    return "", int(speaker)
+
+
+def assign_folds(clips: pd.DataFrame, params: SplitParams) -> dict[int | str, int]:
+    """Speaker -> fold number (1..k) for every speaker outside split.test_actors.
+
+    Males and females (and speakers of unknown gender) are dealt out in turn (sorted by
+    speaker), so each fold holds as many of each as the numbers allow. Needs columns actor
+    and gender; the speaker is column speaker when present (see :func:`speaker_keys`),
+    otherwise the actor number.
     """
-    pool = clips[~clips["actor"].isin(params.test_actors)]
-    gender_of = dict(zip(pool["actor"].astype(int), pool["gender"], strict=False))
+    pool = clips[~in_actors(clips, params.test_actors)]
+    speaker = pool["speaker"] if "speaker" in pool else pool["actor"].astype(int)
+    gender_of = dict(zip(map(_plain, speaker), pool["gender"], strict=False))
     count = params.fold_count
     if len(gender_of) < count:
         raise ConfigError(
             f"split.folds: {count} folds need at least {count} actors outside "
             f"split.test_actors; the corpus has {len(gender_of)}: {sorted(gender_of)}"
         )
-    folds: dict[int, int] = {}
+    folds: dict[int | str, int] = {}
     dealt = 0
     for gender in sorted(set(gender_of.values())):
-        for actor in sorted(a for a, g in gender_of.items() if g == gender):
+        for actor in sorted((a for a, g in gender_of.items() if g == gender), key=_order):
             folds[actor] = dealt % count + 1
             dealt += 1
     return folds

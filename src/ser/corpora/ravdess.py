@@ -13,6 +13,7 @@ import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
+from ser.corpora.source import Clip
 from ser.download import extract_zip, fetch
 from ser.errors import DataError
 
@@ -81,6 +82,23 @@ def parse_name(stem: str) -> ClipName | None:
         statement=statement,
         repetition=repetition,
         actor=actor,
+    )
+
+
+def parse_path(path: Path) -> Clip | None:
+    """The manifest row of a RAVDESS-named file (the synthetic corpus is named the same)."""
+    name = parse_name(path.stem)
+    if name is None:
+        return None
+    return Clip(
+        clip_id=path.stem,
+        actor=name.actor,
+        gender=name.gender,
+        emotion=name.emotion,
+        intensity=name.intensity,
+        statement=name.statement,
+        repetition=name.repetition,
+        channel=name.channel,
     )
 
 
