@@ -7,7 +7,7 @@ from pathlib import Path
 from ser import stage
 from ser.manifest import read_manifest, write_csv
 from ser.params import load_params
-from ser.split import assign_subsets
+from ser.split import assign_subsets, sorted_speakers
 
 MANIFEST = Path("data/manifest.csv")
 SPLIT = Path("data/split.csv")
@@ -23,14 +23,9 @@ def main() -> None:
     # A file of its own, so that changing split.val_actors does not rerun the folds.
     write_csv(split.loc[split["fold"] > 0, ["clip_id", "actor", "fold"]], FOLDS)
     for subset, clips in split.groupby("subset", sort=False):
-        log.info(
-            "%s: %d clips, actors %s",
-            subset,
-            len(clips),
-            sorted(int(a) for a in clips["actor"].unique()),
-        )
+        log.info("%s: %d clips, actors %s", subset, len(clips), sorted_speakers(clips["speaker"]))
     for fold, clips in split[split["fold"] > 0].groupby("fold"):
-        log.info("fold %d: actors %s", fold, sorted(int(a) for a in clips["actor"].unique()))
+        log.info("fold %d: actors %s", fold, sorted_speakers(clips["speaker"]))
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from ser.errors import ConfigError
 from ser.labels import LabelSpec
 from ser.manifest import read_manifest
 from ser.params import parse_params
-from ser.split import assign_subsets
+from ser.split import assign_subsets, sorted_speakers
 from tests.conftest import set_key
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -252,6 +252,8 @@ def test_the_same_actor_number_in_two_corpora_is_two_speakers(params_dict):
     )
     assert speakers_per_fold.groupby("speaker")["fold"].nunique().max() == 1
     assert speakers_per_fold["speaker"].nunique() == 8  # 10 speakers less 2 test speakers
+    test_speakers = split.loc[split["subset"] == "test", "speaker"]
+    assert sorted_speakers(test_speakers) == ["emodb:3", "ravdess:6"]
 
 
 def test_unknown_gender_is_kept_for_both_genders_only(params_dict):

@@ -27,15 +27,15 @@ SUBSETS = ("train", "val", "test")
 def assign_subsets(manifest: pd.DataFrame, params: SplitParams) -> pd.DataFrame:
     """Give every usable clip of the manifest a subset by its actor.
 
-    Returns columns clip_id, actor, subset (train | val | test). Raises ConfigError when a
-    subset would be empty (naming the key) and DataError when the same recording (by
-    content hash) would land in two subsets.
+    Returns columns clip_id, actor, subset (train | val | test), fold and speaker (see
+    :func:`speaker_keys`). Raises ConfigError when a subset would be empty (naming the key)
+    and DataError when the same recording (by content hash) would land in two subsets.
     """
     usable = manifest[manifest["excluded"] == ""]
     usable = usable.assign(speaker=speaker_keys(usable))
     test = in_actors(usable, params.test_actors)
     val = in_actors(usable, params.val_actors) & ~test
-    present = sorted((_plain(s) for s in usable["speaker"].unique()), key=_order)
+    present = sorted_speakers(usable["speaker"])
     for key, actors, chosen in (
         ("test_actors", params.test_actors, test),
         ("val_actors", params.val_actors, val),
@@ -60,6 +60,7 @@ def assign_subsets(manifest: pd.DataFrame, params: SplitParams) -> pd.DataFrame:
             "actor": usable["actor"],
             "subset": subset,
             "fold": usable["speaker"].map(lambda speaker: folds.get(speaker, 0)),
+            "speaker": usable["speaker"],
         }
     ).reset_index(drop=True)
     check_no_shared_content(frame, usable["content_hash"].reset_index(drop=True))
@@ -87,6 +88,11 @@ def in_actors(clips: pd.DataFrame, actors: tuple[int | str, ...]) -> pd.Series:
     return named | (corpus + ":" + actor.astype(str)).isin(
         [a for a in actors if isinstance(a, str)]
     )
+
+
+def sorted_speakers(speakers: pd.Series) -> list[int | str]:
+    """The distinct speakers, as plain ints or "corpus:actor" strings, in corpus-actor order."""
+    return sorted((_plain(speaker) for speaker in speakers.unique()), key=_order)
 
 
 def _plain(speaker) -> int | str:
