@@ -116,11 +116,15 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="ser-cv-") as work:
         manifest = load_corpus(args.sources, Path(work))
-        manifest["label"] = spec.assign(manifest)
-        manifest = manifest[manifest["label"].notna()].reset_index(drop=True)
         started = time.perf_counter()
         x, _ = features.featurize_many(list(manifest["path"]), params.features, n_jobs=2)
+        if features.by_speaker(params.features):  # as the featurize stage: every clip counts
+            x = features.normalize_by_speaker(x, features.speakers_of(manifest))
         featurize_seconds = time.perf_counter() - started
+        labelled = spec.assign(manifest).notna().to_numpy()
+        manifest = manifest[labelled].reset_index(drop=True)
+        manifest["label"] = spec.assign(manifest)
+        x = x[labelled]
     names = list(spec.class_names)
     y = manifest["label"].map({name: i for i, name in enumerate(names)}).to_numpy()
     actors = manifest["actor"].to_numpy()
