@@ -116,7 +116,8 @@ def compute(samples: np.ndarray, params: FeatureParams) -> np.ndarray:
         mfcc = librosa.feature.mfcc(y=samples, sr=SEED_SAMPLE_RATE, n_mfcc=SEED_N_MFCC)
         contour = np.mean(mfcc, axis=0)[:n_frames]
         padded[: contour.shape[0], 0] = contour
-        return padded
+        # A huge (finite) float sample overflows the power spectrum: inf - inf gives NaN.
+        return np.nan_to_num(padded, nan=0.0, posinf=0.0, neginf=0.0)
     # librosa.feature.mfcc(y=...) rebuilds the mel filterbank on every call, which costs
     # more than the rest; building it once gives the same numbers several times faster.
     power = np.abs(librosa.stft(samples, n_fft=params.n_fft, hop_length=params.hop_length)) ** 2
