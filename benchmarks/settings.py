@@ -79,12 +79,11 @@ def raw_features(manifest: pd.DataFrame, params) -> np.ndarray:
     return matrix
 
 
-def runs_of(actors: np.ndarray, gender: np.ndarray, args) -> list[tuple[list, list]]:
+def runs_of(actors: np.ndarray, gender: np.ndarray, args, split_params) -> list[tuple[list, list]]:
     """(test actors, val actors) per run: the fixed split, or each fold and the next."""
     if args.test_actors:
         return [(args.test_actors, args.val_actors)]
-    frame = pd.DataFrame({"actor": actors, "gender": gender})
-    split_params = parse_params(yaml.safe_load((ROOT / "params.yaml").read_text())).split
+    frame = pd.DataFrame({"actor": actors, "gender": gender, "corpus": "ravdess"})
     split_params = dataclasses.replace(
         split_params, test_actors=(), folds=tuple(range(1, args.folds + 1))
     )
@@ -152,7 +151,7 @@ def main() -> None:
         names = list(spec.class_names)
         y = labelled["label"][keep].map({n: i for i, n in enumerate(names)}).to_numpy()
         actors = labelled["actor"][keep].to_numpy()
-        runs = runs_of(actors, labelled["gender"][keep].to_numpy(), args)
+        runs = runs_of(actors, labelled["gender"][keep].to_numpy(), args, configs["default"].split)
         row = {"setting": number, "title": title, "classes": len(names), "clips": int(keep.sum())}
         row["published_2019"] = published
         for config in args.configs:
