@@ -141,3 +141,16 @@ def test_store_round_trip(feature_params, tmp_path, rng):
     ids, loaded, settings = features.load_store(tmp_path / "s")
     assert ids == ["a", "b", "c"] and np.array_equal(loaded, matrix)
     assert settings["n_frames"] == 301 and "n_jobs" not in settings
+
+
+def test_long_recordings_are_trimmed_like_librosa_without_framing_them_whole(rng):
+    speech = 0.3 * rng.standard_normal(900_000)
+    hum = 1e-4 * rng.standard_normal(200_000)  # quieter than 40 dB below the peak: silence
+    tone = 0.2 * np.sin(np.arange(500_000) / 7)
+    samples = np.concatenate([np.zeros(300_000), speech, hum, tone, np.zeros(123_457)])
+    samples = samples.astype(np.float32)
+    assert samples.size > features.TRIM_BLOCKWISE_SAMPLES
+    expected, _ = librosa.effects.trim(samples, top_db=40, frame_length=512, hop_length=128)
+    np.testing.assert_array_equal(features.trim_silence(samples), expected)
+    silence = np.zeros(2_000_000, dtype=np.float32)  # no peak to be below: librosa keeps it
+    assert features.trim_silence(silence).size == librosa.effects.trim(silence)[0].size
