@@ -247,3 +247,13 @@ def test_rerun_from_scratch_gives_byte_identical_metrics(project):
     assert stages_run(forced.stdout) == set(STAGES)
     for name, content in before.items():
         assert (folder / "metrics" / name).read_bytes() == content, name
+
+
+def test_a_sweep_queues_one_experiment_per_value(project):
+    folder, _ = project
+    try:
+        dvc("exp", "run", "--queue", "-S", "augment.noise=true,false", cwd=folder)
+        status = dvc("queue", "status", cwd=folder).stdout
+        assert status.count("Queued") == 2, status
+    finally:
+        dvc("queue", "remove", "--all", cwd=folder, check=False)
