@@ -217,7 +217,9 @@ def markdown(results: list[dict], configs: list[str], protocol: str, args) -> st
         "| setting | classes | 2019 published | "
         + " | ".join(heads[c] for c in configs)
         + (" | default − 2019 config" if {"seed", "default"} <= set(configs) else "")
-        + " | train s/run (2019 / default) |",
+        + " | train s/run ("
+        + " / ".join(heads[c] for c in ("seed", "default") if c in configs)
+        + ") |",
         "|---" * (3 + len(configs) + ({"seed", "default"} <= set(configs)) + 1) + "|",
     ]
     for row in results:
