@@ -508,6 +508,7 @@ def _copy_member(
     written: int,
     max_bytes: int,
     archive: Path,
+    limit_key: str = "max_bytes",
 ) -> int:
     """Stream one member to ``target``; return the running total, aborting past ``max_bytes``."""
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -519,7 +520,7 @@ def _copy_member(
             written += len(chunk)
             if written > max_bytes:
                 raise DataError(
-                    f"{archive} expands past max_bytes={max_bytes} while extracting "
+                    f"{archive} expands past {limit_key}={max_bytes} while extracting "
                     f"{info.filename!r}; refusing (possible zip bomb)"
                 )
             dst.write(chunk)
@@ -532,8 +533,11 @@ def extract_zip(
     *,
     max_bytes: int,
     suffixes: tuple[str, ...] | None = None,
+    limit_key: str = "max_bytes",
 ) -> list[Path]:
     """Safely extract ``archive`` into ``out_dir``, replacing it atomically.
+
+    ``limit_key`` names the cap in error messages (the params key it came from).
 
     Every entry is validated before anything is written: absolute paths, drive letters, ``..``
     components, symlink entries and encrypted members are refused, as is an archive whose
@@ -584,7 +588,7 @@ def extract_zip(
             if declared > max_bytes:
                 raise DataError(
                     f"{archive} declares {declared} uncompressed bytes, over "
-                    f"max_bytes={max_bytes}; refusing (possible zip bomb)"
+                    f"{limit_key}={max_bytes}; refusing (possible zip bomb)"
                 )
             out_dir.parent.mkdir(parents=True, exist_ok=True)
             tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
@@ -600,6 +604,7 @@ def extract_zip(
                         written=written,
                         max_bytes=max_bytes,
                         archive=archive,
+                        limit_key=limit_key,
                     )
                     relative.append(rel)
                 _replace_dir(tmp, out_dir)

@@ -123,7 +123,11 @@ def prepare(
         log.info("extracting %s", archive)
         try:
             files = extract_zip(
-                archive, raw_dir / channel, max_bytes=max_extract_bytes, suffixes=(".wav",)
+                archive,
+                raw_dir / channel,
+                max_bytes=max_extract_bytes,
+                suffixes=(".wav",),
+                limit_key="data.ravdess.max_extract_bytes",
             )
             named = [path for path in files if parse_name(path.stem) is not None]
             if not named:

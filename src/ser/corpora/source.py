@@ -87,7 +87,13 @@ def take(
     archive = fetch(url, cache_dir=cache_dir, progress=progress)
     log.info("extracting %s", archive)
     try:
-        files = extract_zip(archive, out_dir, max_bytes=max_extract_bytes, suffixes=suffixes)
+        files = extract_zip(
+            archive,
+            out_dir,
+            max_bytes=max_extract_bytes,
+            suffixes=suffixes,
+            limit_key=f"data.{corpus.lower().replace('-', '')}.max_extract_bytes",
+        )
         clips = sum(recognise(path) for path in files)
         if not clips:
             raise DataError(
