@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import copy
+import functools
+import http.server
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -109,3 +112,20 @@ def tiny_model(tiny_corpus, tmp_path_factory) -> Path:
     )
     modelio.save(folder, model, meta)
     return folder
+
+
+@pytest.fixture
+def http_folder(tmp_path):
+    """Serve tmp_path/'www' on 127.0.0.1; yields (folder, base URL)."""
+    folder = tmp_path / "www"
+    folder.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield folder, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -3,11 +3,8 @@ taking each from a zip, a folder or an HTTP server, alone or several corpora at 
 
 from __future__ import annotations
 
-import functools
-import http.server
 import subprocess
 import sys
-import threading
 import zipfile
 from pathlib import Path
 
@@ -318,23 +315,6 @@ def run_download_stage(project: Path, settings: dict) -> subprocess.CompletedPro
         timeout=300,
         check=False,
     )
-
-
-@pytest.fixture
-def http_folder(tmp_path):
-    """Serve tmp_path/'www' on 127.0.0.1; yields (folder, base URL)."""
-    folder = tmp_path / "www"
-    folder.mkdir()
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
-    handler.log_message = lambda *args: None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield folder, f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_download_stage_takes_emodb_from_a_local_zip(tmp_path):

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import functools
-import http.server
 import stat
 import subprocess
 import sys
-import threading
 import zipfile
 from pathlib import Path
 
@@ -75,23 +72,6 @@ def make_archive(path: Path, tiny_corpus: Path, *, missing: int = 0, broken: boo
         if broken:
             archive.writestr("Actor_05/03-01-03-01-01-01-05.wav", b"RIFF\x10\x00\x00\x00WAVEjunk")
     return path
-
-
-@pytest.fixture
-def http_folder(tmp_path):
-    """Serve tmp_path/'www' on 127.0.0.1; yields (folder, base URL)."""
-    folder = tmp_path / "www"
-    folder.mkdir()
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
-    handler.log_message = lambda *args: None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield folder, f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def run_download_stage(
