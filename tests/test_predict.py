@@ -68,3 +68,81 @@ def test_a_folder_that_is_not_a_model_fails_at_once(tmp_path):
 
     with pytest.raises(DataError, match="not a model folder"):
         Predictor(tmp_path)
+
+
+def _same_predictions(first, second) -> None:
+    for a, b in zip(first, second, strict=True):
+        assert (a.source, a.status, a.label) == (b.source, b.status, b.label)
+        assert [w["start"] for w in a.windows] == [w["start"] for w in b.windows]
+        for name, probability in b.probabilities.items():
+            assert a.probabilities[name] == pytest.approx(probability, abs=1e-5)
+
+
+def test_long_recordings_stream_through_files_with_the_same_results(
+    predictor, recordings, monkeypatch
+):
+    import ser.predict
+
+    in_memory = list(predictor.predict_files(recordings, n_jobs=1, progress=False))
+    # Every recording above two seconds now takes the block-by-block path, in small blocks,
+    # and every speaker's features wait on disk.
+    monkeypatch.setattr(ser.predict, "STREAM_SAMPLES", 2 * predictor.rate)
+    monkeypatch.setattr(ser.predict, "STREAM_BLOCK_SECONDS", 0.7)
+    monkeypatch.setattr(ser.predict, "SPILL_BYTES", 0)
+    streamed = list(predictor.predict_files(recordings, n_jobs=2, progress=False))
+    _same_predictions(streamed, in_memory)
+    assert len(streamed[1].windows) >= 4
+
+
+def test_audio_blocks_are_what_load_gives(tmp_path):
+    from ser import audio
+
+    rng = np.random.default_rng(0)
+    path = tmp_path / "stereo.flac"
+    sf.write(path, 0.1 * rng.standard_normal((44100 * 3 + 17, 2)), 44100)
+    whole = audio.load(path, sample_rate=16000)
+    blocks = list(audio.blocks(path, sample_rate=16000, block_seconds=0.45))
+    assert len(blocks) > 5
+    np.testing.assert_array_equal(np.concatenate(blocks), whole)
+    assert audio.frames_at(path, 16000) == pytest.approx(whole.size, abs=1)
+
+
+def _peak_rss_mib(command: list[str]) -> float:
+    """Peak resident memory of a command (its largest process), in MiB, run in a fresh
+    interpreter so that nothing else this test process ran counts."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import resource, subprocess, sys\n"
+        "done = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
+        "assert done.returncode == 0, done.stderr\n"
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe, *command], capture_output=True, text=True, check=True
+    )
+    return float(result.stdout.split()[-1])
+
+
+def test_ser_predict_memory_does_not_grow_with_recording_length(tiny_model, recordings, tmp_path):
+    """21 minutes of 48 kHz stereo would be 460 MiB decoded and 150 MiB of features, 7
+    minutes a third of that: ser predict holds a block of either at a time, so both peak
+    alike (each fills a whole batch of BATCH_WINDOWS windows for the model)."""
+    import sys
+
+    from ser.audio import resample
+
+    speech, rate = sf.read(recordings[0])
+    minute = np.tile(resample(speech.astype(np.float32), orig_sr=rate, target_sr=48000), 30)
+    minute = np.stack([minute[: 48000 * 60], 0.5 * minute[: 48000 * 60]], axis=1)
+    ser = [sys.executable, "-m", "ser.cli", "predict", "--model", str(tiny_model)]
+    peaks = {}
+    for minutes in (7, 21):
+        path = tmp_path / f"{minutes}" / "recording.wav"
+        path.parent.mkdir()
+        with sf.SoundFile(path, "w", samplerate=48000, channels=2, subtype="PCM_16") as out:
+            for _ in range(minutes):
+                out.write(minute)
+        peaks[minutes] = _peak_rss_mib([*ser, "--format", "json", str(path)])
+    assert peaks[21] - peaks[7] < 60, peaks

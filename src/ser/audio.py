@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +40,53 @@ def resample(samples: np.ndarray, *, orig_sr: int, target_sr: int) -> np.ndarray
     import soxr
 
     return soxr.resample(samples, orig_sr, target_sr, quality="HQ").astype(np.float32)
+
+
+def frames_at(path: str | Path, sample_rate: int) -> int:
+    """How many samples the file holds when resampled to ``sample_rate`` (from its header;
+    0 when libsndfile cannot tell). Raises DataError for a file that cannot be opened."""
+    try:
+        info = sf.info(str(path))
+    except (sf.LibsndfileError, RuntimeError, ValueError, OSError) as error:
+        raise DataError(f"{path}: cannot read audio ({' '.join(str(error).split())})") from None
+    if info.samplerate <= 0:
+        return 0
+    return int(info.frames * sample_rate / info.samplerate)
+
+
+def blocks(
+    path: str | Path, *, sample_rate: int, block_seconds: float = 30.0
+) -> Iterator[np.ndarray]:
+    """The whole file as mono float32 at ``sample_rate``, a block at a time: concatenated,
+    the blocks are what :func:`load` returns (soxr streams with the same filter state).
+
+    Holds one block, so an hour-long file costs what ``block_seconds`` of it costs.
+    Raises DataError for a file that cannot be decoded.
+    """
+    import soxr
+
+    try:
+        with sf.SoundFile(str(path)) as handle:
+            native_rate = handle.samplerate
+            check_sample_rate(native_rate, path)
+            stream = None
+            if native_rate != sample_rate:
+                stream = soxr.ResampleStream(
+                    native_rate, sample_rate, 1, dtype="float32", quality="HQ"
+                )
+            size = max(1, int(block_seconds * native_rate))
+            while True:
+                data = handle.read(frames=size, dtype="float32", always_2d=True)
+                last = len(data) < size
+                mono = to_mono(data)
+                if stream is not None:
+                    mono = stream.resample_chunk(mono, last=last)
+                if mono.size:
+                    yield mono
+                if last:
+                    return
+    except (sf.LibsndfileError, RuntimeError, ValueError, OSError) as error:
+        raise DataError(f"{path}: cannot read audio ({' '.join(str(error).split())})") from None
 
 
 def load(

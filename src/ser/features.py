@@ -101,7 +101,8 @@ def trim_silence(samples: np.ndarray, *, top_db: float = TRIM_TOP_DB) -> np.ndar
     What ``librosa.effects.trim(samples, top_db, frame_length=512, hop_length=128)`` gives.
     librosa frames the whole signal at once (about 8 bytes per sample per 4 of audio: 1.8 GB
     for an hour at 16 kHz), so long recordings take the same bounds from frame energies
-    computed block by block.
+    computed block by block. ``samples`` may be any array-like that slices into arrays (such
+    as predict's recordings on disk); above that size it is only ever sliced.
     """
     if samples.size == 0:
         return samples
@@ -109,7 +110,7 @@ def trim_silence(samples: np.ndarray, *, top_db: float = TRIM_TOP_DB) -> np.ndar
         import librosa
 
         trimmed, _ = librosa.effects.trim(
-            samples, top_db=top_db, frame_length=TRIM_FRAME, hop_length=TRIM_HOP
+            np.asarray(samples), top_db=top_db, frame_length=TRIM_FRAME, hop_length=TRIM_HOP
         )
         return trimmed
     energy = _frame_energy(samples)
@@ -167,14 +168,20 @@ def compute(samples: np.ndarray, params: FeatureParams) -> np.ndarray:
     # librosa.feature.mfcc(y=...) rebuilds the mel filterbank on every call, which costs
     # more than the rest; building it once gives the same numbers several times faster.
     power = np.abs(librosa.stft(samples, n_fft=params.n_fft, hop_length=params.hop_length)) ** 2
-    mel = _mel_basis(params.sample_rate, params.n_fft, max(64, params.n_mfcc)) @ power
-    mfcc = librosa.feature.mfcc(S=librosa.power_to_db(mel), n_mfcc=params.n_mfcc)
+    log_mel = librosa.power_to_db(
+        _mel_basis(params.sample_rate, params.n_fft, max(64, params.n_mfcc)) @ power
+    )
+    mfcc = librosa.feature.mfcc(S=log_mel, n_mfcc=params.n_mfcc)
     blocks = [mfcc]
     if params.deltas:
         blocks.append(_delta(mfcc))
     if params.mels:
-        bands = _mel_basis(params.sample_rate, params.n_fft, params.mels) @ power
-        blocks.append(librosa.power_to_db(bands))
+        # The MFCCs' own bands when the counts agree (the default): the same numbers.
+        if params.mels != log_mel.shape[0]:
+            log_mel = librosa.power_to_db(
+                _mel_basis(params.sample_rate, params.n_fft, params.mels) @ power
+            )
+        blocks.append(log_mel)
     if params.prosody:
         blocks.append(_prosody(samples, power, params)[:, : mfcc.shape[1]])
     matrix = np.concatenate(blocks, axis=0).T[:n_frames]  # (frames, features)

@@ -21,6 +21,8 @@ recording (predict_file, predict_array) is its own speaker, which works less wel
 from __future__ import annotations
 
 import dataclasses
+import shutil
+import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +39,14 @@ SILENCE_PEAK = 1e-4
 MIN_SECONDS = 0.25
 # Windows per model call: large enough to amortise a call, small enough to bound memory.
 BATCH_WINDOWS = 256
+# A speaker model's features wait for the model in memory up to this many bytes, then on disk.
+SPILL_BYTES = 256 * 2**20
+# Recordings with more samples than this at the analysis rate are decoded and featurised a
+# block at a time, through temporary files.
+STREAM_SAMPLES = 1 << 21  # about 131 s at 16 kHz
+STREAM_BLOCK_SECONDS = 30.0
+# Windows per step when computing a speaker's statistics (bounds the float64 temporaries).
+STATISTICS_WINDOWS = 32
 
 
 @dataclass
@@ -57,11 +67,43 @@ class Prediction:
 
 @dataclass
 class _Windows:
-    """A recording's analysis windows, ready for the model: start seconds and features."""
+    """A recording's analysis windows, ready for the model: start seconds and features.
+
+    The features are in memory (``batch``) or, for a long recording, in a raw float32 file
+    (``spilled``), read back a chunk at a time.
+    """
 
     source: str
     starts: list[float]
-    batch: np.ndarray  # (windows, n_frames, n_features)
+    batch: np.ndarray | None  # (windows, n_frames, n_features)
+    spilled: Path | None = None
+    shape: tuple[int, int] = (0, 0)  # (n_frames, n_features) of one window
+
+    def chunks(self, size: int) -> Iterator[np.ndarray]:
+        """The windows' features, at most ``size`` windows at a time."""
+        for first in range(0, len(self.starts), size):
+            count = min(size, len(self.starts) - first)
+            if self.batch is not None:
+                yield self.batch[first : first + count]
+                continue
+            per_window = self.shape[0] * self.shape[1]
+            flat = np.fromfile(
+                self.spilled,
+                dtype=np.float32,
+                count=count * per_window,
+                offset=first * per_window * 4,
+            )
+            yield flat.reshape(count, *self.shape)
+
+    def spill(self, folder: Path) -> None:
+        """Move the features from memory to a file in ``folder``."""
+        if self.batch is None:
+            return
+        handle, name = tempfile.mkstemp(dir=folder, suffix=".f32")
+        with open(handle, "wb") as out:
+            out.write(np.ascontiguousarray(self.batch, dtype=np.float32).tobytes())
+        self.shape = self.batch.shape[1:]
+        self.batch, self.spilled = None, Path(name)
 
 
 class Predictor:
@@ -115,12 +157,11 @@ class Predictor:
         except DataError as error:
             return Prediction(source=source, status="error", message=str(error))
         item = _prepare(mono, source, self.feature_params)
-        return self._predict(self._normalise([item], [source]))[0]
+        return self._predict([item], [source])[0]
 
     def predict_file(self, path: str | Path) -> Prediction:
         """Predict one audio file; decoding problems give status 'error', never an exception."""
-        item = _prepare_file((str(path), self.feature_params))
-        return self._predict(self._normalise([item], [str(path)]))[0]
+        return next(self.predict_files([path], speakers=[str(path)]))
 
     def predict_files(
         self,
@@ -136,60 +177,87 @@ class Predictor:
         batch of windows. The workers start before TensorFlow does: the model loads while
         they work. For a speaker-normalised model, ``speakers`` names each file's speaker
         (default: its folder); every file is prepared before the first prediction.
+
+        Memory stays bounded: a long recording is decoded and featurised a block at a time
+        into a temporary file, and a speaker model's features beyond SPILL_BYTES wait on
+        disk rather than in memory.
         """
         paths = [str(path) for path in paths]
-        jobs = [(path, self.feature_params) for path in paths]
-        if n_jobs > 1 and len(jobs) > 1:
-            _warm_up(self.feature_params)
-        prepared = map_clips(
-            _prepare_file, jobs, n_jobs=n_jobs, desc="predict", unit="file", progress=progress
-        )
-        if self.by_speaker:
-            keys = speakers if speakers is not None else speaker_folders(paths)
-            yield from self._predict(self._normalise(list(prepared), keys))
-            return
-        pending: list[Prediction | _Windows] = []
-        pending_windows = 0
-        for item in prepared:
-            if self._model is None:
-                self.model  # noqa: B018  (load now, while the workers compute features)
-            pending.append(item)
-            pending_windows += len(item.starts) if isinstance(item, _Windows) else 0
-            if pending_windows >= BATCH_WINDOWS:
-                yield from self._predict(pending)
-                pending, pending_windows = [], 0
-        yield from self._predict(pending)
-
-    def _normalise(
-        self, items: list[Prediction | _Windows], speakers: list[str]
-    ) -> list[Prediction | _Windows]:
-        """Standardise the windows of each speaker's recordings together (speaker models)."""
-        ready = [(item, key) for item, key in zip(items, speakers, strict=True)]
-        ready = [(item, key) for item, key in ready if isinstance(item, _Windows)]
-        if not self.by_speaker or not ready:
-            return items
-        batch = np.concatenate([item.batch for item, _ in ready])
-        keys = [key for item, key in ready for _ in item.starts]
-        normalised = features.normalize_by_speaker(batch, keys)
-        start = 0
-        for item, _ in ready:
-            item.batch, start = (
-                normalised[start : start + len(item.starts)],
-                start + len(item.starts),
+        spill = Path(tempfile.mkdtemp(prefix="ser-predict-"))
+        try:
+            jobs = [(path, self.feature_params, spill) for path in paths]
+            if n_jobs > 1 and len(jobs) > 1:
+                _warm_up(self.feature_params)
+            prepared = map_clips(
+                _prepare_file, jobs, n_jobs=n_jobs, desc="predict", unit="file", progress=progress
             )
-        return items
+            if self.by_speaker:
+                items, held = [], 0
+                for item in prepared:
+                    self.model  # noqa: B018  (load now, while the workers compute features)
+                    if isinstance(item, _Windows) and item.batch is not None:
+                        if held + item.batch.nbytes > SPILL_BYTES:
+                            item.spill(spill)
+                        else:
+                            held += item.batch.nbytes
+                    items.append(item)
+                keys = speakers if speakers is not None else speaker_folders(paths)
+                yield from self._predict(items, keys)
+                return
+            pending: list[Prediction | _Windows] = []
+            pending_windows = 0
+            for item in prepared:
+                self.model  # noqa: B018  (load now, while the workers compute features)
+                pending.append(item)
+                pending_windows += len(item.starts) if isinstance(item, _Windows) else 0
+                if pending_windows >= BATCH_WINDOWS:
+                    yield from self._predict(pending)
+                    pending, pending_windows = [], 0
+            yield from self._predict(pending)
+        finally:
+            shutil.rmtree(spill, ignore_errors=True)
 
-    def _predict(self, items: list[Prediction | _Windows]) -> list[Prediction]:
-        """Finish prepared recordings: one model call for the windows of all of them."""
-        ready = [item for item in items if isinstance(item, _Windows)]
-        if not ready:
-            return list(items)
-        rows = iter(self.probabilities(np.concatenate([item.batch for item in ready])))
+    def _predict(
+        self, items: list[Prediction | _Windows], speakers: list[str] | None = None
+    ) -> list[Prediction]:
+        """Finish prepared recordings, the model called once per BATCH_WINDOWS windows.
+
+        For a speaker-normalised model, ``speakers`` gives each item's speaker, whose
+        windows are standardised together.
+        """
+        scale = _speaker_statistics(items, speakers) if self.by_speaker else {}
+        probabilities: dict[int, list[np.ndarray]] = {}
+        pending: list[tuple[int, np.ndarray]] = []
+
+        def run() -> None:
+            if not pending:
+                return
+            rows = self.probabilities(np.concatenate([chunk for _, chunk in pending]))
+            start = 0
+            for index, chunk in pending:
+                probabilities.setdefault(index, []).append(rows[start : start + len(chunk)])
+                start += len(chunk)
+            pending.clear()
+
+        waiting = 0
+        for index, item in enumerate(items):
+            if not isinstance(item, _Windows):
+                continue
+            for chunk in item.chunks(BATCH_WINDOWS):
+                if scale:
+                    mean, std = scale[speakers[index]]
+                    chunk = ((chunk - mean) / std).astype(np.float32)
+                pending.append((index, chunk))
+                waiting += len(chunk)
+                if waiting >= BATCH_WINDOWS:
+                    run()
+                    waiting = 0
+        run()
         return [
-            item
-            if isinstance(item, Prediction)
-            else self._result(item, np.stack([next(rows) for _ in item.starts]))
-            for item in items
+            self._result(item, np.concatenate(probabilities[index]))
+            if isinstance(item, _Windows)
+            else item
+            for index, item in enumerate(items)
         ]
 
     def _result(self, item: _Windows, probabilities: np.ndarray) -> Prediction:
@@ -235,16 +303,75 @@ def _windows(samples: np.ndarray, params: FeatureParams) -> list[tuple[float, np
     return [(start / rate, trimmed[start : start + length]) for start in starts]
 
 
-def _prepare(mono: np.ndarray, source: str, params: FeatureParams) -> Prediction | _Windows:
-    """A recording's windows and their features, or the reason it gets no prediction."""
+def _prepare(
+    mono: np.ndarray | _SignalFile,
+    source: str,
+    params: FeatureParams,
+    *,
+    spill: Path | None = None,
+) -> Prediction | _Windows:
+    """A recording's windows and their features, or the reason it gets no prediction.
+
+    ``mono`` is an array, or for a long recording a _SignalFile; the features of a long
+    recording go to a file in ``spill`` as they are computed.
+    """
     rate = features.analysis_rate(params)
     if len(mono) < MIN_SECONDS * rate:
         return Prediction(source, "too_short", message=f"{len(mono) / rate:.2f} s of audio")
-    if float(np.max(np.abs(mono))) < SILENCE_PEAK:
+    peak = mono.peak if isinstance(mono, _SignalFile) else float(np.max(np.abs(mono)))
+    if peak < SILENCE_PEAK:
         return Prediction(source, "silent", message="no sound above the silence threshold")
     spans = _windows(mono, params)
-    batch = np.stack([features.compute(window, params) for _, window in spans])
-    return _Windows(source, [start for start, _ in spans], batch)
+    starts = [start for start, _ in spans]
+    if spill is None or not isinstance(mono, _SignalFile):
+        batch = np.stack([features.compute(np.asarray(window), params) for _, window in spans])
+        return _Windows(source, starts, batch)
+    handle, name = tempfile.mkstemp(dir=spill, suffix=".f32")
+    with open(handle, "wb") as out:
+        for _, window in spans:
+            out.write(features.compute(np.asarray(window), params).tobytes())
+    return _Windows(source, starts, None, Path(name), features.shape(params))
+
+
+class _SignalFile:
+    """Mono float32 samples in a raw file, read only where sliced (a long recording).
+
+    Slicing gives another _SignalFile; ``np.asarray`` reads its samples. Lets the windowing
+    and silence trimming run over an hour of audio holding one block at a time.
+    """
+
+    def __init__(self, path: Path, *, start: int = 0, size: int, peak: float = 0.0):
+        self.path, self.start, self.size, self.peak = path, start, size, peak
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __getitem__(self, key: slice) -> _SignalFile:
+        first, stop, step = key.indices(self.size)
+        if step != 1:
+            raise ValueError("a _SignalFile slices with step 1 only")
+        return _SignalFile(
+            self.path, start=self.start + first, size=max(0, stop - first), peak=self.peak
+        )
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        samples = np.fromfile(self.path, dtype=np.float32, count=self.size, offset=self.start * 4)
+        return samples if dtype is None else samples.astype(dtype)
+
+
+def _decode_long(path: str, rate: int, folder: Path) -> _SignalFile | None:
+    """A recording longer than STREAM_SAMPLES at ``rate``, decoded block by block into a raw
+    file in ``folder`` (the samples audio.load would give); None for a shorter one."""
+    if audio.frames_at(path, rate) <= STREAM_SAMPLES:
+        return None
+    handle, name = tempfile.mkstemp(dir=folder, suffix=".pcm")
+    size, peak = 0, 0.0
+    with open(handle, "wb") as out:
+        for block in audio.blocks(path, sample_rate=rate, block_seconds=STREAM_BLOCK_SECONDS):
+            out.write(block.tobytes())
+            size += block.size
+            peak = max(peak, float(np.max(np.abs(block), initial=0.0)))
+    return _SignalFile(Path(name), size=size, peak=peak)
 
 
 def _warm_up(params: FeatureParams) -> None:
@@ -255,11 +382,45 @@ def _warm_up(params: FeatureParams) -> None:
     _prepare(tone, "<warm-up>", params)
 
 
-def _prepare_file(job: tuple[str, FeatureParams]) -> Prediction | _Windows:
-    """_prepare for a file (a worker's job); a file that cannot be decoded gets status error."""
-    path, params = job
+def _prepare_file(job: tuple[str, FeatureParams, Path]) -> Prediction | _Windows:
+    """_prepare for a file (a worker's job); a file that cannot be decoded gets status error.
+
+    A long recording streams through ``spill`` (a folder for temporary files)."""
+    path, params, spill = job
+    rate = features.analysis_rate(params)
+    long = None
     try:
-        mono = audio.load(path, sample_rate=features.analysis_rate(params))
-    except Exception as error:  # any decoding failure is reported for this file only
+        long = _decode_long(path, rate, spill)
+        mono = long if long is not None else audio.load(path, sample_rate=rate)
+        return _prepare(mono, path, params, spill=spill)
+    except DataError as error:  # any decoding failure is reported for this file only
         return Prediction(source=path, status="error", message=str(error))
-    return _prepare(mono, path, params)
+    finally:
+        if long is not None:
+            long.path.unlink(missing_ok=True)
+
+
+def _speaker_statistics(
+    items: list[Prediction | _Windows], speakers: list[str]
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Each speaker's feature mean and std (floored at 1e-5) over all frames of its windows:
+    what features.normalize_by_speaker uses, computed a few windows at a time."""
+    groups: dict[str, list[_Windows]] = {}
+    for item, key in zip(items, speakers, strict=True):
+        if isinstance(item, _Windows):
+            groups.setdefault(key, []).append(item)
+    statistics = {}
+    for key, group in groups.items():
+        total, count = 0.0, 0
+        for item in group:
+            for chunk in item.chunks(STATISTICS_WINDOWS):
+                frames = chunk.reshape(-1, chunk.shape[-1])
+                total = total + frames.sum(axis=0, dtype=np.float64)
+                count += len(frames)
+        mean = total / count
+        squares = 0.0
+        for item in group:
+            for chunk in item.chunks(STATISTICS_WINDOWS):
+                squares = squares + ((chunk.reshape(-1, chunk.shape[-1]) - mean) ** 2).sum(axis=0)
+        statistics[key] = (mean, np.maximum(np.sqrt(squares / count), 1e-5))
+    return statistics
