@@ -2,6 +2,7 @@
 
 Training takes the copies of its own training clips only: the fixed split's train actors,
 or a cross-validation fold's. Copies of validation or test clips are never trained on.
+Copies go to disk in shards as they are computed (ser.store), like the featurize stage's.
 """
 
 import logging
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ser import augment, features, stage
+from ser import augment, features, stage, store
 from ser.fsutil import atomic_dir
 from ser.manifest import read_manifest, write_csv
 from ser.params import load_params
@@ -29,20 +30,18 @@ def main() -> None:
     train = split[split["subset"] != "test"].merge(
         manifest[["clip_id", "path", "corpus"]], on="clip_id"
     )
-    source_ids, matrix, failures = augment.augment_many(
-        list(zip(train["clip_id"], train["path"], strict=True)),
-        feature_params=params.features,
-        augment_params=params.augment,
-        n_jobs=stage.workers(params.features.n_jobs),
-    )
-    if features.by_speaker(params.features) and len(source_ids):
-        # Each speaker's copies are standardised together, like the speaker's own clips.
-        speaker_of = dict(zip(train["clip_id"], features.speakers_of(train), strict=True))
-        matrix = features.normalize_by_speaker(matrix, [speaker_of[c] for c in source_ids])
     with atomic_dir(AUGMENTED) as folder:
-        features.save_store(
-            folder, clip_ids=source_ids, matrix=matrix, settings=features.describe(params.features)
+        source_ids, failures = augment.augment_to_store(
+            folder,
+            list(zip(train["clip_id"], train["path"], strict=True)),
+            feature_params=params.features,
+            augment_params=params.augment,
+            n_jobs=stage.workers(params.features.n_jobs),
         )
+        if features.by_speaker(params.features) and source_ids:
+            # Each speaker's copies are standardised together, like the speaker's own clips.
+            speaker_of = dict(zip(train["clip_id"], features.speakers_of(train), strict=True))
+            store.normalize_by_speaker(folder, [speaker_of[clip] for clip in source_ids])
         write_csv(pd.DataFrame(failures, columns=["clip_id", "excluded"]), folder / "excluded.csv")
     log.info("augment: %d copies of %d clips outside the test actors", len(source_ids), len(train))
 

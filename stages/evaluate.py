@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from ser import features, modelio, stage
-from ser.dataset import labelled_clips, rows_of
+from ser.dataset import Rows, labelled_clips, rows_of
 from ser.evaluate import scores
 from ser.fsutil import write_json
 from ser.labels import LabelSpec
@@ -54,7 +54,7 @@ def main() -> None:
     clips = clips.assign(row=rows_of(store_ids, clips["clip_id"]))
     test = clips[(clips["subset"] == "test") & (clips["row"] >= 0)]
 
-    probabilities = predict_proba(model, store[test["row"].to_numpy()])
+    probabilities = predict_proba(model, Rows((store, test["row"].to_numpy())))
     predicted = probabilities.argmax(axis=1)
     names = list(spec.class_names)
 

@@ -1,12 +1,16 @@
-"""Stage 2: features of every usable clip of the manifest -> data/features/."""
+"""Stage 2: features of every usable clip of the manifest -> data/features/.
+
+The features go to disk in shards as they are computed (ser.store), on features.n_jobs
+local processes or the Dask cluster at features.scheduler; memory does not grow with the
+corpus.
+"""
 
 import logging
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from ser import features, stage
+from ser import features, stage, store
 from ser.fsutil import atomic_dir
 from ser.manifest import read_manifest, write_csv
 from ser.params import load_params
@@ -21,31 +25,22 @@ def main() -> None:
     params = load_params().features
     manifest = read_manifest(MANIFEST)
     usable = manifest[manifest["excluded"] == ""]
-    matrix, reasons = features.featurize_many(
-        list(usable["path"]), params, n_jobs=stage.workers(params.n_jobs)
-    )
-    worked = np.array([reason == "" for reason in reasons], dtype=bool)
-    if features.by_speaker(params):
-        matrix[worked] = features.normalize_by_speaker(
-            matrix[worked], features.speakers_of(usable)[worked]
-        )
-    clip_ids = list(usable["clip_id"])
+    speaker_of = dict(zip(usable["clip_id"], features.speakers_of(usable), strict=True))
     with atomic_dir(FEATURES) as folder:
-        features.save_store(
+        written, failures = features.featurize_to_store(
             folder,
-            clip_ids=[clip for clip, ok in zip(clip_ids, worked, strict=True) if ok],
-            matrix=matrix[worked],
-            settings=features.describe(params),
+            list(zip(usable["clip_id"], usable["path"], strict=True)),
+            params,
+            n_jobs=stage.workers(params.n_jobs),
         )
-        failed = pd.DataFrame(
-            {
-                "clip_id": [c for c, ok in zip(clip_ids, worked, strict=True) if not ok],
-                "excluded": [r for r in reasons if r],
-            }
-        )
-        write_csv(failed, folder / "excluded.csv")
+        if features.by_speaker(params):
+            store.normalize_by_speaker(folder, [speaker_of[clip] for clip in written])
+        write_csv(pd.DataFrame(failures, columns=["clip_id", "excluded"]), folder / "excluded.csv")
     log.info(
-        "featurize: %d clips -> %s, %d excluded", int(worked.sum()), matrix.shape[1:], len(failed)
+        "featurize: %d clips -> %s, %d excluded",
+        len(written),
+        features.shape(params),
+        len(failures),
     )
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ser import features, modelio, stage
-from ser.dataset import check_subsets, labelled_clips, rows_of
+from ser.dataset import Rows, check_subsets, labelled_clips, rows_of
 from ser.fsutil import write_json
 from ser.labels import LabelSpec
 from ser.manifest import read_manifest
@@ -65,9 +65,12 @@ def main() -> None:
         for row, clip in enumerate(augmented_ids)
         if clip in label_of and spec.class_names[label_of[clip]] in chosen
     ]
-    x_train = np.concatenate([store[train["row"].to_numpy()], augmented[[r for r, _ in extra]]])
+    # Rows of the stores on disk, read when training asks for them.
+    x_train = Rows(
+        (store, train["row"].to_numpy()), (augmented, np.array([r for r, _ in extra], dtype=int))
+    )
     y_train = np.concatenate([train["y"].to_numpy(), np.array([y for _, y in extra], dtype=int)])
-    x_val, y_val = store[val["row"].to_numpy()], val["y"].to_numpy()
+    x_val, y_val = Rows((store, val["row"].to_numpy())), val["y"].to_numpy()
     log.info(
         "%strain: %d clips (+%d augmented), val: %d clips, classes: %s",
         "" if fold is None else f"fold {fold}: ",

@@ -1,7 +1,8 @@
+import numpy as np
 import pandas as pd
 import pytest
 
-from ser.dataset import check_subsets, labelled_clips, rows_of
+from ser.dataset import Rows, check_subsets, labelled_clips, rows_of
 from ser.errors import ConfigError
 from ser.labels import LabelSpec
 
@@ -58,3 +59,21 @@ def test_an_empty_test_subset_after_labels_is_refused():
 
 def test_rows_of_finds_store_positions():
     assert list(rows_of(["x", "y", "z"], pd.Series(["z", "x", "w"]))) == [2, 0, -1]
+
+
+def test_rows_read_the_chosen_rows_of_several_stores_in_order(rng):
+    features = rng.standard_normal((6, 3, 2)).astype(np.float32)
+    augmented = rng.standard_normal((4, 3, 2)).astype(np.float32)
+    rows = Rows((features, [5, 0, 2]), (augmented, [3, 3]))
+    expected = np.concatenate([features[[5, 0, 2]], augmented[[3, 3]]])
+    assert rows.shape == (5, 3, 2) and len(rows) == 5 and rows.nbytes == expected.nbytes
+    np.testing.assert_array_equal(np.asarray(rows), expected)
+    np.testing.assert_array_equal(rows[[4, 0, 3]], expected[[4, 0, 3]])
+    np.testing.assert_array_equal(rows[1:4], expected[1:4])
+    with pytest.raises(IndexError, match="out of range"):
+        rows[[5]]
+
+
+def test_rows_refuse_stores_of_different_shapes(rng):
+    with pytest.raises(ValueError, match="different row shapes"):
+        Rows((np.zeros((2, 3, 2)), [0]), (np.zeros((2, 4, 2)), [1]))

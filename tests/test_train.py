@@ -3,6 +3,8 @@ import dataclasses
 import numpy as np
 import pytest
 
+from ser import store, train
+from ser.dataset import Rows
 from ser.params import parse_params
 from ser.train import class_weights, fit, predict_proba
 
@@ -79,3 +81,111 @@ def test_class_weights_balance_rare_classes():
     weights = class_weights(np.array([0, 0, 0, 1]), 3)
     assert weights[1] == pytest.approx(3 * weights[0])
     assert weights[2] == 0.0
+
+
+class CountingRows(Rows):
+    """Rows that remember how many rows each read asked for."""
+
+    def __init__(self, *parts):
+        super().__init__(*parts)
+        self.reads = []
+
+    def __getitem__(self, index):
+        rows = super().__getitem__(index)
+        self.reads.append(len(rows))
+        return rows
+
+    def __array__(self, dtype=None, copy=None):
+        self.reads.append(len(self))
+        return super().__array__(dtype, copy)
+
+
+def stored(folder, x, shard_clips=10):
+    """x written to a sharded feature store, and read back lazily."""
+    ids = [str(index) for index in range(len(x))]
+    store.write(
+        folder,
+        zip(ids, x, strict=True),
+        row_shape=x.shape[1:],
+        settings={},
+        shard_clips=shard_clips,
+    )
+    return store.load(folder)[1]
+
+
+def test_small_stores_train_exactly_as_the_arrays_they_hold(small_problem, params, tmp_path):
+    (x_train, y_train), (x_val, y_val) = small_problem
+    model_params, train_params = params
+    train_params = dataclasses.replace(train_params, epochs=2)
+    rows = stored(tmp_path / "s", np.concatenate([x_train, x_val]))
+    from_store = fit(
+        Rows((rows, np.arange(len(x_train)))),
+        y_train,
+        Rows((rows, len(x_train) + np.arange(len(x_val)))),
+        y_val,
+        num_classes=3,
+        model_params=model_params,
+        train_params=train_params,
+    )[0]
+    from_arrays = fit(
+        x_train,
+        y_train,
+        x_val,
+        y_val,
+        num_classes=3,
+        model_params=model_params,
+        train_params=train_params,
+    )[0]
+    np.testing.assert_array_equal(
+        predict_proba(from_store, x_val), predict_proba(from_arrays, x_val)
+    )
+
+
+def test_large_data_trains_from_disk_batch_by_batch(small_problem, params, tmp_path, monkeypatch):
+    (x_train, y_train), (x_val, y_val) = small_problem
+    model_params, train_params = params
+    monkeypatch.setattr(train, "IN_MEMORY_BYTES", 1000)  # this data counts as large
+    monkeypatch.setattr(train, "READ_ROWS", 40)
+    rows = stored(tmp_path / "s", np.concatenate([x_train, x_val]))
+    runs = []
+    for _ in range(2):
+        x_rows = CountingRows((rows, np.arange(len(x_train))))
+        val_rows = CountingRows((rows, len(x_train) + np.arange(len(x_val))))
+        model, history = fit(
+            x_rows,
+            y_train,
+            val_rows,
+            y_val,
+            num_classes=3,
+            model_params=model_params,
+            train_params=train_params,
+        )
+        batch_size = train.TrainingSettings.resolve(model_params, train_params).batch_size
+        # Never read whole: batches, and READ_ROWS blocks for the normalisation statistics.
+        assert max(x_rows.reads + val_rows.reads) <= max(batch_size, 40) < len(x_train)
+        assert len(history["loss"]) == train_params.epochs
+        runs.append(predict_proba(model, CountingRows((rows, len(x_train) + np.arange(48)))))
+    np.testing.assert_array_equal(runs[0], runs[1])
+    assert (runs[0].argmax(axis=1) == y_val).mean() > 0.6
+
+
+def test_predictions_from_rows_equal_predictions_from_the_array(
+    small_problem, params, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(train, "READ_ROWS", 16)  # three blocks of two batches of 8
+    (x_train, y_train), (x_val, y_val) = small_problem
+    model_params, train_params = params
+    model, _ = fit(
+        x_train,
+        y_train,
+        x_val,
+        y_val,
+        num_classes=3,
+        model_params=model_params,
+        train_params=dataclasses.replace(train_params, epochs=1),
+    )
+    rows = stored(tmp_path / "s", x_val, shard_clips=7)
+    np.testing.assert_array_equal(
+        predict_proba(model, Rows((rows, np.arange(len(x_val)))), batch_size=8),
+        predict_proba(model, x_val, batch_size=8),
+    )

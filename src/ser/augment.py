@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import random
 import zlib
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -114,6 +115,38 @@ def _cached_augmenter(params: AugmentParams, sample_rate: int):
     return _AUGMENTERS[key]
 
 
+def _augmented(
+    clips: list[tuple[str, str]],
+    *,
+    feature_params,
+    augment_params: AugmentParams,
+    n_jobs: int,
+    progress: bool | None,
+) -> Iterator[tuple[str, np.ndarray | None, str]]:
+    """(source clip id, features or None, reason) of each copy of each clip, in order."""
+    from ser.parallel import map_clips
+
+    if not augment_params.any_enabled or not clips:
+        return
+    jobs = [
+        (path, clip_id, copy, feature_params, augment_params)
+        for clip_id, path in clips
+        for copy in range(augment_params.copies)
+    ]
+    results = map_clips(
+        _augment_one,
+        jobs,
+        n_jobs=n_jobs,
+        scheduler=feature_params.scheduler,
+        desc="augment",
+        unit="copy",
+        progress=progress,
+        chunksize=8,
+    )
+    for job, (matrix, reason) in zip(jobs, results, strict=True):
+        yield job[1], matrix, reason
+
+
 def augment_many(
     clips: list[tuple[str, str]],
     *,
@@ -125,35 +158,67 @@ def augment_many(
     """Features of ``augment.copies`` augmented copies of each (clip_id, path).
 
     Returns (source clip id per row, features (rows, n_frames, n_features), failures as
-    (clip_id, reason)). No enabled transform -> no rows.
+    (clip_id, reason)). No enabled transform -> no rows. Holds every copy in memory: a
+    corpus goes to disk through augment_to_store instead.
     """
     from ser import features
 
     n_frames, n_features = features.shape(feature_params)
-    if not augment_params.any_enabled or not clips:
-        return [], np.zeros((0, n_frames, n_features), dtype=np.float32), []
-    jobs = [
-        (path, clip_id, copy, feature_params, augment_params)
-        for clip_id, path in clips
-        for copy in range(augment_params.copies)
-    ]
-    from ser.parallel import map_clips
-
-    results = map_clips(
-        _augment_one,
-        jobs,
-        n_jobs=n_jobs,
-        desc="augment",
-        unit="copy",
-        progress=progress,
-        chunksize=8,
-    )
     ids, rows, failures = [], [], []
-    for job, (matrix, reason) in zip(jobs, results, strict=True):
+    copies = _augmented(
+        clips,
+        feature_params=feature_params,
+        augment_params=augment_params,
+        n_jobs=n_jobs,
+        progress=progress,
+    )
+    for clip_id, matrix, reason in copies:
         if matrix is None:
-            failures.append((job[1], reason))
+            failures.append((clip_id, reason))
         else:
-            ids.append(job[1])
+            ids.append(clip_id)
             rows.append(matrix)
     stacked = np.stack(rows) if rows else np.zeros((0, n_frames, n_features), dtype=np.float32)
     return ids, stacked, failures
+
+
+def augment_to_store(
+    folder,
+    clips: list[tuple[str, str]],
+    *,
+    feature_params,
+    augment_params: AugmentParams,
+    n_jobs: int = 1,
+    progress: bool | None = None,
+    shard_clips: int | None = None,
+) -> tuple[list[str], list[tuple[str, str]]]:
+    """augment_many written to a sharded feature store (ser.store) as the copies come.
+
+    Returns (source clip id per row written, failures as (clip_id, reason)).
+    """
+    from ser import features, store
+
+    failures: list[tuple[str, str]] = []
+
+    def worked() -> Iterator[tuple[str, np.ndarray]]:
+        copies = _augmented(
+            clips,
+            feature_params=feature_params,
+            augment_params=augment_params,
+            n_jobs=n_jobs,
+            progress=progress,
+        )
+        for clip_id, matrix, reason in copies:
+            if matrix is None:
+                failures.append((clip_id, reason))
+            else:
+                yield clip_id, matrix
+
+    written = store.write(
+        folder,
+        worked(),
+        row_shape=features.shape(feature_params),
+        settings=features.describe(feature_params),
+        shard_clips=shard_clips or store.SHARD_CLIPS,
+    )
+    return written, failures

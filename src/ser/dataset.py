@@ -56,3 +56,51 @@ def check_subsets(clips: pd.DataFrame, spec: LabelSpec) -> None:
             f"labels.grouping: class {missing[0]!r} of {spec.grouping!r} has no training clips "
             f"(gender={spec.gender!r}); classes need clips from the training actors"
         )
+
+
+class Rows:
+    """Chosen rows of one or more feature stores as one array, read only when indexed.
+
+    ``Rows((store, [4, 0]), (augmented, [2]))`` is ``np.concatenate([store[[4, 0]],
+    augmented[[2]]])`` without reading it: ``rows[indices]`` reads just those rows,
+    ``np.asarray(rows)`` all of them. Stores are arrays or ShardedArrays (read from disk).
+    """
+
+    def __init__(self, *parts: tuple[object, np.ndarray]):
+        if not parts:
+            raise ValueError("Rows needs at least one (store, row indices) part")
+        self.parts = [(store, np.asarray(rows, dtype=np.int64)) for store, rows in parts]
+        row_shapes = {tuple(store.shape[1:]) for store, _ in self.parts}
+        if len(row_shapes) > 1:
+            raise ValueError(f"stores of different row shapes: {sorted(row_shapes)}")
+        self.starts = np.concatenate([[0], np.cumsum([len(rows) for _, rows in self.parts])])
+        self.shape = (int(self.starts[-1]), *row_shapes.pop())
+        self.dtype = np.dtype(np.float32)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    @property
+    def nbytes(self) -> int:
+        return int(np.prod(self.shape)) * self.dtype.itemsize
+
+    def __getitem__(self, index) -> np.ndarray:
+        """Rows at positions (an int array or a slice): (len(index), *row_shape)."""
+        positions = np.arange(len(self))[index] if isinstance(index, slice) else index
+        positions = np.asarray(positions, dtype=np.int64).ravel()
+        if positions.size and (positions.min() < 0 or positions.max() >= len(self)):
+            raise IndexError(f"a position is out of range for {len(self)} rows")
+        result = np.empty((positions.size, *self.shape[1:]), dtype=self.dtype)
+        part_of = np.searchsorted(self.starts, positions, side="right") - 1
+        for part in np.unique(part_of):
+            wanted = np.flatnonzero(part_of == part)
+            store, rows = self.parts[part]
+            result[wanted] = store[rows[positions[wanted] - self.starts[part]]]
+        return result
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        # Part by part, as np.concatenate of each store's rows would read them.
+        whole = np.concatenate(
+            [np.asarray(store[rows], dtype=self.dtype) for store, rows in self.parts]
+        )
+        return whole if dtype is None else whole.astype(dtype, copy=False)

@@ -17,6 +17,7 @@ Two kinds (``features.kind``):
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 
@@ -280,7 +281,10 @@ def featurize_file(path: str | Path, params: FeatureParams) -> np.ndarray:
 def describe(params: FeatureParams) -> dict:
     """The settings a model needs to compute its input again (stored beside the model)."""
     n_frames, n_features = shape(params)
-    settings = {key: value for key, value in asdict(params).items() if key != "n_jobs"}
+    # Where features are computed (processes, a Dask cluster) does not change them.
+    settings = {
+        key: value for key, value in asdict(params).items() if key not in ("n_jobs", "scheduler")
+    }
     return {**settings, "n_frames": n_frames, "n_features": n_features}
 
 
@@ -292,18 +296,36 @@ def _featurize_one(job: tuple[str, FeatureParams]) -> tuple[np.ndarray | None, s
         return None, f"unreadable: {' '.join(str(error).split())}"
 
 
+def iter_features(
+    paths: list[str], params: FeatureParams, *, n_jobs: int = 1, progress: bool | None = None
+) -> Iterator[tuple[np.ndarray | None, str]]:
+    """(features (n_frames, n_features) or None, reason or '') of each file, in order.
+
+    Computed on n_jobs local processes, or on the Dask cluster at ``params.scheduler``.
+    """
+    from ser.parallel import map_clips
+
+    jobs = [(path, params) for path in paths]
+    yield from map_clips(
+        _featurize_one,
+        jobs,
+        n_jobs=n_jobs,
+        scheduler=params.scheduler,
+        desc="featurize",
+        progress=progress,
+    )
+
+
 def featurize_many(
     paths: list[str], params: FeatureParams, *, n_jobs: int = 1, progress: bool | None = None
 ) -> tuple[np.ndarray, list[str]]:
     """Features of many files, in order: (n, n_frames, n_features) float32, and one reason per
-    file ('' when it worked; a failed file's row is all zeros)."""
-    from ser.parallel import map_clips
-
+    file ('' when it worked; a failed file's row is all zeros). Holds them all in memory:
+    a corpus goes to disk through featurize_to_store instead."""
     n_frames, n_features = shape(params)
     matrix = np.zeros((len(paths), n_frames, n_features), dtype=np.float32)
     reasons = [""] * len(paths)
-    jobs = [(path, params) for path in paths]
-    results = map_clips(_featurize_one, jobs, n_jobs=n_jobs, desc="featurize", progress=progress)
+    results = iter_features(paths, params, n_jobs=n_jobs, progress=progress)
     for index, (features, reason) in enumerate(results):
         if features is None:
             reasons[index] = reason
@@ -312,25 +334,58 @@ def featurize_many(
     return matrix, reasons
 
 
-def save_store(folder: Path, *, clip_ids: list[str], matrix: np.ndarray, settings: dict) -> None:
-    """Write a feature store: features.npy (n, n_frames, n_features), clips.txt, settings.json."""
-    from ser.fsutil import write_json
+def featurize_to_store(
+    folder: Path,
+    clips: list[tuple[str, str]],
+    params: FeatureParams,
+    *,
+    n_jobs: int = 1,
+    progress: bool | None = None,
+    shard_clips: int | None = None,
+) -> tuple[list[str], list[tuple[str, str]]]:
+    """Features of (clip id, path) pairs written to a sharded store as they are computed.
 
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    np.save(folder / "features.npy", matrix.astype(np.float32, copy=False))
-    (folder / "clips.txt").write_text("".join(f"{clip}\n" for clip in clip_ids))
-    write_json(folder / "settings.json", settings)
+    Memory does not grow with the number of clips (ser.store). Clips that fail are left
+    out. Returns (clip ids written, in row order; failures as (clip id, reason)).
+    """
+    from ser import store
+
+    failures: list[tuple[str, str]] = []
+
+    def worked() -> Iterator[tuple[str, np.ndarray]]:
+        results = iter_features(
+            [path for _, path in clips], params, n_jobs=n_jobs, progress=progress
+        )
+        for (clip_id, _), (matrix, reason) in zip(clips, results, strict=True):
+            if matrix is None:
+                failures.append((clip_id, reason))
+            else:
+                yield clip_id, matrix
+
+    written = store.write(
+        folder,
+        worked(),
+        row_shape=shape(params),
+        settings=describe(params),
+        shard_clips=shard_clips or store.SHARD_CLIPS,
+    )
+    return written, failures
+
+
+def save_store(folder: Path, *, clip_ids: list[str], matrix: np.ndarray, settings: dict) -> None:
+    """Write an in-memory (n, n_frames, n_features) matrix as a feature store (ser.store)."""
+    from ser import store
+
+    store.write(
+        folder, zip(clip_ids, matrix, strict=True), row_shape=matrix.shape[1:], settings=settings
+    )
 
 
 def load_store(folder: Path) -> tuple[list[str], np.ndarray, dict]:
-    """Read a feature store written by save_store: (clip ids, matrix, settings)."""
-    from ser.fsutil import read_json
+    """Read a feature store: (clip ids, rows read on demand (ser.store.ShardedArray), settings).
 
-    folder = Path(folder)
-    clip_ids = (folder / "clips.txt").read_text().split()
-    try:
-        matrix = np.load(folder / "features.npy", mmap_mode="r")
-    except ValueError:  # an empty array cannot be memory-mapped
-        matrix = np.load(folder / "features.npy")
-    return clip_ids, matrix, read_json(folder / "settings.json")
+    The rows index like an (n, n_frames, n_features) array and are read only when indexed.
+    """
+    from ser import store
+
+    return store.load(folder)

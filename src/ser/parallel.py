@@ -1,14 +1,22 @@
-"""Mapping a function over many clips on several cores, results in input order."""
+"""Mapping a function over many clips on several cores or a Dask cluster, results in order."""
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
 
+from ser.errors import ConfigError
 from ser.progress import progress_bar
 
 Job = TypeVar("Job")
 Result = TypeVar("Result")
+
+# How long to wait for a Dask scheduler to answer, and for it to have a worker.
+CONNECT_TIMEOUT_SECONDS = 10
+# Chunks of jobs in flight on a Dask cluster per worker thread: enough to keep every thread
+# busy, few enough that results waiting to be collected stay a small, fixed amount of memory.
+CHUNKS_IN_FLIGHT_PER_THREAD = 4
 
 
 def _single_threaded() -> None:
@@ -29,8 +37,18 @@ def map_clips(
     unit: str = "clip",
     progress: bool | None = None,
     chunksize: int = 16,
+    scheduler: str | None = None,
 ) -> Iterator[Result]:
-    """Yield function(job) for each job, in order, using n_jobs worker processes (1 = here)."""
+    """Yield function(job) for each job, in order.
+
+    On n_jobs worker processes (1 = here), or, when ``scheduler`` is a dask.distributed
+    scheduler address (``features.scheduler``), on that cluster's workers, which must be able
+    to import this package. ``function`` must be a module-level function.
+    """
+    if scheduler is not None:
+        results: Iterable[Result] = _map_on_cluster(function, jobs, scheduler, chunksize)
+        yield from progress_bar(results, desc=desc, unit=unit, enabled=progress, total=len(jobs))
+        return
     if n_jobs <= 1 or len(jobs) <= 1:
         from threadpoolctl import threadpool_limits
 
@@ -42,5 +60,67 @@ def map_clips(
     from concurrent.futures import ProcessPoolExecutor
 
     with ProcessPoolExecutor(max_workers=n_jobs, initializer=_single_threaded) as pool:
-        results: Iterable[Result] = pool.map(function, jobs, chunksize=chunksize)
+        results = pool.map(function, jobs, chunksize=chunksize)
         yield from progress_bar(results, desc=desc, unit=unit, enabled=progress, total=len(jobs))
+
+
+def _run_chunk(function: Callable[[Job], Result], chunk: list[Job]) -> list[Result]:
+    """One Dask task: function over a chunk of jobs, with one BLAS thread (as the pool's)."""
+    _single_threaded()
+    return [function(job) for job in chunk]
+
+
+def connect(scheduler: str):
+    """A dask.distributed Client of the scheduler at this address that has a worker.
+
+    Raises ConfigError naming ``features.scheduler`` when dask.distributed is missing, or the
+    scheduler does not answer or has no worker within CONNECT_TIMEOUT_SECONDS.
+    """
+    try:
+        from distributed import Client
+    except ImportError:
+        raise ConfigError(
+            f"features.scheduler: {scheduler!r} needs dask.distributed, which is not installed; "
+            "pip install 'ser[dask]', or set features.scheduler: null"
+        ) from None
+    try:
+        client = Client(scheduler, timeout=CONNECT_TIMEOUT_SECONDS, set_as_default=False)
+    except (OSError, TimeoutError) as error:
+        raise ConfigError(
+            f"features.scheduler: no Dask scheduler answered at {scheduler} within "
+            f"{CONNECT_TIMEOUT_SECONDS} s ({type(error).__name__}); start one (`dask scheduler`, "
+            "`dask worker ADDRESS`) or set features.scheduler: null"
+        ) from None
+    try:
+        client.wait_for_workers(1, timeout=CONNECT_TIMEOUT_SECONDS)
+    except (OSError, TimeoutError):
+        client.close()
+        raise ConfigError(
+            f"features.scheduler: the Dask scheduler at {scheduler} has no worker after "
+            f"{CONNECT_TIMEOUT_SECONDS} s; start one with `dask worker {scheduler}`"
+        ) from None
+    return client
+
+
+def _map_on_cluster(
+    function: Callable[[Job], Result], jobs: list[Job], scheduler: str, chunksize: int
+) -> Iterator[Result]:
+    """function over jobs on a Dask cluster, in order, with a bounded number of chunks in
+    flight: memory stays the same whatever the number of jobs."""
+    client = connect(scheduler)
+    in_flight: deque = deque()
+    try:
+        threads = max(1, sum(client.nthreads().values()))
+        limit = CHUNKS_IN_FLIGHT_PER_THREAD * threads
+        for start in range(0, len(jobs), chunksize):
+            chunk = jobs[start : start + chunksize]
+            # pure=False: no hashing of the arguments; every chunk is its own task.
+            in_flight.append(client.submit(_run_chunk, function, chunk, pure=False))
+            if len(in_flight) >= limit:
+                yield from in_flight.popleft().result()
+        while in_flight:
+            yield from in_flight.popleft().result()
+    finally:
+        if in_flight:
+            client.cancel(list(in_flight))
+        client.close()

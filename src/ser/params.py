@@ -100,6 +100,9 @@ class FeatureParams:
     normalize: str
     pad: str
     n_jobs: int
+    # A dask.distributed scheduler address; None computes here, on n_jobs processes. The
+    # default lets a model's stored feature settings (which leave it out) build these params.
+    scheduler: str | None = None
 
 
 @dataclass(frozen=True)
@@ -391,12 +394,29 @@ def _features(section: _Section) -> FeatureParams:
         normalize=section.choice("normalize", NORMALIZATIONS),
         pad=section.choice("pad", PADDINGS),
         n_jobs=section.integer("n_jobs", minimum=0, maximum=256),
+        scheduler=_optional(section, "scheduler", lambda key: _scheduler(section, key)),
     )
     if params.hop_length > params.n_fft:
         raise ConfigError(
             f"features.hop_length: {params.hop_length} exceeds features.n_fft ({params.n_fft})"
         )
     return params
+
+
+# What dask.distributed's Client accepts as a scheduler address: protocol://host[:port].
+_SCHEDULER = re.compile(
+    r"(tcp|tls|ucx|ws|wss)://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(:[0-9]{1,5})?"
+)
+
+
+def _scheduler(section: _Section, name: str) -> str:
+    value = section.raw[name]
+    if not isinstance(value, str) or not _SCHEDULER.fullmatch(value):
+        raise ConfigError(
+            f"{section.key(name)}: expected null or a Dask scheduler address such as "
+            f"'tcp://127.0.0.1:8786', got {_show(value)}"
+        )
+    return value
 
 
 def _split(section: _Section) -> SplitParams:

@@ -1,4 +1,9 @@
-"""Training: seeded, deterministic Keras fitting that keeps the best-val_loss weights."""
+"""Training: seeded, deterministic Keras fitting that keeps the best-val_loss weights.
+
+Training data up to IN_MEMORY_BYTES is read into memory and fitted as arrays, as it always
+was; more (a large corpus's feature store on disk, ser.store) is read batch by batch
+from disk and never held whole.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,13 @@ import numpy as np
 
 from ser.model import DEFAULTS, build_model
 from ser.params import ModelParams, TrainParams
+
+# Training and validation data up to this size are fitted in memory, as arrays; above it,
+# from disk in batches (an order of its own: the same seed gives other, equally
+# deterministic weights than the in-memory fit of the same data would).
+IN_MEMORY_BYTES = 1 << 30
+# Rows read at once when features stream from disk (normalisation statistics, prediction).
+READ_ROWS = 2048
 
 
 @dataclass(frozen=True)
@@ -52,9 +64,9 @@ def class_weights(labels: np.ndarray, num_classes: int) -> dict[int, float]:
 
 
 def fit(
-    x_train: np.ndarray,
+    x_train,
     y_train: np.ndarray,
-    x_val: np.ndarray,
+    x_val,
     y_val: np.ndarray,
     *,
     num_classes: int,
@@ -62,20 +74,27 @@ def fit(
     train_params: TrainParams,
     on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
     verbose: int = 0,
+    in_memory: bool | None = None,
 ):
     """Train from scratch and return (model with the best-val_loss weights, history dict).
 
-    x: (n, n_frames, n_features) float32; y: (n,) int class indices.
+    x: (n, n_frames, n_features) float32, an array or array-like rows read when indexed
+    (ser.dataset.Rows, ser.store.ShardedArray); y: (n,) int class indices.
     ReduceLROnPlateau and early stopping both watch val_loss; the weights returned are those
-    of the epoch with the lowest val_loss, not the last epoch's.
+    of the epoch with the lowest val_loss, not the last epoch's. ``in_memory``: None decides
+    by size (IN_MEMORY_BYTES); True reads x into memory, False streams it from where it is.
     """
     make_deterministic(train_params.seed)
     import keras
 
+    if in_memory is None:
+        in_memory = _nbytes(x_train) + _nbytes(x_val) <= IN_MEMORY_BYTES
+    if in_memory:
+        x_train, x_val = np.asarray(x_train), np.asarray(x_val)
     settings = TrainingSettings.resolve(model_params, train_params)
     model = build_model(
         model_params.arch,
-        input_shape=x_train.shape[1:],
+        input_shape=tuple(x_train.shape[1:]),
         num_classes=num_classes,
         filters=model_params.filters,
         dropout=model_params.dropout,
@@ -85,7 +104,7 @@ def fit(
         seed=train_params.seed,
     )
     if any(layer.name == "normalize" for layer in model.layers):
-        model.get_layer("normalize").adapt(x_train)
+        model.get_layer("normalize").adapt(x_train if in_memory else _chunks(x_train))
     if settings.optimizer == "sgd":
         optimizer = keras.optimizers.SGD(learning_rate=settings.learning_rate)
     else:
@@ -107,14 +126,23 @@ def fit(
     if on_epoch_end is not None:
         callbacks.append(keras.callbacks.LambdaCallback(on_epoch_end=on_epoch_end))
     weights = class_weights(y_train, num_classes) if train_params.class_weights else None
+    if in_memory:
+        data = {
+            "x": x_train,
+            "y": y_train,
+            "validation_data": (x_val, y_val),
+            "batch_size": settings.batch_size,
+            "shuffle": True,
+        }
+    else:
+        data = {
+            "x": _batches(x_train, y_train, settings.batch_size, seed=train_params.seed),
+            "validation_data": _batches(x_val, y_val, settings.batch_size, seed=None),
+        }
     history = model.fit(
-        x_train,
-        y_train,
-        validation_data=(x_val, y_val),
+        **data,
         epochs=train_params.epochs,
-        batch_size=settings.batch_size,
         class_weight=weights,
-        shuffle=True,
         callbacks=callbacks,
         verbose=verbose,
     )
@@ -122,6 +150,49 @@ def fit(
     summary = {key: [float(v) for v in values] for key, values in history.history.items()}
     summary["best_epoch"] = best.epoch
     return model, summary
+
+
+def _nbytes(x) -> int:
+    return int(np.prod(x.shape)) * np.dtype(np.float32).itemsize
+
+
+def _chunks(x):
+    """x in consecutive blocks of READ_ROWS rows (what Normalization.adapt takes as batches)."""
+    for start in range(0, len(x), READ_ROWS):
+        yield np.asarray(x[np.arange(start, min(len(x), start + READ_ROWS))])
+
+
+def _batches(x, y: np.ndarray, batch_size: int, *, seed: int | None):
+    """A keras PyDataset of (x, y) batches read from x when asked for.
+
+    seed: reshuffled every epoch from (seed, epoch), so the order is the same run after run;
+    None keeps x's order (validation).
+    """
+    import keras
+
+    class Batches(keras.utils.PyDataset):
+        def __init__(self):
+            super().__init__()
+            self.epoch = 0
+            self.order = self._order()
+
+        def _order(self) -> np.ndarray:
+            if seed is None:
+                return np.arange(len(x))
+            return np.random.default_rng([seed, self.epoch]).permutation(len(x))
+
+        def __len__(self) -> int:
+            return -(-len(x) // batch_size)
+
+        def __getitem__(self, index: int):
+            rows = self.order[index * batch_size : (index + 1) * batch_size]
+            return np.asarray(x[rows]), y[rows]
+
+        def on_epoch_end(self) -> None:
+            self.epoch += 1
+            self.order = self._order()
+
+    return Batches()
 
 
 def _best_weights_callback():
@@ -149,8 +220,24 @@ def _best_weights_callback():
     return BestWeights()
 
 
-def predict_proba(model, x: np.ndarray, *, batch_size: int = 256) -> np.ndarray:
-    """Class probabilities (n, num_classes) in batches."""
+def predict_proba(model, x, *, batch_size: int = 256) -> np.ndarray:
+    """Class probabilities (n, num_classes) in batches; x as for fit, read a block at a time."""
     if len(x) == 0:
         return np.zeros((0, model.output_shape[-1]), dtype=np.float32)
-    return np.asarray(model.predict(x, batch_size=batch_size, verbose=0), dtype=np.float32)
+    if isinstance(x, np.ndarray):
+        return np.asarray(model.predict(x, batch_size=batch_size, verbose=0), dtype=np.float32)
+    # Blocks of whole batches: the model sees the same batches as with x in memory.
+    block = max(1, READ_ROWS // batch_size) * batch_size
+    return np.concatenate(
+        [
+            np.asarray(
+                model.predict(
+                    np.asarray(x[np.arange(start, min(len(x), start + block))]),
+                    batch_size=batch_size,
+                    verbose=0,
+                ),
+                dtype=np.float32,
+            )
+            for start in range(0, len(x), block)
+        ]
+    )

@@ -1,0 +1,241 @@
+"""Feature stores on disk, in shards, so that no step holds a whole corpus in memory.
+
+A store is a folder::
+
+    features-00000.npy   (<= shard_clips, n_frames, n_features) float32, rows in clips.txt order
+    features-00001.npy   ...
+    clips.txt            one clip id per row
+    settings.json        the feature settings (features.describe)
+
+Rows are written shard by shard as they are computed (:func:`write`), standardised per
+speaker in two passes over the shards (:func:`normalize_by_speaker`), and read back lazily
+(:func:`load`): a :class:`ShardedArray` reads only the rows it is asked for, from the
+files. A 100,000-clip store of the default features is 18 GB; a shard of the default size
+91 MB.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+from ser.fsutil import read_json, write_json
+
+# Clips per shard: the writer holds one shard in memory (512 x 301 x 148 float32 = 91 MB).
+SHARD_CLIPS = 512
+SHARD_PATTERN = "features-*.npy"
+LEGACY_FILE = "features.npy"  # stores written before sharding: one array
+
+
+def shard_name(index: int) -> str:
+    return f"features-{index:05d}.npy"
+
+
+class _Shard:
+    """Where one .npy file keeps its rows: path, data offset, row count and row shape."""
+
+    def __init__(self, path: Path):
+        with open(path, "rb") as file:
+            version = np.lib.format.read_magic(file)
+            if version == (1, 0):
+                shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(file)
+            else:
+                shape, fortran_order, dtype = np.lib.format.read_array_header_2_0(file)
+            self.offset = file.tell()
+        if fortran_order or np.dtype(dtype) != np.float32 or len(shape) < 2:
+            raise ValueError(f"{path}: not a C-ordered float32 array of rows")
+        self.path, self.rows, self.row_shape = path, shape[0], tuple(shape[1:])
+        self.row_bytes = int(np.prod(self.row_shape)) * 4
+
+
+class ShardedArray:
+    """The rows of a store's shards as one read-only (n, n_frames, n_features) array.
+
+    Indexing along the first axis (an int, a slice, an int or boolean array) reads just those
+    rows from the files and returns an ndarray; ``np.asarray(rows)`` reads everything. Rows
+    are read, not memory-mapped: mapped pages would count toward the resident memory of a
+    process that goes through a whole large store (training, epoch after epoch).
+    """
+
+    def __init__(self, shards: list[_Shard], *, row_shape: tuple[int, ...]):
+        self.shards = shards
+        sizes = np.array([shard.rows for shard in shards], dtype=np.int64)
+        self.starts = np.concatenate([[0], np.cumsum(sizes)])
+        self.shape = (int(self.starts[-1]), *row_shape)
+        self.dtype = np.dtype(np.float32)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def nbytes(self) -> int:
+        return int(np.prod(self.shape)) * self.dtype.itemsize
+
+    def __getitem__(self, index) -> np.ndarray:
+        if isinstance(index, int | np.integer):
+            return self.take(np.array([index]))[0]
+        if isinstance(index, slice):
+            return self.take(np.arange(len(self))[index])
+        return self.take(np.asarray(index))
+
+    def take(self, rows: np.ndarray) -> np.ndarray:
+        """The given rows, in the given order: (len(rows), *row_shape)."""
+        rows = np.asarray(rows)
+        if rows.dtype == bool:
+            rows = np.flatnonzero(rows)
+        rows = rows.astype(np.int64, copy=False).ravel()
+        rows = np.where(rows < 0, rows + len(self), rows)
+        if rows.size and (rows.min() < 0 or rows.max() >= len(self)):
+            raise IndexError(f"a row is out of range for {len(self)} rows")
+        result = np.empty((rows.size, *self.shape[1:]), dtype=self.dtype)
+        shard_of = np.searchsorted(self.starts, rows, side="right") - 1
+        for index in np.unique(shard_of):
+            wanted = np.flatnonzero(shard_of == index)
+            self._read(self.shards[index], rows[wanted] - self.starts[index], wanted, result)
+        return result
+
+    @staticmethod
+    def _read(shard: _Shard, local: np.ndarray, positions: np.ndarray, result: np.ndarray):
+        """result[positions] = shard rows local, one read per run of consecutive rows."""
+        order = np.argsort(local, kind="stable")
+        local, positions = local[order], positions[order]
+        breaks = np.flatnonzero((np.diff(local) != 1) | (np.diff(positions) != 1)) + 1
+        with open(shard.path, "rb", buffering=0) as file:
+            for first, last in zip(
+                np.concatenate([[0], breaks]), np.concatenate([breaks, [local.size]]), strict=True
+            ):
+                target = result[positions[first] : positions[first] + last - first]
+                length = os.preadv(
+                    file.fileno(),
+                    [memoryview(target).cast("B")],
+                    shard.offset + int(local[first]) * shard.row_bytes,
+                )
+                if length != target.nbytes:
+                    raise OSError(f"{shard.path}: truncated (row {local[first]})")
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        whole = self.take(np.arange(len(self)))
+        return whole if dtype is None else whole.astype(dtype, copy=False)
+
+
+def write(
+    folder: Path,
+    rows: Iterable[tuple[str, np.ndarray]],
+    *,
+    row_shape: tuple[int, ...],
+    settings: dict,
+    shard_clips: int = SHARD_CLIPS,
+) -> list[str]:
+    """Write (clip id, (n_frames, n_features)) rows as they come, shard by shard.
+
+    Holds one shard in memory. Writes clips.txt and settings.json at the end and returns the
+    clip ids written, in row order. With no rows, one empty shard keeps the row shape.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    buffer = np.empty((shard_clips, *row_shape), dtype=np.float32)
+    clip_ids: list[str] = []
+    filled = shards = 0
+    for clip_id, matrix in rows:
+        buffer[filled] = matrix
+        clip_ids.append(clip_id)
+        filled += 1
+        if filled == shard_clips:
+            np.save(folder / shard_name(shards), buffer)
+            shards, filled = shards + 1, 0
+    if filled or not shards:
+        np.save(folder / shard_name(shards), buffer[:filled])
+    (folder / "clips.txt").write_text("".join(f"{clip}\n" for clip in clip_ids))
+    write_json(folder / "settings.json", settings)
+    return clip_ids
+
+
+def _shard_paths(folder: Path) -> list[Path]:
+    return sorted(folder.glob(SHARD_PATTERN)) or [folder / LEGACY_FILE]
+
+
+def load(folder: Path) -> tuple[list[str], ShardedArray, dict]:
+    """Read a store written by :func:`write`: (clip ids, rows read on demand, settings)."""
+    folder = Path(folder)
+    clip_ids = (folder / "clips.txt").read_text().split()
+    shards = [_Shard(path) for path in _shard_paths(folder)]
+    rows = ShardedArray(shards, row_shape=shards[0].row_shape)
+    if len(rows) != len(clip_ids):
+        raise ValueError(f"{folder}: {len(rows)} feature rows for {len(clip_ids)} clip ids")
+    return clip_ids, rows, read_json(folder / "settings.json")
+
+
+def normalize_by_speaker(folder: Path, speakers) -> None:
+    """Standardise a written store's features per speaker, in place, shard by shard.
+
+    Gives exactly what :func:`ser.features.normalize_by_speaker` gives for the whole array
+    (each feature over all frames of each speaker's clips), holding one shard at a time:
+    one pass sums each speaker's frames, one its squared deviations from the mean (both in
+    float64 and in row order, the order NumPy sums them in), one rewrites the shards.
+    speakers: (n,) one key per row of the store.
+    """
+    folder = Path(folder)
+    speakers = np.asarray(speakers)
+    paths = _shard_paths(folder)
+    sizes = [_Shard(path).rows for path in paths]
+    if sum(sizes) != len(speakers):
+        raise ValueError(f"{folder}: {sum(sizes)} rows but {len(speakers)} speakers")
+    if not len(speakers):
+        return
+    names, owner = np.unique(speakers, return_inverse=True)
+    frames = np.bincount(owner, minlength=len(names)) * _Shard(paths[0]).row_shape[0]
+    mean = _sum_by_speaker(paths, owner, len(names), lambda block, _: block) / frames[:, None]
+    squares = _sum_by_speaker(
+        paths, owner, len(names), lambda block, speaker: np.square(block - mean[speaker])
+    )
+    std = np.sqrt(squares / frames[:, None])
+    start = 0
+    for path in paths:
+        shard = np.load(path)
+        owners = owner[start : start + len(shard)]
+        start += len(shard)
+        for speaker in np.unique(owners):
+            rows = np.flatnonzero(owners == speaker)
+            shard[rows] = (shard[rows] - mean[speaker]) / np.maximum(std[speaker], 1e-5)
+        # The store is being written (in a temporary folder): replace each shard whole.
+        temporary = path.with_name(f".{path.name}.tmp")
+        with open(temporary, "wb") as file:
+            np.save(file, shard)
+        os.replace(temporary, path)
+
+
+# Clips converted to float64 at a time while summing (64 x 301 x 148 x 8 bytes = 23 MB).
+_SUM_CLIPS = 64
+
+
+def _sum_by_speaker(paths: list[Path], owner: np.ndarray, speakers: int, term) -> np.ndarray:
+    """Per speaker, the sum over the frames of its rows, in row order, of term(frames, speaker).
+
+    frames: (k, n_features) float64. (speakers, n_features) float64. Each new block is
+    added to the running total frame after frame, as NumPy's sum over axis 0 of all of a
+    speaker's frames at once would add them.
+    """
+    totals = None
+    start = 0
+    for path in paths:
+        shard = np.load(path)
+        for first in range(0, len(shard), _SUM_CLIPS):
+            block = shard[first : first + _SUM_CLIPS]
+            owners = owner[start + first : start + first + len(block)]
+            if totals is None:
+                totals = np.zeros((speakers, block.shape[-1]), dtype=np.float64)
+            for speaker in np.unique(owners):
+                frames = block[owners == speaker].astype(np.float64).reshape(-1, block.shape[-1])
+                values = term(frames, speaker)
+                totals[speaker] = np.add.reduce(
+                    np.concatenate([totals[speaker][None], values]), axis=0
+                )
+        start += len(shard)
+    return totals

@@ -1,0 +1,145 @@
+"""map_clips on local processes and on a real dask.distributed cluster (features.scheduler)."""
+
+import dataclasses
+import math
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from ser import augment, features, parallel
+from ser.errors import ConfigError
+from ser.params import parse_params
+from tests.conftest import set_key
+
+
+@pytest.fixture(scope="module")
+def scheduler():
+    """The address of a two-worker (one thread each) Dask cluster on 127.0.0.1."""
+    from distributed import LocalCluster
+
+    with LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+    ) as cluster:
+        yield cluster.scheduler_address
+
+
+@pytest.fixture
+def feature_params(params_dict):
+    return parse_params(params_dict).features
+
+
+@pytest.fixture
+def paths(tiny_corpus, tmp_path):
+    clips = sorted(str(p) for p in (tiny_corpus / "speech" / "Actor_01").glob("*.wav"))[:6]
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"RIFF....WAVEfmt nonsense")
+    return [*clips[:3], str(broken), *clips[3:]]
+
+
+def test_results_come_back_in_input_order_from_the_cluster(scheduler):
+    jobs = list(range(-500, 0))
+    results = parallel.map_clips(math.fabs, jobs, n_jobs=1, desc="t", scheduler=scheduler)
+    assert list(results) == [float(-job) for job in jobs]
+
+
+def test_featurize_on_the_cluster_equals_featurize_here(scheduler, feature_params, paths):
+    local, local_reasons = features.featurize_many(paths, feature_params, n_jobs=1)
+    on_cluster = dataclasses.replace(feature_params, scheduler=scheduler)
+    remote, remote_reasons = features.featurize_many(paths, on_cluster)
+    assert remote_reasons == local_reasons and remote_reasons[3].startswith("unreadable")
+    assert local[0].any()
+    np.testing.assert_array_equal(remote, local)
+
+
+def test_augment_on_the_cluster_equals_augment_here(scheduler, params_dict, paths):
+    params = parse_params(params_dict)
+    settings = dataclasses.replace(params.augment, noise=True, pitch=True, copies=2)
+    clips = [(f"c{index}", path) for index, path in enumerate(paths[:3])]
+    local = augment.augment_many(clips, feature_params=params.features, augment_params=settings)
+    remote = augment.augment_many(
+        clips,
+        feature_params=dataclasses.replace(params.features, scheduler=scheduler),
+        augment_params=settings,
+    )
+    assert remote[0] == local[0] and len(local[0]) == 6
+    np.testing.assert_array_equal(remote[1], local[1])
+
+
+def _chunks_on_scheduler(dask_scheduler) -> int:
+    return sum(str(key).startswith("_run_chunk") for key in dask_scheduler.tasks)
+
+
+def test_only_a_bounded_number_of_chunks_is_in_flight(scheduler):
+    from distributed import Client
+
+    # 500 chunks of 4; two worker threads: CHUNKS_IN_FLIGHT_PER_THREAD * 2 are submitted
+    # ahead (a chunk the client has just let go of may still be listed for a moment).
+    limit = parallel.CHUNKS_IN_FLIGHT_PER_THREAD * 2
+    seen = []
+    with Client(scheduler, set_as_default=False) as observer:
+        results = parallel.map_clips(
+            math.sqrt, list(range(2000)), n_jobs=1, desc="t", chunksize=4, scheduler=scheduler
+        )
+        for index, _ in enumerate(results):
+            if index % 50 == 0:
+                seen.append(observer.run_on_scheduler(_chunks_on_scheduler))
+    assert 0 < max(seen) <= 2 * limit
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_an_unreachable_scheduler_is_a_one_line_error_naming_the_key(
+    monkeypatch, feature_params, paths
+):
+    monkeypatch.setattr(parallel, "CONNECT_TIMEOUT_SECONDS", 1)
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    on_cluster = dataclasses.replace(feature_params, scheduler=address)
+    with pytest.raises(
+        ConfigError, match=r"features\.scheduler: no Dask scheduler answered at"
+    ) as e:
+        features.featurize_many(paths, on_cluster)
+    assert address in str(e.value) and "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [None, "tcp://127.0.0.1:8786", "tcp://scheduler.example.org", "tls://[::1]:8786"],
+)
+def test_scheduler_addresses_are_accepted(params_dict, value):
+    params = parse_params(set_key(params_dict, "features.scheduler", value))
+    assert params.features.scheduler == value
+
+
+@pytest.mark.parametrize(
+    "value", ["127.0.0.1:8786", "http://host:8786", "tcp://", "tcp://host:port", 8786, ""]
+)
+def test_a_bad_scheduler_address_is_refused_before_any_work(params_dict, value):
+    with pytest.raises(ConfigError, match=r"^features\.scheduler: expected null or a Dask"):
+        parse_params(set_key(params_dict, "features.scheduler", value))
+
+
+def test_dask_is_imported_only_when_a_scheduler_is_set():
+    code = (
+        "import sys\n"
+        "from ser import cli, dataset, features, parallel, store\n"
+        "try:\n"
+        "    cli.main(['--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(sorted(name for name in ('dask', 'distributed') if name in sys.modules))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.strip().splitlines()[-1] == "[]"
