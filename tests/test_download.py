@@ -141,6 +141,13 @@ def _make_handler(state: Server) -> type[http.server.BaseHTTPRequestHandler]:
                     if state.stop.wait(state.pause):
                         break
                 return
+            if mode == "drip":  # never silent for long, never done: 100 bytes every 50 ms
+                for begin in range(0, len(body), 100):
+                    self.wfile.write(body[begin : begin + 100])
+                    self.wfile.flush()
+                    if state.stop.wait(0.05):
+                        break
+                return
             if mode == "stall_body":  # send a little, then go silent
                 self.wfile.write(body[:1000])
                 self.wfile.flush()
@@ -713,3 +720,66 @@ def test_extraction_killed_midway_leaves_the_previous_out_dir(
     # The half-extracted copy is in a hidden folder beside out, which the manifest skips.
     assert [p.name.startswith(".speech.tmp-") for p in out.parent.iterdir() if p != out] == [True]
     assert len(extract_zip(archive, out, max_bytes=10**6)) == 5
+
+
+# --- downloads of unknown size and servers that drip: bounded in bytes and in time ---------
+
+
+def test_endless_body_of_unknown_size_stops_at_max_bytes(server: Server, tmp_path: Path) -> None:
+    server.script = ["endless"]
+    started = time.monotonic()
+    with pytest.raises(DataError, match=r"sends more bytes than data\.x\.max_extract_bytes=300000"):
+        fetch(
+            server.url(),
+            cache_dir=tmp_path,
+            max_bytes=300_000,
+            limit_key="data.x.max_extract_bytes",
+            **FAST,
+        )
+    assert time.monotonic() - started < 5
+    assert _leftovers(tmp_path) == []
+    assert len(server.requests) == 1
+
+
+def test_announced_size_over_max_bytes_is_refused_before_reading(
+    server: Server, tmp_path: Path
+) -> None:
+    with pytest.raises(
+        DataError, match=rf"announces {len(PAYLOAD)} bytes, more than max_bytes=1000"
+    ):
+        fetch(server.url(), cache_dir=tmp_path, max_bytes=1000, **FAST)
+    assert _leftovers(tmp_path) == []
+    assert (
+        fetch(server.url(), cache_dir=tmp_path, max_bytes=len(PAYLOAD), **FAST).read_bytes()
+        == PAYLOAD
+    )
+
+
+def test_a_dripping_server_is_given_up_after_max_seconds_and_resumed_later(
+    server: Server, tmp_path: Path
+) -> None:
+    """100 bytes every 50 ms never trips the read timeout; max_seconds ends it, keeps what
+    came, and the next call resumes from there."""
+    server.script = ["drip"]
+    started = time.monotonic()
+    with pytest.raises(DataError, match=r"gave up after 1 s .*next run resumes it"):
+        fetch(server.url(), cache_dir=tmp_path, max_seconds=1.0, **FAST)
+    assert time.monotonic() - started < 3
+    kept = (tmp_path / f"{NAME}.part").stat().st_size
+    assert 0 < kept < len(PAYLOAD)
+    assert not (tmp_path / NAME).exists()
+    got = fetch(server.url(), cache_dir=tmp_path, expected_md5=PAYLOAD_MD5, **FAST)
+    assert got.read_bytes() == PAYLOAD
+    assert server.requests[-1]["range"] == f"bytes={kept}-"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "pattern"),
+    [
+        ({"max_bytes": 0}, "max_bytes must be a positive"),
+        ({"max_seconds": -1}, "max_seconds must be > 0"),
+    ],
+)
+def test_bad_limits(tmp_path: Path, kwargs: dict[str, object], pattern: str) -> None:
+    with pytest.raises(ConfigError, match=pattern):
+        fetch("http://127.0.0.1:9/x.zip", cache_dir=tmp_path, **kwargs)

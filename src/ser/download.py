@@ -46,6 +46,8 @@ _MD5_RE = re.compile(r"[0-9a-fA-F]{32}")
 _DRIVE_RE = re.compile(r"^[A-Za-z]:")
 _CONTENT_RANGE_RE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
 _USER_AGENT = "ser-download/1.0 (python urllib)"
+# The longest one download may take, retries included: 6 hours is 200 MB at 10 kB/s.
+MAX_SECONDS = 6 * 3600.0
 # 4xx answers that are worth asking again; every other 4xx is final.
 _RETRYABLE_4XX = frozenset({408, 429})
 
@@ -86,6 +88,9 @@ def fetch(
     retries: int = 4,
     backoff: float = 1.0,
     progress: bool | None = None,
+    max_bytes: int | None = None,
+    limit_key: str = "max_bytes",
+    max_seconds: float | None = MAX_SECONDS,
 ) -> Path:
     """Return a local, verified copy of ``url``, downloading it into ``cache_dir`` when remote.
 
@@ -102,6 +107,11 @@ def fetch(
         backoff: Delay before the first retry in seconds, doubled after each further failure.
         progress: Show a tqdm byte counter on stderr: True always, False never, None when
             stderr is a terminal.
+        max_bytes: Refuse a download larger than this (announced or received), for a file
+            whose size is not known in advance; ``limit_key`` names it in the error.
+        max_seconds: Give up when the download, retries included, has taken this long (a
+            server that sends a byte now and then never trips ``timeout``); the partial
+            file is kept, and the next call resumes it. None: no limit.
 
     Returns:
         The path of the verified file (resolved, for local inputs).
@@ -112,6 +122,10 @@ def fetch(
             received bytes do not match ``expected_size`` / ``expected_md5``.
     """
     _check_fetch_args(url, expected_size, expected_md5, timeout, retries, backoff)
+    if max_bytes is not None and (isinstance(max_bytes, bool) or not max_bytes > 0):
+        raise ConfigError(f"{limit_key} must be a positive number of bytes, got {max_bytes!r}")
+    if max_seconds is not None and not max_seconds > 0:
+        raise ConfigError(f"max_seconds must be > 0 seconds, got {max_seconds!r}")
     md5 = expected_md5.lower() if expected_md5 is not None else None
     parts = urllib.parse.urlsplit(url)
     scheme = parts.scheme.lower()
@@ -127,6 +141,7 @@ def fetch(
             retries=retries,
             backoff=backoff,
             progress=progress,
+            limit=_Limit(url, max_bytes, limit_key, max_seconds),
         )
     if scheme == "file":
         if parts.netloc not in ("", "localhost"):
@@ -214,6 +229,7 @@ def _fetch_http(
     retries: int,
     backoff: float,
     progress: bool | None,
+    limit: _Limit,
 ) -> Path:
     name = _filename_from_url(url, parts)
     final = cache_dir / name
@@ -249,6 +265,7 @@ def _fetch_http(
                 retries,
                 delay,
             )
+            limit.check_time(extra=delay)
             time.sleep(delay)
         attempt += 1
         try:
@@ -259,6 +276,7 @@ def _fetch_http(
                 expected_md5=expected_md5,
                 timeout=timeout,
                 show=show,
+                limit=limit,
             )
         except _Retryable as exc:
             last_error = str(exc)
@@ -312,8 +330,10 @@ def _open(url: str, offset: int, timeout: float) -> http.client.HTTPResponse:
 
 
 def _read(response: http.client.HTTPResponse, size: int) -> bytes:
+    """What has arrived, up to ``size`` bytes (one socket read: a slow body still returns
+    often enough for the caller to check its limits)."""
     try:
-        return response.read(size)
+        return response.read1(size)
     except TimeoutError:
         raise _Retryable("timed out while reading") from None
     except (OSError, http.client.HTTPException) as exc:
@@ -333,6 +353,7 @@ def _download_once(
     expected_md5: str | None,
     timeout: float,
     show: bool,
+    limit: _Limit,
 ) -> None:
     """Make one request and append its body to ``part``; return only if ``part`` verifies.
 
@@ -383,6 +404,8 @@ def _download_once(
                 f"size mismatch for {name} from {url}: "
                 f"expected {expected_size} bytes, server reports {total}",
             )
+        if total is not None:
+            limit.check_size(total, part, announced=True)
 
         digest = _new_md5()
         if mode == "ab" and offset > 0:
@@ -422,6 +445,8 @@ def _download_once(
                         f"size mismatch for {name} from {url}: more than the expected "
                         f"{expected_size} bytes",
                     )
+                limit.check_size(offset + received, part)
+                limit.check_time()
 
     size = offset + received
     if body_length is not None and received < body_length:
@@ -434,6 +459,29 @@ def _download_once(
         got = digest.hexdigest()
         if got != expected_md5:
             raise _reject(part, f"md5 mismatch for {name}: expected {expected_md5}, got {got}")
+
+
+class _Limit:
+    """The caps on one download's size and duration; their errors say which was passed."""
+
+    def __init__(self, url: str, max_bytes: int | None, key: str, max_seconds: float | None):
+        self.url, self.max_bytes, self.key, self.max_seconds = url, max_bytes, key, max_seconds
+        self.deadline = None if max_seconds is None else time.monotonic() + max_seconds
+
+    def check_size(self, size: int, part: Path, *, announced: bool = False) -> None:
+        if self.max_bytes is None or size <= self.max_bytes:
+            return
+        what = f"the server announces {size} bytes, more" if announced else "it sends more bytes"
+        raise _reject(
+            part, f"download of {self.url} refused: {what} than {self.key}={self.max_bytes}"
+        )
+
+    def check_time(self, *, extra: float = 0.0) -> None:
+        if self.deadline is not None and time.monotonic() + extra > self.deadline:
+            raise DataError(
+                f"download of {self.url} gave up after {self.max_seconds:g} s (the limit on one "
+                "download); the partial file is kept and the next run resumes it"
+            )
 
 
 # --------------------------------------------------------------------------------------------

@@ -119,7 +119,14 @@ def prepare(
     for channel in channels:
         url = urls[channel]
         checks = OFFICIAL_ARCHIVES.get(url, {})
-        archive = fetch(url, cache_dir=cache_dir, progress=progress, **checks)
+        archive = fetch(
+            url,
+            cache_dir=cache_dir,
+            progress=progress,
+            max_bytes=max_extract_bytes,
+            limit_key="data.ravdess.max_extract_bytes",
+            **checks,
+        )
         log.info("extracting %s", archive)
         try:
             files = extract_zip(

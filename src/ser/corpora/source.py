@@ -84,7 +84,14 @@ def take(
                 "is it the right folder?"
             )
         return clips
-    archive = fetch(url, cache_dir=cache_dir, progress=progress)
+    limit_key = f"data.{corpus.lower().replace('-', '')}.max_extract_bytes"
+    archive = fetch(
+        url,
+        cache_dir=cache_dir,
+        progress=progress,
+        max_bytes=max_extract_bytes,
+        limit_key=limit_key,
+    )
     log.info("extracting %s", archive)
     try:
         files = extract_zip(
@@ -92,7 +99,7 @@ def take(
             out_dir,
             max_bytes=max_extract_bytes,
             suffixes=suffixes,
-            limit_key=f"data.{corpus.lower().replace('-', '')}.max_extract_bytes",
+            limit_key=limit_key,
         )
         clips = sum(recognise(path) for path in files)
         if not clips:
