@@ -5,6 +5,7 @@ import math
 import socket
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -58,18 +59,19 @@ def test_featurize_on_the_cluster_equals_featurize_here(scheduler, feature_param
     np.testing.assert_array_equal(remote, local)
 
 
-def test_augment_on_the_cluster_equals_augment_here(scheduler, params_dict, paths):
+def test_augment_on_the_cluster_equals_augment_here(scheduler, params_dict, tiny_corpus):
     params = parse_params(params_dict)
     settings = dataclasses.replace(params.augment, noise=True, pitch=True, copies=2)
-    clips = [(f"c{index}", path) for index, path in enumerate(paths[:3])]
+    paths = sorted((tiny_corpus / "speech" / "Actor_02").glob("*.wav"))[:6]
+    clips = [(path.stem, str(path)) for path in paths]  # 12 copies: two chunks, two workers
     local = augment.augment_many(clips, feature_params=params.features, augment_params=settings)
-    remote = augment.augment_many(
-        clips,
-        feature_params=dataclasses.replace(params.features, scheduler=scheduler),
-        augment_params=settings,
-    )
-    assert remote[0] == local[0] and len(local[0]) == 6
-    np.testing.assert_array_equal(remote[1], local[1])
+    on_cluster = dataclasses.replace(params.features, scheduler=scheduler)
+    # Twice: the workers' own threads draw from Python's global generator while tasks run,
+    # which once made some copies differ from run to run.
+    for _ in range(2):
+        remote = augment.augment_many(clips, feature_params=on_cluster, augment_params=settings)
+        assert remote[0] == local[0] and len(local[0]) == 12
+        np.testing.assert_array_equal(remote[1], local[1])
 
 
 def _chunks_on_scheduler(dask_scheduler) -> int:
@@ -143,3 +145,47 @@ def test_dask_is_imported_only_when_a_scheduler_is_set():
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_copies_do_not_depend_on_other_threads_of_the_worker(params_dict, tiny_corpus, tmp_path):
+    """A worker thread that draws from Python's global generator (as a Dask worker's own
+    threads do now and then) leaves the copies of a task on another thread unchanged."""
+    from distributed import Client, LocalCluster
+
+    def draw_random_numbers(until: str) -> None:
+        import os
+        import random
+
+        while not os.path.exists(until):
+            for _ in range(1000):
+                random.random()
+
+    params = parse_params(params_dict)
+    settings = dataclasses.replace(params.augment, noise=True, pitch=True, copies=2)
+    paths = sorted((tiny_corpus / "speech" / "Actor_04").glob("*.wav"))[:2]
+    clips = [(path.stem, str(path)) for path in paths]
+    local = augment.augment_many(clips, feature_params=params.features, augment_params=settings)
+    with (
+        LocalCluster(
+            n_workers=1,
+            threads_per_worker=2,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+        ) as cluster,
+        Client(cluster, set_as_default=False) as client,
+    ):
+        stop = tmp_path / "stop"
+        busy = client.submit(draw_random_numbers, str(stop), pure=False)
+        while busy.status == "pending" and not client.processing()[next(iter(client.nthreads()))]:
+            time.sleep(0.05)
+        remote = augment.augment_many(
+            clips,
+            feature_params=dataclasses.replace(
+                params.features, scheduler=cluster.scheduler_address
+            ),
+            augment_params=settings,
+        )
+        stop.touch()
+        busy.result()
+    np.testing.assert_array_equal(remote[1], local[1])

@@ -2,13 +2,16 @@
 
 Each transform is switched on by its boolean in params.yaml. Randomness comes only from
 ``augment.seed`` combined with the clip id and copy number, so the same params give the
-same copies whatever order or subset of clips is processed.
+same copies whatever order or subset of clips is processed, here or on a Dask cluster.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
+import sys
+import threading
 import zlib
 from collections.abc import Iterator
 
@@ -78,13 +81,41 @@ def augment_clip(samples: np.ndarray, *, augmenter, sample_rate: int, seed: int)
     """One augmented copy of a mono clip (n,) -> (m,) float32; m differs under speed change."""
     if samples.size == 0:
         return samples
-    # audiomentations draws from the global `random` and numpy generators.
-    random.seed(seed)
-    np.random.seed(seed)
     peak = float(np.max(np.abs(samples)))
     scale = peak if peak > 0 else 1.0
-    result = augmenter(samples=samples / scale, sample_rate=sample_rate)
+    with _seeded_generators(seed):
+        result = augmenter(samples=samples / scale, sample_rate=sample_rate)
     return np.nan_to_num(np.asarray(result, dtype=np.float32) * scale)
+
+
+# audiomentations draws from the global `random` and numpy generators, which every thread of
+# a process shares: a Dask worker's own threads draw from `random` while a task runs, and two
+# tasks of a many-threaded worker would interleave their draws.
+_GENERATORS = threading.Lock()
+
+
+@contextlib.contextmanager
+def _seeded_generators(seed: int) -> Iterator[None]:
+    """While augmenting, audiomentations' modules draw from a `random.Random(seed)` of their
+    own, and numpy's global generator is seeded with seed, one augmentation at a time.
+
+    The draws are those of ``random.seed(seed); np.random.seed(seed)`` in a single thread.
+    """
+    own = random.Random(seed)
+    with _GENERATORS:
+        modules = [
+            module
+            for name, module in list(sys.modules.items())
+            if name.startswith("audiomentations") and getattr(module, "random", None) is random
+        ]
+        for module in modules:
+            module.random = own
+        np.random.seed(seed)
+        try:
+            yield
+        finally:
+            for module in modules:
+                module.random = random
 
 
 def _augment_one(job) -> tuple[np.ndarray | None, str]:
