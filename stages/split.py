@@ -1,5 +1,9 @@
 """Stage 3: each usable clip to train, val or test by its actor -> data/split.csv, and each
-actor outside the test actors to a cross-validation fold -> data/folds.csv."""
+actor outside the test actors to a cross-validation fold -> data/folds.csv.
+
+With split.test_corpus set, the clips of that corpus test and the folds hold the speakers
+of the other corpora (src/ser/split.py).
+"""
 
 import logging
 from pathlib import Path
@@ -19,6 +23,11 @@ log = logging.getLogger("split")
 def main() -> None:
     params = load_params().split
     split = assign_subsets(read_manifest(MANIFEST), params)
+    if params.test_corpus:
+        log.info(
+            "cross-corpus: testing on every clip of %s; split.test_actors is not used",
+            ", ".join(params.test_corpus),
+        )
     write_csv(split[["clip_id", "actor", "subset"]], SPLIT)
     # A file of its own, so that changing split.val_actors does not rerun the folds.
     write_csv(split.loc[split["fold"] > 0, ["clip_id", "actor", "fold"]], FOLDS)

@@ -18,7 +18,7 @@ from ser.fsutil import write_json
 from ser.labels import LabelSpec
 from ser.manifest import read_manifest
 from ser.params import load_params
-from ser.split import fold_subsets
+from ser.split import fold_subsets, speakers_by_subset
 from ser.train import TrainingSettings, fit
 
 MANIFEST = Path("data/manifest.csv")
@@ -50,7 +50,8 @@ def main() -> None:
         split = pd.read_csv(SPLIT)
     else:
         split = fold_subsets(pd.read_csv(FOLDS), fold, params.split.fold_count)
-    clips = labelled_clips(read_manifest(MANIFEST), split, spec)
+    manifest = read_manifest(MANIFEST)
+    clips = labelled_clips(manifest, split, spec)
     clips = clips.assign(row=rows_of(store_ids, clips["clip_id"]))
     clips = clips[clips["row"] >= 0]
     check_subsets(clips, spec)
@@ -125,10 +126,8 @@ def main() -> None:
             "epochs": params.train.epochs,
         },
         corpus=params.data.corpus,
-        actors={
-            subset: sorted(int(a) for a in clips.loc[clips["subset"] == subset, "actor"].unique())
-            for subset in ("train", "val", "test")
-        },
+        # "corpus:actor" with several corpora: actor 3 of two corpora is two speakers.
+        actors=speakers_by_subset(clips, manifest),
         validation=summary,
     )
     modelio.save(model_dir, model, meta)

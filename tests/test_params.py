@@ -76,6 +76,24 @@ def test_default_params_validate(params_dict):
             "rmsprop",
             r"train\.optimizer: 'rmsprop' is not allowed; choose one of: adam, sgd",
         ),
+        (
+            "split.test_corpus",
+            5,
+            r"split\.test_corpus: expected null, a corpus name or a non-empty list of corpus "
+            r"names, got 5",
+        ),
+        ("split.test_corpus", [], r"split\.test_corpus: expected null, a corpus name or a"),
+        (
+            "split.test_corpus",
+            "emodb",
+            r"split\.test_corpus: 'emodb' is not in data\.corpus; choose from: synthetic$",
+        ),
+        (
+            "split.test_corpus",
+            "synthetic",
+            r"split\.test_corpus: names every corpus of data\.corpus \(synthetic\); leave at "
+            r"least one to train on, or set it to null",
+        ),
     ],
 )
 def test_bad_values_name_the_key_and_what_is_allowed(params_dict, key, value, message):
@@ -83,6 +101,48 @@ def test_bad_values_name_the_key_and_what_is_allowed(params_dict, key, value, me
     with pytest.raises(ConfigError, match="^" + message) as error:
         parse_params(params_dict)
     assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("test_corpus", "val_actors", "message"),
+    [
+        (["emodb", "synthetic"], [17], r"split\.test_corpus: names every corpus of data\.corpus"),
+        (["emodb", "emodb"], [17], r"split\.test_corpus: a corpus is listed twice"),
+        (["emodb", "tess"], [17], r"split\.test_corpus: 'tess' is not in data\.corpus; choose "),
+        (
+            "emodb",
+            ["emodb:3", "emodb:8"],
+            r"split\.val_actors: none of \['emodb:3', 'emodb:8'\] is a speaker of the corpora "
+            r"outside split\.test_corpus \(synthetic\)",
+        ),
+        (
+            "synthetic",
+            [17, 18],
+            r"split\.val_actors: none of \[17, 18\] is a speaker of the corpora outside "
+            r"split\.test_corpus \(emodb\)",
+        ),
+    ],
+)
+def test_a_bad_test_corpus_of_several_names_the_key(params_dict, test_corpus, val_actors, message):
+    set_key(params_dict, "data.corpus", ["synthetic", "emodb"])
+    set_key(params_dict, "split.test_corpus", test_corpus)
+    set_key(params_dict, "split.val_actors", val_actors)
+    with pytest.raises(ConfigError, match="^" + message) as error:
+        parse_params(params_dict)
+    assert "\n" not in str(error.value)
+
+
+def test_a_test_corpus_replaces_the_test_actors(params_dict):
+    assert parse_params(params_dict).split.test_corpus == ()
+    set_key(params_dict, "data.corpus", ["synthetic", "emodb", "savee"])
+    set_key(params_dict, "data.savee.url", "/data/savee")
+    set_key(params_dict, "split.test_corpus", "emodb")
+    # val_actors may repeat test_actors, which a test corpus leaves unused
+    set_key(params_dict, "split.val_actors", [21, 22])
+    assert parse_params(params_dict).split.test_corpus == ("emodb",)
+    set_key(params_dict, "split.test_corpus", ["savee", "emodb"])
+    set_key(params_dict, "split.val_actors", [17, "synthetic:18"])
+    assert parse_params(params_dict).split.test_corpus == ("savee", "emodb")
 
 
 def test_grouping_with_unknown_emotion_is_refused(params_dict):

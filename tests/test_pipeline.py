@@ -91,22 +91,28 @@ def project_files() -> list[str]:
     return [name for name in listed if (ROOT / name).is_file()]
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory) -> tuple[Path, str]:
-    """A fresh clone-like copy of the project with tiny params, after its first `dvc repro`."""
-    target = tmp_path_factory.mktemp("project")
+def make_project(target: Path, changes: dict, *stages: str) -> str:
+    """Copy the project into git repo `target` with params changed, run `dvc repro [stages]`
+    and commit the results; returns the output of the repro."""
     for name in project_files():
         destination = target / name
         destination.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / name, destination)
-    edit_params(target, TINY)
+    edit_params(target, changes)
     git("init", "-q", "-b", "main", cwd=target)
     git("add", "-A", cwd=target)
     git("commit", "-qm", "tiny project", cwd=target)
-    first = dvc("repro", cwd=target)
+    first = dvc("repro", *stages, cwd=target)
     git("add", "-A", cwd=target)
     git("commit", "-qm", "first run", cwd=target)
-    return target, first.stdout + first.stderr
+    return first.stdout + first.stderr
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> tuple[Path, str]:
+    """A fresh clone-like copy of the project with tiny params, after its first `dvc repro`."""
+    target = tmp_path_factory.mktemp("project")
+    return target, make_project(target, TINY)
 
 
 def reset(project: Path) -> None:
@@ -221,6 +227,38 @@ def test_queued_experiment_runs_with_queue_start(project):
     assert '"val_actors": [1, 4]' in json.dumps(shown)
 
 
+def test_a_test_corpus_is_tested_on_alone_and_named_by_speaker(tmp_path):
+    from tests.test_corpora import write_clips
+
+    # Two EmoDB speakers, one clip per emotion; boredom (L) is in no class of emotions8.
+    names = [f"wav/{speaker:02d}a01{code}a.wav" for speaker in (3, 8) for code in "WAFTNL"]
+    source = write_clips(tmp_path / "emodb", names)
+    folder = tmp_path / "project"
+    changes = {
+        **TINY,
+        ("data", "corpus"): ["synthetic", "emodb"],
+        ("data", "emodb", "url"): str(source),
+        ("split", "test_corpus"): "emodb",
+    }
+    output = make_project(folder, changes, "evaluate")
+    assert stages_run(output) == set(FIXED)
+    assert "split.test_actors is not used" in output
+    metrics = json.loads((folder / "metrics" / "evaluate.json").read_text())
+    assert metrics["test_actors"] == ["emodb:3", "emodb:8"]
+    # Synthetic actors 1-6 train and validate (3 and 4; emodb:3 is a test speaker), 60 clips each.
+    assert metrics["clips"] == {"train": 240, "val": 120, "test": 10}
+    assert metrics["corpus"] == "synthetic+emodb"
+    assert len((folder / "plots" / "confusion.csv").read_text().splitlines()) == 1 + 10
+    meta = json.loads((folder / "data" / "model" / "model.json").read_text())
+    assert meta["actors"] == {
+        "train": ["synthetic:1", "synthetic:2", "synthetic:5", "synthetic:6"],
+        "val": ["synthetic:3", "synthetic:4"],
+        "test": ["emodb:3", "emodb:8"],
+    }
+    folds = (folder / "data" / "folds.csv").read_text().splitlines()[1:]
+    assert len(folds) == 360 and not [row for row in folds if row.startswith("emodb:")]
+
+
 def test_bad_params_fail_before_any_work_with_one_line(project):
     folder, _ = project
     try:
@@ -249,11 +287,56 @@ def test_rerun_from_scratch_gives_byte_identical_metrics(project):
         assert (folder / "metrics" / name).read_bytes() == content, name
 
 
-def test_a_sweep_queues_one_experiment_per_value(project):
+def experiments(shown: list[dict]) -> dict[str, dict]:
+    """Name -> {"state", "params", "metrics"} of every experiment in `dvc exp show --json`."""
+    found = {}
+    for baseline in shown:
+        for experiment in baseline.get("experiments") or []:
+            for state in experiment["revs"]:
+                data = state.get("data") or {}
+                found[state["name"]] = {
+                    "state": (experiment.get("executor") or {}).get("state"),
+                    "params": data.get("params", {}).get("params.yaml", {}).get("data", {}),
+                    "metrics": {
+                        path: result.get("data", {})
+                        for path, result in data.get("metrics", {}).items()
+                    },
+                }
+    return found
+
+
+def test_a_sweep_runs_one_experiment_per_value_in_the_queue(project):
     folder, _ = project
+    baseline = json.loads((folder / "metrics" / "evaluate.json").read_text())
     try:
-        dvc("exp", "run", "--queue", "-S", "augment.noise=true,false", cwd=folder)
+        # Up to evaluate only: the CV stages would add six trainings to the test's run time.
+        sweep = ["exp", "run", "--queue", "-S", "augment.noise=true,false", "evaluate"]
+        queued = dvc(*sweep, cwd=folder)
+        names = re.findall(r"Queued experiment '([\w-]+)'", queued.stdout)
+        assert len(names) == 2, queued.stdout
         status = dvc("queue", "status", cwd=folder).stdout
         assert status.count("Queued") == 2, status
+        dvc("queue", "start", "-j", "2", cwd=folder)
+        deadline = time.monotonic() + 400
+        while time.monotonic() < deadline:
+            status = dvc("queue", "status", cwd=folder).stdout
+            if not re.search(r"\b(Queued|Running)\b", status):
+                break
+            time.sleep(3)
+        assert not re.search(r"\b(Queued|Running|Failed)\b", status), status
+        shown = experiments(json.loads(dvc("exp", "show", "--json", cwd=folder).stdout))
+        swept = {name: shown[name] for name in names}
+        assert sorted(run["params"]["augment"]["noise"] for run in swept.values()) == [
+            False,
+            True,
+        ]
+        for name, run in swept.items():
+            assert run["state"] == "success", (name, run["state"])
+            scores = run["metrics"]["metrics/evaluate.json"]
+            assert 0.0 <= scores["accuracy"] <= 1.0 and "uar" in scores, name
+            if not run["params"]["augment"]["noise"]:  # the baseline's settings, its scores
+                for metric in ("accuracy", "macro_f1", "uar", "per_class_recall"):
+                    assert scores[metric] == baseline[metric], (name, metric)
     finally:
+        dvc("queue", "stop", "--kill", cwd=folder, check=False)
         dvc("queue", "remove", "--all", cwd=folder, check=False)

@@ -3,14 +3,21 @@ import pytest
 
 from ser.errors import ConfigError, DataError
 from ser.params import SplitParams as _SplitParams
-from ser.split import assign_subsets, fold_subsets
+from ser.split import assign_subsets, fold_subsets, speakers_by_subset
 
 
-def SplitParams(test_actors, val_actors, folds=(1, 2)):  # noqa: N802 - stands in for the class
-    return _SplitParams(test_actors=tuple(test_actors), val_actors=tuple(val_actors), folds=folds)
+def SplitParams(test_actors, val_actors, folds=(1, 2), test_corpus=()):  # noqa: N802 - stands in for the class
+    return _SplitParams(
+        test_actors=tuple(test_actors),
+        val_actors=tuple(val_actors),
+        folds=folds,
+        test_corpus=tuple(test_corpus),
+    )
 
 
-def manifest(actors, hashes=None, excluded=None):
+def manifest(actors, hashes=None, excluded=None, corpora=None):
+    """Clips clip0, clip1, ... of the given actors; ``corpora`` (one per clip) adds a corpus
+    column."""
     rows = []
     for index, actor in enumerate(actors):
         rows.append(
@@ -20,9 +27,17 @@ def manifest(actors, hashes=None, excluded=None):
                 "gender": "male" if actor % 2 else "female",
                 "content_hash": (hashes or {}).get(index, f"h{index}"),
                 "excluded": (excluded or {}).get(index, ""),
+                **({} if corpora is None else {"corpus": corpora[index]}),
             }
         )
     return pd.DataFrame(rows)
+
+
+def ravdess_and_emodb() -> pd.DataFrame:
+    """Two clips of each of RAVDESS actors 1-6 and of EmoDB actors 3 and 8."""
+    speakers = [("ravdess", a) for a in range(1, 7)] + [("emodb", 3), ("emodb", 8)]
+    clips = [speaker for speaker in speakers for _ in range(2)]
+    return manifest([a for _, a in clips], corpora=[c for c, _ in clips])
 
 
 def test_each_actor_lands_in_exactly_one_subset():
@@ -91,3 +106,68 @@ def test_identical_audio_in_two_folds_is_refused():
     frame = manifest([1, 2, 3, 4], hashes={0: "same", 1: "same"})
     with pytest.raises(DataError, match="more than one subset"):
         assign_subsets(frame, SplitParams((4,), (3,), folds=(1, 2, 3)))
+
+
+def test_a_test_corpus_tests_on_every_clip_of_it_and_folds_hold_the_other_speakers():
+    frame = ravdess_and_emodb()
+    params = SplitParams((5,), (3,), folds=(1, 2, 3), test_corpus=("emodb",))
+    split = assign_subsets(frame, params)
+    subset_of = split.groupby("speaker")["subset"].agg(set).to_dict()
+    # emodb:3 tests although val_actors names actor 3; ravdess:5 trains: test_actors is unused.
+    assert subset_of == {
+        "emodb:3": {"test"},
+        "emodb:8": {"test"},
+        "ravdess:3": {"val"},
+        **{f"ravdess:{a}": {"train"} for a in (1, 2, 4, 5, 6)},
+    }
+    fold_of = split.groupby("speaker")["fold"].agg(set).to_dict()
+    assert fold_of["emodb:3"] == fold_of["emodb:8"] == {0}
+    ravdess_folds = [fold_of[f"ravdess:{a}"] for a in range(1, 7)]
+    assert sorted(f for folds in ravdess_folds for f in folds) == [1, 1, 2, 2, 3, 3]
+    for fold in (1, 2, 3):
+        assert not fold_subsets(split, fold, 3)["speaker"].str.startswith("emodb").any()
+
+
+def test_several_test_corpora_all_test():
+    frame = ravdess_and_emodb()
+    frame.loc[frame["actor"] == 8, "corpus"] = "savee"
+    params = SplitParams((5,), (3,), folds=(1, 2, 3), test_corpus=("emodb", "savee"))
+    split = assign_subsets(frame, params)
+    assert set(split.loc[split["subset"] == "test", "speaker"]) == {"emodb:3", "savee:8"}
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        (
+            SplitParams((5,), (8,), folds=(1, 2, 3), test_corpus=("emodb",)),
+            r"^split\.val_actors: none of actors \[8\] is in the corpora outside "
+            r"split\.test_corpus; actors present there: \['ravdess:1', ",
+        ),
+        (
+            SplitParams((5,), (3,), folds=(1, 2, 3), test_corpus=("tess",)),
+            r"^split\.test_corpus: no usable clip of tess is in the manifest",
+        ),
+        (
+            SplitParams((5,), (3,), folds=tuple(range(1, 8)), test_corpus=("emodb",)),
+            r"^split\.folds: 7 folds need at least 7 actors outside split\.test_corpus; "
+            r"the corpus has 6: \['ravdess:1'",
+        ),
+    ],
+)
+def test_a_test_corpus_that_leaves_no_val_speaker_or_has_no_clip_is_an_error(params, message):
+    with pytest.raises(ConfigError, match=message):
+        assign_subsets(ravdess_and_emodb(), params)
+
+
+def test_speakers_by_subset_are_actor_numbers_with_one_corpus_and_keys_with_several():
+    one = manifest([1, 2, 3])
+    split = assign_subsets(one, SplitParams((3,), (2,), folds=(1, 2)))
+    assert speakers_by_subset(split, one) == {"train": [1], "val": [2], "test": [3]}
+    two = ravdess_and_emodb()
+    split = assign_subsets(two, SplitParams((5,), (3,), folds=(1, 2, 3), test_corpus=("emodb",)))
+    assert speakers_by_subset(split, two) == {
+        "train": ["ravdess:1", "ravdess:2", "ravdess:4", "ravdess:5", "ravdess:6"],
+        "val": ["ravdess:3"],
+        "test": ["emodb:3", "emodb:8"],
+    }

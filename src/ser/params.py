@@ -111,6 +111,9 @@ class SplitParams:
     test_actors: tuple[int | str, ...]
     val_actors: tuple[int | str, ...]
     folds: tuple[int, ...]
+    # Cross-corpus evaluation: the corpora whose every clip tests (instead of test_actors);
+    # () = off (params.yaml: null, a name or a list).
+    test_corpus: tuple[str, ...] = ()
 
     @property
     def fold_count(self) -> int:
@@ -424,9 +427,10 @@ def _split(section: _Section) -> SplitParams:
         test_actors=_speakers(section, "test_actors"),
         val_actors=_speakers(section, "val_actors"),
         folds=_folds(section),
+        test_corpus=_test_corpus(section),
     )
     shared = sorted(set(params.test_actors) & set(params.val_actors))
-    if shared:
+    if shared and not params.test_corpus:  # with a test corpus, test_actors is not used
         raise ConfigError(
             f"split.val_actors: actor {shared[0]} is also in split.test_actors; "
             "an actor may belong to one subset only"
@@ -454,6 +458,53 @@ def _speakers(section: _Section, name: str) -> tuple[int | str, ...]:
     if not speakers:
         raise ConfigError(f"{section.key(name)}: must name at least one actor")
     return tuple(speakers)
+
+
+def _test_corpus(section: _Section) -> tuple[str, ...]:
+    """null (off), a corpus name or a list of names; checked against data.corpus later."""
+    value = section.raw["test_corpus"]
+    if value is None:
+        return ()
+    names = value if isinstance(value, list) else [value]
+    if not names or any(not isinstance(name, str) for name in names):
+        raise ConfigError(
+            f"{section.key('test_corpus')}: expected null, a corpus name or a non-empty list "
+            f"of corpus names, got {_show(value)}"
+        )
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{section.key('test_corpus')}: a corpus is listed twice in {names}")
+    return tuple(names)
+
+
+def _check_test_corpus(data: DataParams, split: SplitParams) -> None:
+    """split.test_corpus names selected corpora, not all of them, and leaves val speakers."""
+    from ser import corpora
+
+    if not split.test_corpus:
+        return
+    for name in split.test_corpus:
+        if name not in data.corpora:
+            raise ConfigError(
+                f"split.test_corpus: {_show(name)} is not in data.corpus; choose from: "
+                + ", ".join(data.corpora)
+            )
+    remaining = [name for name in data.corpora if name not in split.test_corpus]
+    if not remaining:
+        raise ConfigError(
+            f"split.test_corpus: names every corpus of data.corpus ({', '.join(data.corpora)}); "
+            "leave at least one to train on, or set it to null"
+        )
+    if not any(
+        speaker.split(":")[0] in remaining
+        if isinstance(speaker, str)
+        else any(speaker in corpora.speakers(name) for name in remaining)
+        for speaker in split.val_actors
+    ):
+        raise ConfigError(
+            f"split.val_actors: none of {list(split.val_actors)} is a speaker of the corpora "
+            f"outside split.test_corpus ({', '.join(remaining)}); name validation speakers "
+            "of those"
+        )
 
 
 def _check_speakers(data: DataParams, split: SplitParams) -> None:
@@ -607,6 +658,7 @@ def parse_params(raw: Any) -> Params:
         train=_train(root.section("train", _names(TrainParams))),
     )
     _check_speakers(params.data, params.split)
+    _check_test_corpus(params.data, params.split)
     from ser.labels import LabelSpec
 
     class_names = LabelSpec.from_params(params.labels).class_names

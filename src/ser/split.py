@@ -8,6 +8,11 @@ Two ways to split, both written to one table (data/split.csv):
   whole actors, balanced by gender (0 for the test actors, which CV never sees). In fold k's
   run, fold k tests, fold k+1 (wrapping) validates and the others train (:func:`fold_subsets`).
 
+Cross-corpus evaluation (``split.test_corpus`` set): every clip of the named corpora tests,
+``split.test_actors`` is not used, ``split.val_actors`` picks validation speakers among the
+other corpora, and the folds are dealt over the other corpora's speakers only, so the test
+corpus stays unseen by every model, as the test actors otherwise do.
+
 A speaker is an actor of one corpus: with several corpora in the manifest, actor 3 of EmoDB
 and actor 3 of RAVDESS are two speakers (keys ``emodb:3`` and ``ravdess:3``). In
 ``split.test_actors`` and ``split.val_actors`` a number names that actor in every corpus,
@@ -33,8 +38,20 @@ def assign_subsets(manifest: pd.DataFrame, params: SplitParams) -> pd.DataFrame:
     """
     usable = manifest[manifest["excluded"] == ""]
     usable = usable.assign(speaker=speaker_keys(usable))
-    test = in_actors(usable, params.test_actors)
+    test = held_out(usable, params)
     val = in_actors(usable, params.val_actors) & ~test
+    if params.test_corpus:
+        if not test.any():
+            raise ConfigError(
+                f"split.test_corpus: no usable clip of {', '.join(params.test_corpus)} is in "
+                "the manifest"
+            )
+        if not val.any():
+            raise ConfigError(
+                f"split.val_actors: none of actors {list(params.val_actors)} is in the corpora "
+                f"outside split.test_corpus; actors present there: "
+                f"{sorted_speakers(usable.loc[~test, 'speaker'])}"
+            )
     present = sorted_speakers(usable["speaker"])
     for key, actors, chosen in (
         ("test_actors", params.test_actors, test),
@@ -46,8 +63,9 @@ def assign_subsets(manifest: pd.DataFrame, params: SplitParams) -> pd.DataFrame:
                 f"actors present: {present}"
             )
     if (test | val).all():
+        tested = "split.test_corpus" if params.test_corpus else "split.test_actors"
         raise ConfigError(
-            "split: no actor is left to train on; split.test_actors and split.val_actors "
+            f"split: no actor is left to train on; {tested} and split.val_actors "
             f"cover every actor present ({present})"
         )
     if "gender" not in usable:
@@ -90,6 +108,28 @@ def in_actors(clips: pd.DataFrame, actors: tuple[int | str, ...]) -> pd.Series:
     )
 
 
+def held_out(clips: pd.DataFrame, params: SplitParams) -> pd.Series:
+    """Whether each clip is a test clip of the fixed split, which CV never sees: a clip of
+    ``split.test_corpus`` when that is set, otherwise a clip of ``split.test_actors``."""
+    if params.test_corpus:
+        corpus = clips["corpus"] if "corpus" in clips else pd.Series("", clips.index)
+        return corpus.astype(str).isin(params.test_corpus)
+    return in_actors(clips, params.test_actors)
+
+
+def speakers_by_subset(
+    clips: pd.DataFrame, manifest: pd.DataFrame, subsets: tuple[str, ...] = SUBSETS
+) -> dict[str, list[int | str]]:
+    """Subset -> the sorted speakers of ``clips`` (columns clip_id, subset) in it, named as
+    :func:`speaker_keys` names them over ``manifest``: actor numbers with one corpus,
+    "corpus:actor" with several."""
+    speaker_of = dict(zip(manifest["clip_id"], speaker_keys(manifest), strict=True))
+    return {
+        subset: sorted_speakers(clips.loc[clips["subset"] == subset, "clip_id"].map(speaker_of))
+        for subset in subsets
+    }
+
+
 def sorted_speakers(speakers: pd.Series) -> list[int | str]:
     """The distinct speakers, as plain ints or "corpus:actor" strings, in corpus-actor order."""
     return sorted((_plain(speaker) for speaker in speakers.unique()), key=_order)
@@ -107,21 +147,23 @@ def _order(speaker: int | str) -> tuple[str, int]:
 
 
 def assign_folds(clips: pd.DataFrame, params: SplitParams) -> dict[int | str, int]:
-    """Speaker -> fold number (1..k) for every speaker outside split.test_actors.
+    """Speaker -> fold number (1..k) for every speaker outside split.test_actors (outside
+    split.test_corpus when that is set).
 
     Males and females (and speakers of unknown gender) are dealt out in turn (sorted by
     speaker), so each fold holds as many of each as the numbers allow. Needs columns actor
     and gender; the speaker is column speaker when present (see :func:`speaker_keys`),
     otherwise the actor number.
     """
-    pool = clips[~in_actors(clips, params.test_actors)]
+    pool = clips[~held_out(clips, params)]
     speaker = pool["speaker"] if "speaker" in pool else pool["actor"].astype(int)
     gender_of = dict(zip(map(_plain, speaker), pool["gender"], strict=False))
     count = params.fold_count
     if len(gender_of) < count:
+        outside = "split.test_corpus" if params.test_corpus else "split.test_actors"
         raise ConfigError(
-            f"split.folds: {count} folds need at least {count} actors outside "
-            f"split.test_actors; the corpus has {len(gender_of)}: {sorted(gender_of)}"
+            f"split.folds: {count} folds need at least {count} actors outside {outside}; "
+            f"the corpus has {len(gender_of)}: {sorted(gender_of, key=_order)}"
         )
     folds: dict[int | str, int] = {}
     dealt = 0
