@@ -6,7 +6,7 @@ baseline (mean and std over frames of the same MFCC features, StandardScaler, RB
 trains on train + validation actors and is tested on the same fold.
 
     python benchmarks/actor_cv.py ../shared/data/ravdess-speech-actors01-20-24k.zip
-    python benchmarks/actor_cv.py ARCHIVE -S features.kind=seed -S model.arch=seed --folds 5
+    python benchmarks/actor_cv.py ARCHIVE -S features.kind=seed --folds 5
     python benchmarks/actor_cv.py ARCHIVE -S labels.grouping=valence2 -S labels.gender=male
 
 Uses the library the pipeline uses (features, labels, training), with params.yaml plus the

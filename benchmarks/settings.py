@@ -13,7 +13,7 @@ Settings (speech + song as in 2019, except 6):
   4. male, valence2   5. male, valence3   6. emotions8, both genders, speech only
 
 Configs:
-  * 2019 config: ``features.kind=seed model.arch=seed`` (the 2019 features and network,
+  * 2019 config: ``features.kind=seed`` (with ``model.arch: auto``: the 2019 features and network,
     SGD 1e-4, batch 16), trained like the default (ReduceLROnPlateau, best val_loss kept);
     ``--seed-epochs`` caps its epochs (it costs ~50x the default on a CPU).
   * SVM baseline: mean and std over frames of 40 MFCCs and their deltas, StandardScaler,
@@ -58,7 +58,7 @@ SETTINGS = {
     6: ("emotions8, speech only", {"grouping": "emotions8"}, None),
 }
 SPEECH_ONLY = {6}
-SEED_CONFIG = ("features.kind=seed", "model.arch=seed")
+SEED_CONFIG = ("features.kind=seed",)  # model.arch: auto picks the 2019 network
 SVM_FEATURES = {"kind": "mfcc", "n_mfcc": 40, "deltas": True, "mels": 0, "prosody": False}
 
 

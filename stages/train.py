@@ -54,7 +54,13 @@ def main() -> None:
     clips = labelled_clips(manifest, split, spec)
     clips = clips.assign(row=rows_of(store_ids, clips["clip_id"]))
     clips = clips[clips["row"] >= 0]
-    check_subsets(clips, spec)
+    if fold is not None:
+        test_key = "split.folds"
+    elif params.split.test_corpus:
+        test_key = "split.test_corpus"
+    else:
+        test_key = "split.test_actors"
+    check_subsets(clips, spec, test_key=test_key)
 
     train = clips[clips["subset"] == "train"]
     val = clips[clips["subset"] == "val"]

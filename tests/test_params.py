@@ -42,7 +42,7 @@ def test_default_params_validate(params_dict):
         (
             "model.arch",
             "transformer",
-            r"model\.arch: 'transformer' is not allowed; choose one of: cnn, seed",
+            r"model\.arch: 'transformer' is not allowed; choose one of: auto, cnn, seed",
         ),
         (
             "labels.gender",
@@ -234,3 +234,19 @@ def test_every_number_refuses_a_value_out_of_range(params_dict, key):
     pattern = "^" + re.escape(key) + r": -1000000000 is too small; must be >= "
     with pytest.raises(ConfigError, match=pattern):
         parse_params(params_dict)
+
+
+@pytest.mark.parametrize(
+    ("kind", "arch", "expected"),
+    [
+        ("mfcc", "auto", "cnn"),
+        ("seed", "auto", "seed"),
+        ("seed", "cnn", "cnn"),
+        ("mfcc", "seed", "seed"),
+    ],
+)
+def test_auto_arch_follows_the_feature_kind(params_dict, kind, arch, expected):
+    """`-S features.kind=seed` alone is the 2019 setting; a named arch is kept as named."""
+    set_key(params_dict, "features.kind", kind)
+    set_key(params_dict, "model.arch", arch)
+    assert parse_params(params_dict).model.arch == expected

@@ -41,9 +41,14 @@ def rows_of(store_ids: list[str], wanted: pd.Series) -> np.ndarray:
     return np.array([position.get(clip, -1) for clip in wanted], dtype=int)
 
 
-def check_subsets(clips: pd.DataFrame, spec: LabelSpec) -> None:
-    """Refuse, before training, label settings that leave a subset or a class without clips."""
-    for subset, key in (("val", "split.val_actors"), ("test", "split.test_actors")):
+def check_subsets(
+    clips: pd.DataFrame, spec: LabelSpec, *, test_key: str = "split.test_actors"
+) -> None:
+    """Refuse, before training, label settings that leave a subset or a class without clips.
+
+    ``test_key``: the param that chose the test clips (split.test_corpus when it is set).
+    """
+    for subset, key in (("val", "split.val_actors"), ("test", test_key)):
         if not (clips["subset"] == subset).any():
             raise ConfigError(
                 f"{key}: no {subset} clip is left after labels.grouping={spec.grouping!r} and "

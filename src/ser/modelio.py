@@ -21,7 +21,7 @@ def metadata(
     model_params,
     training: dict,
     corpus: str,
-    actors: dict[str, list[int]],
+    actors: dict[str, list[int | str]],
     validation: dict,
 ) -> dict:
     """What model.json holds: class order, labels, features, architecture, training, data."""

@@ -7,6 +7,7 @@ A bad value raises :class:`~ser.errors.ConfigError` whose one-line message names
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -35,7 +36,8 @@ FEATURE_KINDS = ("mfcc", "seed")
 NORMALIZATIONS = ("speaker", "utterance", "none")
 PADDINGS = ("repeat", "zeros")
 GENDERS = ("both", "male", "female")
-ARCHS = ("cnn", "seed")
+# auto: the network made for features.kind (seed features: the 2019 network; else cnn)
+ARCHS = ("auto", "cnn", "seed")
 OPTIMIZERS = ("adam", "sgd")
 
 
@@ -657,6 +659,9 @@ def parse_params(raw: Any) -> Params:
         model=_model(root.section("model", _names(ModelParams))),
         train=_train(root.section("train", _names(TrainParams))),
     )
+    if params.model.arch == "auto":
+        arch = "seed" if params.features.kind == "seed" else "cnn"
+        params = dataclasses.replace(params, model=dataclasses.replace(params.model, arch=arch))
     _check_speakers(params.data, params.split)
     _check_test_corpus(params.data, params.split)
     from ser.labels import LabelSpec
