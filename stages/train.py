@@ -122,6 +122,12 @@ def main() -> None:
         "val_accuracy": round(history["val_accuracy"][best - 1], 6),
         "clips": {"train": len(train), "train_augmented": len(extra), "val": len(val)},
     }
+    if "ensemble" in history:  # model.ensemble > 1: the first member's epochs above
+        summary["members"] = [
+            {key: round(value, 6) for key, value in member.items()}
+            for member in history["members"]
+        ]
+        summary["ensemble"] = {key: round(v, 6) for key, v in history["ensemble"].items()}
     meta = modelio.metadata(
         labels=spec,
         feature_settings=settings,

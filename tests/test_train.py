@@ -189,3 +189,36 @@ def test_predictions_from_rows_equal_predictions_from_the_array(
         predict_proba(model, Rows((rows, np.arange(len(x_val)))), batch_size=8),
         predict_proba(model, x_val, batch_size=8),
     )
+
+
+def test_an_ensemble_averages_members_trained_with_consecutive_seeds(
+    small_problem, params, tmp_path
+):
+    from ser import modelio
+
+    (x_train, y_train), (x_val, y_val) = small_problem
+    model_params, train_params = params
+
+    def trained(seed, members):
+        return fit(
+            x_train,
+            y_train,
+            x_val,
+            y_val,
+            num_classes=3,
+            model_params=dataclasses.replace(model_params, ensemble=members),
+            train_params=dataclasses.replace(train_params, seed=seed),
+        )
+
+    alone = [predict_proba(trained(seed, 1)[0], x_val) for seed in (4, 5)]
+    ensemble, history = trained(4, 2)
+    averaged = predict_proba(ensemble, x_val)
+    np.testing.assert_allclose(averaged, (alone[0] + alone[1]) / 2, atol=1e-5)
+    assert [m["best_epoch"] for m in history["members"]][0] == history["best_epoch"]
+    assert history["ensemble"]["val_accuracy"] == pytest.approx(
+        float((averaged.argmax(axis=1) == y_val).mean())
+    )
+    # One Keras model: it saves and loads like any other.
+    modelio.save(tmp_path / "model", ensemble, {"classes": ["a", "b", "c"]})
+    loaded, _ = modelio.load(tmp_path / "model")
+    np.testing.assert_allclose(predict_proba(loaded, x_val), averaged, atol=1e-6)

@@ -167,6 +167,7 @@ class ModelParams:
     l2: float
     spec_augment: bool
     noise: float
+    ensemble: int = 1
 
 
 @dataclass(frozen=True)
@@ -627,6 +628,7 @@ def _model(section: _Section) -> ModelParams:
         l2=section.number("l2", minimum=0.0, maximum=1.0),
         spec_augment=section.boolean("spec_augment"),
         noise=section.number("noise", minimum=0.0, maximum=10.0),
+        ensemble=section.integer("ensemble", minimum=1, maximum=10),
     )
 
 

@@ -78,6 +78,88 @@ def fit(
 ):
     """Train from scratch and return (model with the best-val_loss weights, history dict).
 
+    With ``model_params.ensemble`` = n > 1, n networks are trained one after the other, each
+    as below with training seed ``seed + i``, and the model returned averages their class
+    probabilities: one Keras model (an Average over n nested networks). The history is the
+    first member's; ``history["members"]`` gives each member's kept epoch and validation
+    scores and ``history["ensemble"]`` the averaged model's. ``on_epoch_end`` sees every
+    member's epochs, one after the other.
+    """
+    if model_params.ensemble == 1:
+        return _fit_one(
+            x_train,
+            y_train,
+            x_val,
+            y_val,
+            num_classes=num_classes,
+            model_params=model_params,
+            train_params=train_params,
+            on_epoch_end=on_epoch_end,
+            verbose=verbose,
+            in_memory=in_memory,
+        )
+    import dataclasses
+
+    import keras
+
+    members, histories = [], []
+    for member in range(model_params.ensemble):
+        model, history = _fit_one(
+            x_train,
+            y_train,
+            x_val,
+            y_val,
+            num_classes=num_classes,
+            model_params=model_params,
+            train_params=dataclasses.replace(train_params, seed=train_params.seed + member),
+            on_epoch_end=on_epoch_end,
+            verbose=verbose,
+            in_memory=in_memory,
+        )
+        members.append(keras.Model(model.input, model.output, name=f"member{member + 1}"))
+        histories.append(history)
+    inputs = keras.Input(shape=tuple(x_train.shape[1:]), name="features")
+    outputs = keras.layers.Average(name="probabilities")([member(inputs) for member in members])
+    ensemble = keras.Model(inputs, outputs, name=f"ensemble{len(members)}")
+    summary = dict(histories[0])
+    summary["members"] = [
+        {
+            "best_epoch": history["best_epoch"],
+            "epochs_run": len(history["loss"]),
+            "val_loss": history["val_loss"][history["best_epoch"] - 1],
+            "val_accuracy": history["val_accuracy"][history["best_epoch"] - 1],
+        }
+        for history in histories
+    ]
+    summary["ensemble"] = _validation_scores(ensemble, x_val, y_val)
+    return ensemble, summary
+
+
+def _validation_scores(model, x_val, y_val: np.ndarray) -> dict[str, float]:
+    """Cross-entropy and accuracy of a trained model on the validation clips."""
+    probabilities = predict_proba(model, x_val).astype(np.float64)
+    picked = probabilities[np.arange(len(y_val)), y_val]
+    return {
+        "val_loss": float(-np.mean(np.log(np.clip(picked, 1e-7, 1.0)))),
+        "val_accuracy": float(np.mean(probabilities.argmax(axis=1) == y_val)),
+    }
+
+
+def _fit_one(
+    x_train,
+    y_train: np.ndarray,
+    x_val,
+    y_val: np.ndarray,
+    *,
+    num_classes: int,
+    model_params: ModelParams,
+    train_params: TrainParams,
+    on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
+    verbose: int = 0,
+    in_memory: bool | None = None,
+):
+    """Train one network from scratch: (model with the best-val_loss weights, history dict).
+
     x: (n, n_frames, n_features) float32, an array or array-like rows read when indexed
     (ser.dataset.Rows, ser.store.ShardedArray); y: (n,) int class indices.
     ReduceLROnPlateau and early stopping both watch val_loss; the weights returned are those
