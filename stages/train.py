@@ -124,8 +124,7 @@ def main() -> None:
     }
     if "ensemble" in history:  # model.ensemble > 1: the first member's epochs above
         summary["members"] = [
-            {key: round(value, 6) for key, value in member.items()}
-            for member in history["members"]
+            {key: round(value, 6) for key, value in member.items()} for member in history["members"]
         ]
         summary["ensemble"] = {key: round(v, 6) for key, v in history["ensemble"].items()}
     meta = modelio.metadata(
