@@ -161,7 +161,12 @@ class Predictor:
 
     def predict_file(self, path: str | Path) -> Prediction:
         """Predict one audio file; decoding problems give status 'error', never an exception."""
-        return next(self.predict_files([path], speakers=[str(path)]))
+        spill = Path(tempfile.mkdtemp(prefix="ser-predict-"))
+        try:
+            item = _prepare_file((str(path), self.feature_params, spill))
+            return self._predict([item], [str(path)])[0]
+        finally:
+            shutil.rmtree(spill, ignore_errors=True)
 
     def predict_files(
         self,
