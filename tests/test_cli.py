@@ -42,7 +42,7 @@ def test_help_imports_no_heavy_library(command):
         f"    cli.main({[*command, '--help']!r})\n"
         "except SystemExit:\n"
         "    pass\n"
-        "heavy = ('tensorflow', 'keras', 'librosa', 'tf2onnx', 'onnx')\n"
+        "heavy = ('tensorflow', 'keras', 'librosa', 'tf2onnx', 'onnx', 'dask', 'distributed')\n"
         "print(sorted(name for name in heavy if name in sys.modules))\n"
     )
     result = subprocess.run(
