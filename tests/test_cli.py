@@ -110,7 +110,13 @@ def test_stdin_wav_stream(tiny_model, clips):
         "predict", "-", "--model", str(tiny_model), "--format", "json", stdin=clips[0].read_bytes()
     )
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)[0]["status"] == "ok"
+    streamed = json.loads(result.stdout)[0]
+    assert streamed["status"] == "ok" and streamed["file"] == "-"
+    # The stream goes through a temporary file: the same prediction as the file itself.
+    result = ser("predict", str(clips[0]), "--model", str(tiny_model), "--format", "json")
+    from_file = json.loads(result.stdout)[0]
+    assert streamed["label"] == from_file["label"]
+    assert streamed["confidence"] == pytest.approx(from_file["confidence"], abs=1e-6)
 
 
 def test_silent_short_and_long_recordings(tiny_model, clips, tmp_path):

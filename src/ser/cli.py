@@ -39,19 +39,19 @@ def _collect(paths: list[str]) -> tuple[list[str], list[str]]:
 
 
 def _predict_stdin(predictor):
-    import io
+    """Predict a recording streamed on stdin: it goes to a temporary file a megabyte at a
+    time, then takes the file path (a long stream is featurised block by block)."""
+    import shutil
+    import tempfile
 
-    import soundfile as sf
-
-    from ser.predict import Prediction
-
-    try:
-        samples, rate = sf.read(io.BytesIO(sys.stdin.buffer.read()), dtype="float32")
-    except Exception as error:
-        return Prediction(
-            source="-", status="error", message=f"cannot read audio from stdin ({error})"
-        )
-    return predictor.predict_array(samples, rate, source="-")
+    with tempfile.TemporaryDirectory(prefix="ser-stdin-") as folder:
+        path = str(Path(folder) / "stdin")
+        with open(path, "wb") as out:
+            shutil.copyfileobj(sys.stdin.buffer, out, 1 << 20)
+        result = next(predictor.predict_files([path], speakers=[path]))
+    result.source = "-"
+    result.message = result.message.replace(path, "stdin")
+    return result
 
 
 def _print_results(results, output_format: str, per_window: bool) -> None:
