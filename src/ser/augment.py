@@ -229,27 +229,17 @@ def augment_to_store(
     """
     from ser import features, store
 
-    failures: list[tuple[str, str]] = []
-
-    def worked() -> Iterator[tuple[str, np.ndarray]]:
-        copies = _augmented(
-            clips,
-            feature_params=feature_params,
-            augment_params=augment_params,
-            n_jobs=n_jobs,
-            progress=progress,
-        )
-        for clip_id, matrix, reason in copies:
-            if matrix is None:
-                failures.append((clip_id, reason))
-            else:
-                yield clip_id, matrix
-
-    written = store.write(
+    copies = _augmented(
+        clips,
+        feature_params=feature_params,
+        augment_params=augment_params,
+        n_jobs=n_jobs,
+        progress=progress,
+    )
+    return store.write_results(
         folder,
-        worked(),
+        copies,
         row_shape=features.shape(feature_params),
         settings=features.describe(feature_params),
-        shard_clips=shard_clips or store.SHARD_CLIPS,
+        shard_clips=shard_clips,
     )
-    return written, failures

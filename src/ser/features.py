@@ -350,26 +350,17 @@ def featurize_to_store(
     """
     from ser import store
 
-    failures: list[tuple[str, str]] = []
-
-    def worked() -> Iterator[tuple[str, np.ndarray]]:
-        results = iter_features(
-            [path for _, path in clips], params, n_jobs=n_jobs, progress=progress
-        )
-        for (clip_id, _), (matrix, reason) in zip(clips, results, strict=True):
-            if matrix is None:
-                failures.append((clip_id, reason))
-            else:
-                yield clip_id, matrix
-
-    written = store.write(
+    results = iter_features([path for _, path in clips], params, n_jobs=n_jobs, progress=progress)
+    return store.write_results(
         folder,
-        worked(),
+        (
+            (clip_id, matrix, reason)
+            for (clip_id, _), (matrix, reason) in zip(clips, results, strict=True)
+        ),
         row_shape=shape(params),
         settings=describe(params),
-        shard_clips=shard_clips or store.SHARD_CLIPS,
+        shard_clips=shard_clips,
     )
-    return written, failures
 
 
 def save_store(folder: Path, *, clip_ids: list[str], matrix: np.ndarray, settings: dict) -> None:

@@ -157,6 +157,38 @@ def write(
     return clip_ids
 
 
+def write_results(
+    folder: Path,
+    results: Iterable[tuple[str, np.ndarray | None, str]],
+    *,
+    row_shape: tuple[int, ...],
+    settings: dict,
+    shard_clips: int | None = None,
+) -> tuple[list[str], list[tuple[str, str]]]:
+    """:func:`write` for (clip id, matrix or None, reason) results as featurize and augment
+    produce them: the failed ones (None) are left out and returned as (clip id, reason).
+
+    Returns (clip ids written, in row order; failures).
+    """
+    failures: list[tuple[str, str]] = []
+
+    def worked() -> Iterable[tuple[str, np.ndarray]]:
+        for clip_id, matrix, reason in results:
+            if matrix is None:
+                failures.append((clip_id, reason))
+            else:
+                yield clip_id, matrix
+
+    written = write(
+        folder,
+        worked(),
+        row_shape=row_shape,
+        settings=settings,
+        shard_clips=shard_clips or SHARD_CLIPS,
+    )
+    return written, failures
+
+
 def _shard_paths(folder: Path) -> list[Path]:
     return sorted(folder.glob(SHARD_PATTERN)) or [folder / LEGACY_FILE]
 
