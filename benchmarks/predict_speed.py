@@ -11,7 +11,8 @@ any model of the same params, however long it trained. The recordings are synthe
 Measures:
   (a) warm per-clip time on one core (CPU affinity 1 core, TensorFlow and BLAS 1 thread):
       features and model as `ser predict` does them, and the model alone;
-  (b) one `ser predict` call on --files files (all cores): files/s, start-up included;
+  (b) one `ser predict` call on --files files (all cores): files/s, start-up included
+      (CPU: the machine's busy time during the call; run it on an idle machine);
   (c) the wall time of `ser predict` on one file, from a cold start;
   (d) the wall time of `ser --help`.
 
@@ -46,16 +47,36 @@ def ser_command() -> list[str]:
 
 
 def timed(command: list[str], **kwargs) -> tuple[float, float, subprocess.CompletedProcess]:
-    """(wall seconds, CPU seconds of the command and its children, result)."""
+    """(wall seconds, CPU seconds, result).
+
+    CPU: on Linux, what every process on the machine used during the run (from /proc/stat):
+    `ser predict`'s workers fork from a forkserver, which no rusage of ours counts. On an
+    otherwise idle machine that is the command's CPU. Elsewhere: the command and its
+    waited-for children."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    busy_before = machine_busy_seconds()
     start = time.perf_counter()
     result = subprocess.run(command, capture_output=True, text=True, check=False, **kwargs)
     elapsed = time.perf_counter() - start
+    busy_after = machine_busy_seconds()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if result.returncode != 0:
         sys.exit(f"{' '.join(command[:3])} ... failed ({result.returncode}): {result.stderr}")
+    if busy_before is not None and busy_after is not None:
+        return elapsed, busy_after - busy_before, result
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return elapsed, cpu, result
+
+
+def machine_busy_seconds() -> float | None:
+    """CPU seconds the machine has spent busy since boot (all cores), or None off Linux."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    except OSError:
+        return None
+    # cpu user nice system idle iowait irq softirq steal ...
+    busy = sum(int(fields[index]) for index in (1, 2, 3, 6, 7, 8))
+    return busy / os.sysconf("SC_CLK_TCK")
 
 
 def make_corpus(work: Path) -> list[Path]:

@@ -1,11 +1,14 @@
 """map_clips on local processes and on a real dask.distributed cluster (features.scheduler)."""
 
 import dataclasses
+import json
 import math
+import os
 import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -189,3 +192,58 @@ def test_copies_do_not_depend_on_other_threads_of_the_worker(params_dict, tiny_c
         stop.touch()
         busy.result()
     np.testing.assert_array_equal(remote[1], local[1])
+
+
+def _worker_facts(job: int) -> tuple[int, int, bool]:
+    """(job, parent process of the worker, whether the probe was imported before the job)."""
+    return job, os.getppid(), "tests.preload_probe" in sys.modules
+
+
+PRELOAD_SCRIPT = """
+import json, os, sys
+from ser import parallel
+from tests.test_parallel import _worker_facts
+if __name__ == "__main__":
+    preload = sys.argv[1] or None
+    results = parallel.map_clips(
+        _worker_facts, list(range(40)), n_jobs=2, desc="t", chunksize=2, preload=preload
+    )
+    print(json.dumps({"pid": os.getpid(), "results": list(results)}))
+"""
+
+
+@pytest.mark.parametrize("preload", [None, "tests.preload_probe"])
+def test_pool_workers_fork_from_here_or_from_a_server_that_preloads(preload, tmp_path):
+    # In a fresh interpreter: a process has one forkserver, whose preload its start fixed.
+    script = tmp_path / "probe.py"
+    script.write_text(PRELOAD_SCRIPT)
+    done = subprocess.run(
+        [sys.executable, str(script), preload or ""],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[1],
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+    )
+    facts = json.loads(done.stdout)
+    assert [job for job, _, _ in facts["results"]] == list(range(40))
+    parents = {parent for _, parent, _ in facts["results"]}
+    preloaded = {flag for _, _, flag in facts["results"]}
+    if preload is None:
+        assert parents == {facts["pid"]} and preloaded == {False}
+    else:
+        assert facts["pid"] not in parents and preloaded == {True}
+
+
+@pytest.mark.parametrize("preload", [None, "tests.preload_probe"])
+def test_closing_a_pool_map_early_drops_the_jobs_not_started(preload):
+    # 200 jobs of 0.1 s on 2 workers take 10 s; a caller that stops after 2 does not wait.
+    results = parallel.map_clips(
+        time.sleep, [0.1] * 200, n_jobs=2, desc="t", chunksize=1, preload=preload
+    )
+    assert [next(results), next(results)] == [None, None]
+    start = time.perf_counter()
+    results.close()
+    assert time.perf_counter() - start < 5
+    with pytest.raises(StopIteration):
+        next(results)

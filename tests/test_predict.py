@@ -30,12 +30,16 @@ def recordings(tiny_corpus, tmp_path_factory) -> list[Path]:
     return [clips[0], *(folder / name for name in names), *clips[1:]]
 
 
-@pytest.mark.parametrize("n_jobs", [1, 2])
-def test_predict_files_gives_what_predict_file_gives_in_order(predictor, recordings, n_jobs):
+@pytest.mark.parametrize(("n_jobs", "fork_server"), [(1, False), (2, False), (2, True)])
+def test_predict_files_gives_what_predict_file_gives_in_order(
+    predictor, recordings, n_jobs, fork_server
+):
     # Each file its own speaker: what predict_file does for a speaker-normalised model.
     alone = [str(path) for path in recordings]
     results = list(
-        predictor.predict_files(recordings, n_jobs=n_jobs, progress=False, speakers=alone)
+        predictor.predict_files(
+            recordings, n_jobs=n_jobs, progress=False, speakers=alone, fork_server=fork_server
+        )
     )
     assert [r.source for r in results] == [str(path) for path in recordings]
     statuses = [r.status for r in results]

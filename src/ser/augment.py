@@ -174,8 +174,11 @@ def _augmented(
         progress=progress,
         chunksize=8,
     )
-    for job, (matrix, reason) in zip(jobs, results, strict=True):
-        yield job[1], matrix, reason
+    try:
+        for job, (matrix, reason) in zip(jobs, results, strict=True):
+            yield job[1], matrix, reason
+    finally:
+        results.close()  # a consumer that stops early stops the workers too
 
 
 def augment_many(

@@ -172,6 +172,7 @@ def cmd_predict(args) -> int:
         n_jobs=workers(args.jobs),
         progress=None if len(inputs) > 1 else False,
         speakers=speakers,
+        fork_server=True,
     )
     results = []
     for name in inputs:

@@ -38,30 +38,102 @@ def map_clips(
     progress: bool | None = None,
     chunksize: int = 16,
     scheduler: str | None = None,
+    preload: str | None = None,
 ) -> Iterator[Result]:
     """Yield function(job) for each job, in order.
 
     On n_jobs worker processes (1 = here), or, when ``scheduler`` is a dask.distributed
     scheduler address (``features.scheduler``), on that cluster's workers, which must be able
     to import this package. ``function`` must be a module-level function.
+
+    Worker processes start, and the jobs are queued, as soon as map_clips is called: the
+    caller can do other work (load a model) while they compute, and should close() the
+    result when it stops early. They fork from this process, unless ``preload`` names a
+    module: then they fork from a server process that imports that module first (a warm-up)
+    while this one goes on (multiprocessing's forkserver, where the platform has it). The
+    caller's main script must then be safe to import (``if __name__ == "__main__":``).
     """
     if scheduler is not None:
         results: Iterable[Result] = _map_on_cluster(function, jobs, scheduler, chunksize)
-        yield from progress_bar(results, desc=desc, unit=unit, enabled=progress, total=len(jobs))
-        return
+        return progress_bar(results, desc=desc, unit=unit, enabled=progress, total=len(jobs))
     if n_jobs <= 1 or len(jobs) <= 1:
-        from threadpoolctl import threadpool_limits
+        return _map_here(function, jobs, desc=desc, unit=unit, progress=progress)
+    return _PoolMap(
+        function,
+        jobs,
+        n_jobs=n_jobs,
+        chunksize=chunksize,
+        preload=preload,
+        bar=lambda results: progress_bar(
+            results, desc=desc, unit=unit, enabled=progress, total=len(jobs)
+        ),
+    )
 
-        with threadpool_limits(limits=1):
-            yield from progress_bar(
-                map(function, jobs), desc=desc, unit=unit, enabled=progress, total=len(jobs)
-            )
-        return
-    from concurrent.futures import ProcessPoolExecutor
 
-    with ProcessPoolExecutor(max_workers=n_jobs, initializer=_single_threaded) as pool:
-        results = pool.map(function, jobs, chunksize=chunksize)
-        yield from progress_bar(results, desc=desc, unit=unit, enabled=progress, total=len(jobs))
+def _map_here(function: Callable[[Job], Result], jobs: list[Job], **bar) -> Iterator[Result]:
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        yield from progress_bar(
+            map(function, jobs),
+            desc=bar["desc"],
+            unit=bar["unit"],
+            enabled=bar["progress"],
+            total=len(jobs),
+        )
+
+
+class _PoolMap(Iterator):
+    """function over jobs on worker processes started at creation; results in order."""
+
+    def __init__(self, function, jobs, *, n_jobs, chunksize, preload, bar):
+        import multiprocessing
+        from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+
+        context = None
+        if preload is not None and "forkserver" in multiprocessing.get_all_start_methods():
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload([preload])
+        self._pool = ProcessPoolExecutor(
+            max_workers=n_jobs, mp_context=context, initializer=_single_threaded
+        )
+        self._submitter = None
+        try:
+            if context is None:
+                # Forks the workers now, before the caller goes on (and, say, starts threads).
+                submitted: Future = Future()
+                submitted.set_result(self._pool.map(function, jobs, chunksize=chunksize))
+            else:
+                # Starting a worker waits for the server's warm-up: queue the jobs from a
+                # thread, so that the caller goes on at once. Nothing forks this process.
+                self._submitter = ThreadPoolExecutor(1, thread_name_prefix="ser-submit")
+                submitted = self._submitter.submit(
+                    self._pool.map, function, jobs, chunksize=chunksize
+                )
+        except BaseException:
+            self.close()
+            raise
+        self._results = bar(_collect(submitted))
+
+    def __next__(self):
+        try:
+            return next(self._results)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Stop: jobs not started are dropped, and the workers exit."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._submitter is not None:
+            self._submitter.shutdown(wait=True)
+        results = getattr(self, "_results", None)
+        if results is not None:
+            results.close()
+
+
+def _collect(submitted) -> Iterator:
+    yield from submitted.result()
 
 
 def _run_chunk(function: Callable[[Job], Result], chunk: list[Job]) -> list[Result]:

@@ -134,6 +134,11 @@ class Predictor:
             self._model, _ = modelio.load(self.model_dir)
         return self._model
 
+    def _warm_model(self) -> None:
+        """Load the model and call it once: its first call traces it (half a second)."""
+        n_frames, n_features = features.shape(self.feature_params)
+        self.model.predict_on_batch(np.zeros((1, n_frames, n_features), dtype=np.float32))
+
     def windows(self, samples: np.ndarray) -> list[tuple[float, np.ndarray]]:
         """(start second, analysis window) pairs covering a mono recording at self.rate."""
         return _windows(samples, self.feature_params)
@@ -175,13 +180,19 @@ class Predictor:
         n_jobs: int = 1,
         progress: bool | None = None,
         speakers: list[str] | None = None,
+        fork_server: bool = False,
     ) -> Iterator[Prediction]:
         """Predict many files, in order: what predict_file gives for each, faster.
 
         Features are computed in ``n_jobs`` worker processes, and the model runs once per
-        batch of windows. The workers start before TensorFlow does: the model loads while
-        they work. For a speaker-normalised model, ``speakers`` names each file's speaker
-        (default: its folder); every file is prepared before the first prediction.
+        batch of windows. The model loads while the workers compute. The workers fork from
+        this process, after it has run the feature code once (its imports take seconds); with
+        ``fork_server`` they fork instead from a server process that does that while this
+        one loads TensorFlow, which saves seconds of start-up (the CLI does this; your main
+        script must then be safe to import: ``if __name__ == "__main__":``).
+
+        For a speaker-normalised model, ``speakers`` names each file's speaker (default: its
+        folder); every file is prepared before the first prediction.
 
         Memory stays bounded: a long recording is decoded and featurised a block at a time
         into a temporary file, and a speaker model's features beyond SPILL_BYTES wait on
@@ -189,17 +200,26 @@ class Predictor:
         """
         paths = [str(path) for path in paths]
         spill = Path(tempfile.mkdtemp(prefix="ser-predict-"))
+        prepared = None
         try:
             jobs = [(path, self.feature_params, spill) for path in paths]
-            if n_jobs > 1 and len(jobs) > 1:
+            parallel = n_jobs > 1 and len(jobs) > 1
+            if parallel and not fork_server:
                 _warm_up(self.feature_params)
             prepared = map_clips(
-                _prepare_file, jobs, n_jobs=n_jobs, desc="predict", unit="file", progress=progress
+                _prepare_file,
+                jobs,
+                n_jobs=n_jobs,
+                desc="predict",
+                unit="file",
+                progress=progress,
+                preload="ser.warm" if fork_server else None,
             )
+            if parallel:
+                self._warm_model()  # now, while the workers compute features
             if self.by_speaker:
                 items, held = [], 0
                 for item in prepared:
-                    self.model  # noqa: B018  (load now, while the workers compute features)
                     if isinstance(item, _Windows) and item.batch is not None:
                         if held + item.batch.nbytes > SPILL_BYTES:
                             item.spill(spill)
@@ -212,7 +232,6 @@ class Predictor:
             pending: list[Prediction | _Windows] = []
             pending_windows = 0
             for item in prepared:
-                self.model  # noqa: B018  (load now, while the workers compute features)
                 pending.append(item)
                 pending_windows += len(item.starts) if isinstance(item, _Windows) else 0
                 if pending_windows >= BATCH_WINDOWS:
@@ -220,6 +239,8 @@ class Predictor:
                     pending, pending_windows = [], 0
             yield from self._predict(pending)
         finally:
+            if prepared is not None:
+                prepared.close()
             shutil.rmtree(spill, ignore_errors=True)
 
     def _predict(
@@ -381,7 +402,8 @@ def _decode_long(path: str, rate: int, folder: Path) -> _SignalFile | None:
 
 def _warm_up(params: FeatureParams) -> None:
     """Run the feature code once before worker processes fork: they inherit its imports
-    (librosa's take seconds) instead of each importing them again."""
+    (librosa's take seconds) instead of each importing them again. ser.warm runs it in the
+    server that predict_files(fork_server=True) forks its workers from."""
     rate = features.analysis_rate(params)
     tone = 0.1 * np.sin(2 * np.pi * 220.0 * np.arange(rate) / rate, dtype=np.float32)
     _prepare(tone, "<warm-up>", params)
