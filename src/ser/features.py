@@ -201,13 +201,25 @@ def compute(samples: np.ndarray, params: FeatureParams) -> np.ndarray:
 
 def _delta(contours: np.ndarray) -> np.ndarray:
     """Deltas over time of (n, frames) contours; very short clips get a narrower window."""
-    import librosa
 
     frames = contours.shape[1]
     width = min(9, frames if frames % 2 == 1 else frames - 1)
     if width < 3:
         return np.zeros_like(contours)
-    return librosa.feature.delta(contours, width=width, mode="nearest")
+    # What librosa.feature.delta(contours, width=width, mode="nearest") computes (a
+    # Savitzky-Golay derivative filter), bit for bit, without designing the filter per call.
+    from scipy.ndimage import convolve1d
+
+    if contours.dtype not in (np.float32, np.float64):
+        contours = contours.astype(np.float64)
+    return convolve1d(contours, _delta_filter(width), axis=-1, mode="nearest")
+
+
+@functools.lru_cache(maxsize=8)
+def _delta_filter(width: int) -> np.ndarray:
+    from scipy.signal import savgol_coeffs
+
+    return savgol_coeffs(width, 1, deriv=1)
 
 
 def _prosody(samples: np.ndarray, power: np.ndarray, params: FeatureParams) -> np.ndarray:
@@ -217,9 +229,7 @@ def _prosody(samples: np.ndarray, power: np.ndarray, params: FeatureParams) -> n
     rate, hop = params.sample_rate, params.hop_length
     if rate > F0_SAMPLE_RATE and (hop * F0_SAMPLE_RATE) % rate == 0:
         # Same frame grid at the lower rate: frame t still starts at t * hop_length.
-        samples = librosa.resample(
-            samples, orig_sr=rate, target_sr=F0_SAMPLE_RATE, res_type="polyphase"
-        )
+        samples = _resample_for_f0(samples, rate)
         rate, hop = F0_SAMPLE_RATE, hop * F0_SAMPLE_RATE // rate
     frame = int(round(F0_FRAME_SECONDS * rate))
     padded = np.pad(samples, (0, max(0, frame - samples.size)))
@@ -233,6 +243,30 @@ def _prosody(samples: np.ndarray, power: np.ndarray, params: FeatureParams) -> n
     contours = np.stack([log_f0, log_rms])
     deltas = _delta(contours)
     return np.stack([contours[0], deltas[0], contours[1], deltas[1]])
+
+
+def _resample_for_f0(samples: np.ndarray, rate: int) -> np.ndarray:
+    """librosa.resample(samples, orig_sr=rate, target_sr=F0_SAMPLE_RATE, res_type="polyphase"),
+    bit for bit, with the anti-aliasing filter designed once rather than on every call."""
+    import librosa
+    from scipy.signal import resample_poly
+
+    librosa.util.valid_audio(samples)
+    common = int(np.gcd(rate, F0_SAMPLE_RATE))
+    up, down = F0_SAMPLE_RATE // common, rate // common
+    size = int(np.ceil(samples.size * F0_SAMPLE_RATE / rate))
+    low = resample_poly(samples, up, down, window=_f0_filter(up, down, samples.dtype.str))
+    return np.asarray(librosa.util.fix_length(low, size=size), dtype=samples.dtype)
+
+
+@functools.lru_cache(maxsize=8)
+def _f0_filter(up: int, down: int, dtype: str) -> np.ndarray:
+    """The low-pass filter scipy's resample_poly designs by default, in the signal's dtype."""
+    from scipy.signal import firwin
+
+    half = 10 * max(up, down)
+    taps = firwin(2 * half + 1, 1.0 / max(up, down), window=("kaiser", 5.0))
+    return taps.astype(np.dtype(dtype)) if np.dtype(dtype).kind == "f" else taps
 
 
 @functools.lru_cache(maxsize=8)
