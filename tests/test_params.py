@@ -32,6 +32,13 @@ def test_default_params_validate(params_dict):
         ("augment.pitch", "yes", r"augment\.pitch: expected true or false, got 'yes'"),
         ("train.epochs", -1, r"train\.epochs: -1 is too small; must be >= 1"),
         ("train.epochs", 2.5, r"train\.epochs: expected an integer, got 2\.5"),
+        (
+            "train.label_smoothing",
+            0.7,
+            r"train\.label_smoothing: 0\.7 is too large; must be <= 0\.5",
+        ),
+        ("train.mixup", -0.2, r"train\.mixup: -0\.2 is too small; must be >= 0"),
+        ("train.mixup", "yes", r"train\.mixup: expected a number, got 'yes'"),
         ("split.test_actors", [99], r"split\.test_actors: actor 99 does not exist"),
         ("split.val_actors", [], r"split\.val_actors: must name at least one actor"),
         (

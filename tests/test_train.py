@@ -222,3 +222,54 @@ def test_an_ensemble_averages_members_trained_with_consecutive_seeds(
     modelio.save(tmp_path / "model", ensemble, {"classes": ["a", "b", "c"]})
     loaded, _ = modelio.load(tmp_path / "model")
     np.testing.assert_allclose(predict_proba(loaded, x_val), averaged, atol=1e-6)
+
+
+@pytest.mark.parametrize(("label_smoothing", "mixup"), [(0.1, 0.0), (0.0, 0.4), (0.1, 0.4)])
+def test_soft_targets_learn_and_repeat_run_for_run(small_problem, params, label_smoothing, mixup):
+    (x_train, y_train), (x_val, y_val) = small_problem
+    model_params, train_params = params
+    train_params = dataclasses.replace(train_params, label_smoothing=label_smoothing, mixup=mixup)
+    runs = [
+        fit(
+            x_train,
+            y_train,
+            x_val,
+            y_val,
+            num_classes=3,
+            model_params=model_params,
+            train_params=train_params,
+        )
+        for _ in range(2)
+    ]
+    first, second = (predict_proba(model, x_val) for model, _ in runs)
+    np.testing.assert_array_equal(first, second)
+    assert (first.argmax(axis=1) == y_val).mean() > 0.6
+    # The history's val_loss is that of the soft-target loss, on one-hot validation labels.
+    assert runs[0][1]["val_loss"][runs[0][1]["best_epoch"] - 1] == min(runs[0][1]["val_loss"])
+
+
+def test_mixup_batches_blend_clips_labels_and_class_weights(rng):
+    x = rng.standard_normal((10, 4, 3)).astype(np.float32)
+    labels = np.array([0, 0, 0, 0, 0, 0, 1, 1, 2, 2])
+    y = train._one_hot(labels, 3)
+    weights = class_weights(labels, 3)
+    batches = train._mixed_batches(x, y, 4, alpha=0.4, seed=0, weights=weights)
+    assert len(batches) == 3
+    features, targets, sample = batches[0]
+    rows, others, share = batches.order[:4], batches.partners[:4], batches.shares[:4]
+    assert np.all((share >= 0) & (share <= 1)) and np.unique(share).size == 4
+    np.testing.assert_allclose(
+        features, share[:, None, None] * x[rows] + (1 - share[:, None, None]) * x[others], rtol=1e-6
+    )
+    np.testing.assert_allclose(targets.sum(axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(targets, share[:, None] * y[rows] + (1 - share[:, None]) * y[others])
+    table = np.array([weights[k] for k in range(3)])
+    np.testing.assert_allclose(
+        sample, share * table[labels[rows]] + (1 - share) * table[labels[others]], rtol=1e-6
+    )
+    assert len(batches[2][0]) == 2  # the last, short batch
+    before = batches.order.copy()
+    batches.on_epoch_end()
+    assert not np.array_equal(before, batches.order)  # a new order each epoch
+    again = train._mixed_batches(x, y, 4, alpha=0.4, seed=0, weights=weights)
+    np.testing.assert_array_equal(again[0][0], features)  # and the same run after run

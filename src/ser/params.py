@@ -181,6 +181,9 @@ class TrainParams:
     reduce_lr_patience: int
     reduce_lr_factor: float
     class_weights: bool
+    # Soft targets: label smoothing (0 = off) and mixup's Beta(alpha, alpha) (0 = off).
+    label_smoothing: float = 0.0
+    mixup: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -645,6 +648,8 @@ def _train(section: _Section) -> TrainParams:
         reduce_lr_patience=section.integer("reduce_lr_patience", minimum=1),
         reduce_lr_factor=section.number("reduce_lr_factor", minimum=0.01, maximum=0.99),
         class_weights=section.boolean("class_weights"),
+        label_smoothing=section.number("label_smoothing", minimum=0.0, maximum=0.5),
+        mixup=section.number("mixup", minimum=0.0, maximum=10.0),
     )
 
 

@@ -193,7 +193,14 @@ def _fit_one(
         optimizer = keras.optimizers.SGD(learning_rate=settings.learning_rate)
     else:
         optimizer = keras.optimizers.Adam(learning_rate=settings.learning_rate)
-    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    soft = train_params.label_smoothing > 0 or train_params.mixup > 0
+    if soft:
+        # Soft targets need one-hot labels; off, the loss is the integer-label one, as it was.
+        loss = keras.losses.CategoricalCrossentropy(label_smoothing=train_params.label_smoothing)
+        y_train, y_val = _one_hot(y_train, num_classes), _one_hot(y_val, num_classes)
+    else:
+        loss = "sparse_categorical_crossentropy"
+    model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
     best = _best_weights_callback()
     callbacks = [
         keras.callbacks.ReduceLROnPlateau(
@@ -209,8 +216,25 @@ def _fit_one(
     ]
     if on_epoch_end is not None:
         callbacks.append(keras.callbacks.LambdaCallback(on_epoch_end=on_epoch_end))
-    weights = class_weights(y_train, num_classes) if train_params.class_weights else None
-    if in_memory:
+    weights = None
+    if train_params.class_weights:
+        weights = class_weights(y_train.argmax(axis=1) if soft else y_train, num_classes)
+    if train_params.mixup > 0:
+        data = {
+            "x": _mixed_batches(
+                x_train,
+                y_train,
+                settings.batch_size,
+                alpha=train_params.mixup,
+                seed=train_params.seed,
+                weights=weights,
+            ),
+            "validation_data": (x_val, y_val)
+            if in_memory
+            else _batches(x_val, y_val, settings.batch_size, seed=None),
+        }
+        weights = None  # in the batches' sample weights instead
+    elif in_memory:
         data = {
             "x": x_train,
             "y": y_train,
@@ -277,6 +301,55 @@ def _batches(x, y: np.ndarray, batch_size: int, *, seed: int | None):
             self.order = self._order()
 
     return Batches()
+
+
+def _one_hot(labels: np.ndarray, num_classes: int) -> np.ndarray:
+    return np.eye(num_classes, dtype=np.float32)[labels]
+
+
+def _mixed_batches(
+    x, y: np.ndarray, batch_size: int, *, alpha: float, seed: int, weights: dict | None
+):
+    """Mixup (Zhang et al. 2018): a keras PyDataset of batches in which each clip is blended
+    with another clip of the training set, features and one-hot labels alike, with a
+    weight drawn from Beta(alpha, alpha); with class weights, each blend's sample weight
+    is the same blend of its two clips' weights. Order and draws come from (seed, epoch)."""
+    import keras
+
+    class_weight = None if weights is None else np.array([weights[i] for i in range(y.shape[1])])
+
+    class Mixed(keras.utils.PyDataset):
+        def __init__(self):
+            super().__init__()
+            self.epoch = 0
+            self._draw()
+
+        def _draw(self) -> None:
+            rng = np.random.default_rng([seed, self.epoch])
+            self.order, self.partners = rng.permutation(len(x)), rng.permutation(len(x))
+            self.shares = rng.beta(alpha, alpha, size=len(x)).astype(np.float32)
+
+        def __len__(self) -> int:
+            return -(-len(x) // batch_size)
+
+        def __getitem__(self, index: int):
+            picked = slice(index * batch_size, (index + 1) * batch_size)
+            rows, others = self.order[picked], self.partners[picked]
+            share = self.shares[picked]
+            features = share[:, None, None] * np.asarray(x[rows]) + (
+                1 - share[:, None, None]
+            ) * np.asarray(x[others])
+            targets = share[:, None] * y[rows] + (1 - share[:, None]) * y[others]
+            if class_weight is None:
+                return features, targets
+            sample = targets @ class_weight
+            return features, targets, sample.astype(np.float32)
+
+        def on_epoch_end(self) -> None:
+            self.epoch += 1
+            self._draw()
+
+    return Mixed()
 
 
 def _best_weights_callback():
