@@ -34,11 +34,13 @@ def params(params_dict):
     )
 
 
-def test_training_learns_and_keeps_the_best_val_loss_epoch(small_problem, params):
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.1])
+def test_training_learns_and_keeps_the_best_val_loss_epoch(small_problem, params, label_smoothing):
     import keras
 
     (x_train, y_train), (x_val, y_val) = small_problem
     model_params, train_params = params
+    train_params = dataclasses.replace(train_params, label_smoothing=label_smoothing)
     model, history = fit(
         x_train,
         y_train,
@@ -51,7 +53,15 @@ def test_training_learns_and_keeps_the_best_val_loss_epoch(small_problem, params
     best = history["best_epoch"]
     assert history["val_loss"][best - 1] == min(history["val_loss"])
     probabilities = predict_proba(model, x_val)
-    loss = float(keras.losses.sparse_categorical_crossentropy(y_val, probabilities).numpy().mean())
+    # The loss trained on: cross-entropy against targets smoothed by train.label_smoothing.
+    targets = np.eye(3, dtype=np.float32)[y_val]
+    loss = float(
+        keras.losses.categorical_crossentropy(
+            targets, probabilities, label_smoothing=train_params.label_smoothing
+        )
+        .numpy()
+        .mean()
+    )
     assert loss == pytest.approx(min(history["val_loss"]), rel=1e-3)
     assert (probabilities.argmax(axis=1) == y_val).mean() > 0.6
 
