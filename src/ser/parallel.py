@@ -53,34 +53,22 @@ def map_clips(
     while this one goes on (multiprocessing's forkserver, where the platform has it). The
     caller's main script must then be safe to import (``if __name__ == "__main__":``).
     """
-    if scheduler is not None:
-        results: Iterable[Result] = _map_on_cluster(function, jobs, scheduler, chunksize)
+
+    def bar(results: Iterable[Result]) -> Iterator[Result]:
         return progress_bar(results, desc=desc, unit=unit, enabled=progress, total=len(jobs))
+
+    if scheduler is not None:
+        return bar(_map_on_cluster(function, jobs, scheduler, chunksize))
     if n_jobs <= 1 or len(jobs) <= 1:
-        return _map_here(function, jobs, desc=desc, unit=unit, progress=progress)
-    return _PoolMap(
-        function,
-        jobs,
-        n_jobs=n_jobs,
-        chunksize=chunksize,
-        preload=preload,
-        bar=lambda results: progress_bar(
-            results, desc=desc, unit=unit, enabled=progress, total=len(jobs)
-        ),
-    )
+        return _map_here(function, jobs, bar)
+    return _PoolMap(function, jobs, n_jobs=n_jobs, chunksize=chunksize, preload=preload, bar=bar)
 
 
-def _map_here(function: Callable[[Job], Result], jobs: list[Job], **bar) -> Iterator[Result]:
+def _map_here(function: Callable[[Job], Result], jobs: list[Job], bar) -> Iterator[Result]:
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1):
-        yield from progress_bar(
-            map(function, jobs),
-            desc=bar["desc"],
-            unit=bar["unit"],
-            enabled=bar["progress"],
-            total=len(jobs),
-        )
+        yield from bar(map(function, jobs))
 
 
 class _PoolMap(Iterator):
