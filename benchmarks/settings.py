@@ -22,6 +22,12 @@ Configs:
 
 Each fold (or the fixed split) tests on whole actors that no model trained or validated on.
 Writes a markdown table (stdout, and --markdown FILE) and the raw numbers (--json FILE).
+
+``--features-cache FILE`` keeps the clips' table and their (unnormalised) features in one .npz:
+the first run writes it, later runs read it and need neither the archives nor librosa, so
+the training can run on another machine (``KERAS_BACKEND=jax`` on a GPU, say). A cache made
+with other feature params than the run asks for is refused. It is derived from the corpus:
+keep it out of git, like data/.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 import tempfile
 import time
@@ -69,14 +76,61 @@ def load_params(overrides: list[str]):
     return parse_params(raw)
 
 
+def unnormalised(params):
+    """The feature params of raw_features: no speaker normalisation (that depends on the corpus)."""
+    return dataclasses.replace(params, normalize="none", n_jobs=2)
+
+
 def raw_features(manifest: pd.DataFrame, params) -> np.ndarray:
     """Features of every clip, not yet normalised per speaker (that depends on the corpus)."""
-    unnormalised = dataclasses.replace(params, normalize="none", n_jobs=2)
-    matrix, reasons = features.featurize_many(list(manifest["path"]), unnormalised, n_jobs=2)
+    matrix, reasons = features.featurize_many(
+        list(manifest["path"]), unnormalised(params), n_jobs=2
+    )
     failed = [r for r in reasons if r]
     if failed:
         raise SystemExit(f"{len(failed)} clips failed to featurize, e.g. {failed[0]}")
     return matrix
+
+
+def featurized(args, wanted: dict) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """The clips and each config's raw features: from --features-cache, or computed (and cached).
+
+    wanted: config name -> the FeatureParams its features are computed with.
+    """
+    described = {
+        name: json.dumps(dataclasses.asdict(unnormalised(params)), sort_keys=True)
+        for name, params in wanted.items()
+    }
+    cache = args.features_cache
+    if cache is not None and cache.exists():
+        with np.load(cache) as stored:
+            for name, description in described.items():
+                if f"params_{name}" not in stored or str(stored[f"params_{name}"]) != description:
+                    raise SystemExit(
+                        f"error: {cache} holds no features of the {name} config with these "
+                        "params; delete it or name another --features-cache"
+                    )
+            manifest = pd.DataFrame(json.loads(str(stored["manifest"])))
+            matrices = {name: stored[f"x_{name}"] for name in wanted}
+        print(f"{len(manifest)} clips' features read from {cache}")
+        return manifest, matrices
+    if not (args.speech and args.song):
+        raise SystemExit("error: --speech and --song are needed unless --features-cache exists")
+    with tempfile.TemporaryDirectory(prefix="ser-settings-") as work:
+        manifest = load_corpus([args.speech, args.song], Path(work))
+        started = time.perf_counter()
+        matrices = {name: raw_features(manifest, params) for name, params in wanted.items()}
+        print(f"{len(manifest)} clips featurized in {time.perf_counter() - started:.0f} s")
+    if cache is not None:
+        partial = cache.with_name(cache.name + ".partial.npz")
+        np.savez(
+            partial,
+            manifest=json.dumps(manifest.to_dict(orient="list")),
+            **{f"params_{name}": text for name, text in described.items()},
+            **{f"x_{name}": matrix for name, matrix in matrices.items()},
+        )
+        os.replace(partial, cache)
+    return manifest, matrices
 
 
 def runs_of(actors: np.ndarray, gender: np.ndarray, args, split_params) -> list[tuple[list, list]]:
@@ -94,15 +148,24 @@ def runs_of(actors: np.ndarray, gender: np.ndarray, args, split_params) -> list[
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--speech", required=True, help="RAVDESS speech archive or folder")
-    parser.add_argument("--song", required=True, help="RAVDESS song archive or folder")
+    parser.add_argument("--speech", help="RAVDESS speech archive or folder")
+    parser.add_argument("--song", help="RAVDESS song archive or folder")
+    parser.add_argument(
+        "--features-cache",
+        type=Path,
+        help=".npz of the clips' features: read if it exists, else written",
+    )
     parser.add_argument("--folds", type=int, default=5, help="actor folds (without --test-actors)")
     parser.add_argument("--test-actors", type=int, nargs="*", default=[])
     parser.add_argument("--val-actors", type=int, nargs="*", default=[])
     parser.add_argument("--seeds", type=int, default=1, help="training seeds per run")
     parser.add_argument("--settings", type=int, nargs="*", default=sorted(SETTINGS))
     parser.add_argument(
-        "--configs", nargs="*", default=["seed", "svm", "default"], help="seed svm default"
+        "--configs",
+        nargs="*",
+        default=["seed", "svm", "default"],
+        choices=["seed", "svm", "default"],
+        help="which configs to run",
     )
     parser.add_argument("--seed-epochs", type=int, help="cap on the 2019 config's epochs")
     parser.add_argument("-S", "--set", action="append", default=[], help="override for default")
@@ -125,17 +188,9 @@ def main() -> None:
 
     from ser.train import fit, predict_proba
 
-    with tempfile.TemporaryDirectory(prefix="ser-settings-") as work:
-        manifest = load_corpus([args.speech, args.song], Path(work))
-        started = time.perf_counter()
-        matrices = {}
-        if "default" in args.configs:
-            matrices["default"] = raw_features(manifest, configs["default"].features)
-        if "seed" in args.configs:
-            matrices["seed"] = raw_features(manifest, configs["seed"].features)
-        if "svm" in args.configs:
-            matrices["svm"] = raw_features(manifest, svm_params)
-        print(f"{len(manifest)} clips featurized in {time.perf_counter() - started:.0f} s")
+    feature_params = {"default": configs["default"].features, "seed": configs["seed"].features}
+    feature_params["svm"] = svm_params
+    manifest, matrices = featurized(args, {name: feature_params[name] for name in args.configs})
 
     results = []
     for number in args.settings:
@@ -183,15 +238,23 @@ def main() -> None:
                             params.train, seed=params.train.seed + offset
                         ),
                     )
-                    seconds += time.perf_counter() - begun
+                    spent = time.perf_counter() - begun
+                    seconds += spent
                     predicted = predict_proba(model, x[test]).argmax(axis=1)
                     outcomes.append(scores(y[test], predicted, names))
+                    print(
+                        f"  setting {number} {config} test actors {test_actors} seed "
+                        f"{params.train.seed + offset}: accuracy "
+                        f"{outcomes[-1]['accuracy']:.3f} ({spent:.0f} s)",
+                        flush=True,
+                    )
             summary = summarise_folds(outcomes)
-            row[config] = {**summary, "train_seconds": round(seconds / len(runs), 1)}
+            # Seconds per training (per fit of the SVM), whatever the folds and seeds.
+            row[config] = {**summary, "train_seconds": round(seconds / len(outcomes), 1)}
             print(
                 f"setting {number} {config}: accuracy {summary['accuracy']['mean']:.3f} "
                 f"± {summary['accuracy']['std']:.3f} ({len(outcomes)} runs, "
-                f"{seconds / len(runs):.0f} s per run)",
+                f"{seconds / len(outcomes):.0f} s per training)",
                 flush=True,
             )
         results.append(row)
@@ -212,12 +275,13 @@ def main() -> None:
 def markdown(results: list[dict], configs: list[str], protocol: str, args) -> str:
     heads = {"seed": "2019 config", "svm": "SVM baseline", "default": "default"}
     lines = [
-        f"Protocol: {protocol}; {args.seeds} seed(s) per run; accuracy % mean ± std over runs.",
+        f"Protocol: {protocol}; {args.seeds} seed(s) per run; accuracy % mean ± std over "
+        "runs; train s: seconds per training.",
         "",
         "| setting | classes | 2019 published | "
         + " | ".join(heads[c] for c in configs)
         + (" | default − 2019 config" if {"seed", "default"} <= set(configs) else "")
-        + " | train s/run ("
+        + " | train s per training ("
         + " / ".join(heads[c] for c in ("seed", "default") if c in configs)
         + ") |",
         "|---" * (3 + len(configs) + ({"seed", "default"} <= set(configs)) + 1) + "|",

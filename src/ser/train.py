@@ -45,17 +45,21 @@ class TrainingSettings:
 
 
 def make_deterministic(seed: int) -> None:
-    """Seed Python, NumPy and TensorFlow and ask TensorFlow for deterministic kernels.
+    """Seed Python, NumPy and the Keras backend; on TensorFlow, ask for deterministic kernels.
 
     With op determinism on, TensorFlow's CPU kernels give the same results run after run
     (Keras docs: keras.utils.set_random_seed + tf.config.experimental.enable_op_determinism).
+    Another Keras backend (``KERAS_BACKEND=jax``, say, on a machine without TensorFlow) is
+    seeded the same way, with whatever determinism its own kernels have.
     """
     os.environ.setdefault("TF_DETERMINISTIC_OPS", "1")
     import keras
-    import tensorflow as tf
 
     keras.utils.set_random_seed(seed)
-    tf.config.experimental.enable_op_determinism()
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
 
 
 def class_weights(labels: np.ndarray, num_classes: int) -> dict[int, float]:
