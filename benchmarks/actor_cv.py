@@ -72,6 +72,30 @@ def load_corpus(sources: list[str], work: Path):
     return manifest[manifest["excluded"] == ""].reset_index(drop=True)
 
 
+def augmented_copies(manifest, params) -> tuple[np.ndarray, np.ndarray]:
+    """Features of the augmented copies of every clip (augment.*), and each copy's source row.
+
+    As the augment stage does: each speaker's copies are standardised together (with
+    normalize: speaker). No transform enabled -> no copies.
+    """
+    from ser import augment
+
+    clip_ids = list(manifest["clip_id"])
+    sources, copies, failures = augment.augment_many(
+        list(zip(clip_ids, manifest["path"], strict=True)),
+        feature_params=params.features,
+        augment_params=params.augment,
+        n_jobs=2,
+    )
+    if failures:
+        raise SystemExit(f"{len(failures)} clips failed to augment, e.g. {failures[0]}")
+    row_of = {clip_id: row for row, clip_id in enumerate(clip_ids)}
+    copy_of = np.array([row_of[clip_id] for clip_id in sources], dtype=int)
+    if features.by_speaker(params.features) and len(copy_of):
+        copies = features.normalize_by_speaker(copies, features.speakers_of(manifest)[copy_of])
+    return copies, copy_of
+
+
 def svm_scores(x_train, y_train, x_test, y_test, names) -> dict:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -120,8 +144,11 @@ def main() -> None:
         x, _ = features.featurize_many(list(manifest["path"]), params.features, n_jobs=2)
         if features.by_speaker(params.features):  # as the featurize stage: every clip counts
             x = features.normalize_by_speaker(x, features.speakers_of(manifest))
+        copies, copy_of = augmented_copies(manifest, params)
         featurize_seconds = time.perf_counter() - started
         labelled = spec.assign(manifest).notna().to_numpy()
+        keep = labelled[copy_of]
+        copies, copy_of = copies[keep], (np.cumsum(labelled) - 1)[copy_of[keep]]
         manifest = manifest[labelled].reset_index(drop=True)
         manifest["label"] = spec.assign(manifest)
         x = x[labelled]
@@ -135,11 +162,15 @@ def main() -> None:
         val_actors = folds[(index + 1) % len(folds)]
         test, val = np.isin(actors, test_actors), np.isin(actors, val_actors)
         train = ~test & ~val
+        # Copies of the training actors' clips only, as the train stage takes them.
+        trained_copies = ~np.isin(actors[copy_of], test_actors + val_actors)
+        x_train = np.concatenate([x[train], copies[trained_copies]])
+        y_train = np.concatenate([y[train], y[copy_of[trained_copies]]])
         for seed in range(args.seeds):
             started = time.perf_counter()
             model, history = fit(
-                x[train],
-                y[train],
+                x_train,
+                y_train,
                 x[val],
                 y[val],
                 num_classes=len(names),
@@ -162,7 +193,10 @@ def main() -> None:
     results = [summarise(label, model_runs, train_seconds)]
     if svm_runs:
         results.append(summarise("SVM baseline (MFCC statistics, RBF)", svm_runs, 0.0))
-    print(f"\n{len(manifest)} clips, {len(folds)} actor folds, featurize {featurize_seconds:.0f} s")
+    print(
+        f"\n{len(manifest)} clips (+{len(copy_of)} augmented copies), {len(folds)} actor folds, "
+        f"featurize {featurize_seconds:.0f} s"
+    )
     print(
         "| config | accuracy | macro F1 | UAR | training time (all folds) |\n|---|---|---|---|---|"
     )
