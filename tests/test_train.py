@@ -34,22 +34,32 @@ def params(params_dict):
     )
 
 
-@pytest.mark.parametrize("label_smoothing", [0.0, 0.1])
-def test_training_learns_and_keeps_the_best_val_loss_epoch(small_problem, params, label_smoothing):
-    import keras
-
+@pytest.fixture
+def fitted(small_problem, params):
+    """fit on the small problem's arrays; keywords change train params, model= model params."""
     (x_train, y_train), (x_val, y_val) = small_problem
     model_params, train_params = params
-    train_params = dataclasses.replace(train_params, label_smoothing=label_smoothing)
-    model, history = fit(
-        x_train,
-        y_train,
-        x_val,
-        y_val,
-        num_classes=3,
-        model_params=model_params,
-        train_params=train_params,
-    )
+
+    def run(model: dict | None = None, **train_changes):
+        return fit(
+            x_train,
+            y_train,
+            x_val,
+            y_val,
+            num_classes=3,
+            model_params=dataclasses.replace(model_params, **(model or {})),
+            train_params=dataclasses.replace(train_params, **train_changes),
+        )
+
+    return run
+
+
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.1])
+def test_training_learns_and_keeps_the_best_val_loss_epoch(small_problem, fitted, label_smoothing):
+    import keras
+
+    _, (x_val, y_val) = small_problem
+    model, history = fitted(label_smoothing=label_smoothing)
     best = history["best_epoch"]
     assert history["val_loss"][best - 1] == min(history["val_loss"])
     probabilities = predict_proba(model, x_val)
@@ -57,7 +67,7 @@ def test_training_learns_and_keeps_the_best_val_loss_epoch(small_problem, params
     targets = np.eye(3, dtype=np.float32)[y_val]
     loss = float(
         keras.losses.categorical_crossentropy(
-            targets, probabilities, label_smoothing=train_params.label_smoothing
+            targets, probabilities, label_smoothing=label_smoothing
         )
         .numpy()
         .mean()
@@ -66,22 +76,9 @@ def test_training_learns_and_keeps_the_best_val_loss_epoch(small_problem, params
     assert (probabilities.argmax(axis=1) == y_val).mean() > 0.6
 
 
-def test_same_seed_gives_identical_weights_and_another_seed_differs(small_problem, params):
-    (x_train, y_train), (x_val, y_val) = small_problem
-    model_params, train_params = params
-    train_params = dataclasses.replace(train_params, epochs=2)
-    runs = [
-        fit(
-            x_train,
-            y_train,
-            x_val,
-            y_val,
-            num_classes=3,
-            model_params=model_params,
-            train_params=dataclasses.replace(train_params, seed=seed),
-        )[0]
-        for seed in (0, 0, 1)
-    ]
+def test_same_seed_gives_identical_weights_and_another_seed_differs(small_problem, fitted):
+    _, (x_val, _) = small_problem
+    runs = [fitted(epochs=2, seed=seed)[0] for seed in (0, 0, 1)]
     first, second, other = (predict_proba(model, x_val) for model in runs)
     np.testing.assert_array_equal(first, second)
     assert not np.array_equal(first, other)
@@ -123,7 +120,9 @@ def stored(folder, x, shard_clips=10):
     return store.load(folder)[1]
 
 
-def test_small_stores_train_exactly_as_the_arrays_they_hold(small_problem, params, tmp_path):
+def test_small_stores_train_exactly_as_the_arrays_they_hold(
+    small_problem, params, fitted, tmp_path
+):
     (x_train, y_train), (x_val, y_val) = small_problem
     model_params, train_params = params
     train_params = dataclasses.replace(train_params, epochs=2)
@@ -137,15 +136,7 @@ def test_small_stores_train_exactly_as_the_arrays_they_hold(small_problem, param
         model_params=model_params,
         train_params=train_params,
     )[0]
-    from_arrays = fit(
-        x_train,
-        y_train,
-        x_val,
-        y_val,
-        num_classes=3,
-        model_params=model_params,
-        train_params=train_params,
-    )[0]
+    from_arrays = fitted(epochs=2)[0]
     np.testing.assert_array_equal(
         predict_proba(from_store, x_val), predict_proba(from_arrays, x_val)
     )
@@ -180,20 +171,11 @@ def test_large_data_trains_from_disk_batch_by_batch(small_problem, params, tmp_p
 
 
 def test_predictions_from_rows_equal_predictions_from_the_array(
-    small_problem, params, tmp_path, monkeypatch
+    small_problem, fitted, tmp_path, monkeypatch
 ):
     monkeypatch.setattr(train, "READ_ROWS", 16)  # three blocks of two batches of 8
-    (x_train, y_train), (x_val, y_val) = small_problem
-    model_params, train_params = params
-    model, _ = fit(
-        x_train,
-        y_train,
-        x_val,
-        y_val,
-        num_classes=3,
-        model_params=model_params,
-        train_params=dataclasses.replace(train_params, epochs=1),
-    )
+    _, (x_val, _) = small_problem
+    model, _ = fitted(epochs=1)
     rows = stored(tmp_path / "s", x_val, shard_clips=7)
     np.testing.assert_array_equal(
         predict_proba(model, Rows((rows, np.arange(len(x_val)))), batch_size=8),
@@ -202,23 +184,14 @@ def test_predictions_from_rows_equal_predictions_from_the_array(
 
 
 def test_an_ensemble_averages_members_trained_with_consecutive_seeds(
-    small_problem, params, tmp_path
+    small_problem, fitted, tmp_path
 ):
     from ser import modelio
 
-    (x_train, y_train), (x_val, y_val) = small_problem
-    model_params, train_params = params
+    _, (x_val, y_val) = small_problem
 
     def trained(seed, members):
-        return fit(
-            x_train,
-            y_train,
-            x_val,
-            y_val,
-            num_classes=3,
-            model_params=dataclasses.replace(model_params, ensemble=members),
-            train_params=dataclasses.replace(train_params, seed=seed),
-        )
+        return fitted(model={"ensemble": members}, seed=seed)
 
     alone = [predict_proba(trained(seed, 1)[0], x_val) for seed in (4, 5)]
     ensemble, history = trained(4, 2)
@@ -235,22 +208,9 @@ def test_an_ensemble_averages_members_trained_with_consecutive_seeds(
 
 
 @pytest.mark.parametrize(("label_smoothing", "mixup"), [(0.1, 0.0), (0.0, 0.4), (0.1, 0.4)])
-def test_soft_targets_learn_and_repeat_run_for_run(small_problem, params, label_smoothing, mixup):
-    (x_train, y_train), (x_val, y_val) = small_problem
-    model_params, train_params = params
-    train_params = dataclasses.replace(train_params, label_smoothing=label_smoothing, mixup=mixup)
-    runs = [
-        fit(
-            x_train,
-            y_train,
-            x_val,
-            y_val,
-            num_classes=3,
-            model_params=model_params,
-            train_params=train_params,
-        )
-        for _ in range(2)
-    ]
+def test_soft_targets_learn_and_repeat_run_for_run(small_problem, fitted, label_smoothing, mixup):
+    _, (x_val, y_val) = small_problem
+    runs = [fitted(label_smoothing=label_smoothing, mixup=mixup) for _ in range(2)]
     first, second = (predict_proba(model, x_val) for model, _ in runs)
     np.testing.assert_array_equal(first, second)
     assert (first.argmax(axis=1) == y_val).mean() > 0.6
