@@ -37,12 +37,19 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def override(params: dict, assignment: str) -> None:
-    key, _, text = assignment.partition("=")
+    """Apply one -S key=value (dotted key of params.yaml, YAML value), as `dvc exp run -S`."""
+    key, sep, text = assignment.partition("=")
     node = params
     *parents, last = key.split(".")
     for name in parents:
+        if not isinstance(node.get(name), dict):
+            break
         node = node[name]
-    node[last] = yaml.safe_load(text)
+    else:
+        if sep and last in node:
+            node[last] = yaml.safe_load(text)
+            return
+    raise SystemExit(f"error: -S {assignment!r}: expected key=value with a key of params.yaml")
 
 
 def actor_folds(actors: list[int], count: int) -> list[list[int]]:

@@ -33,6 +33,10 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from actor_cv import override  # noqa: E402
+
 STAGES = ("download", "featurize", "split", "augment", "train", "evaluate")
 
 
@@ -95,16 +99,7 @@ def set_params(project: Path, args: argparse.Namespace) -> None:
     path = project / "params.yaml"
     params = yaml.safe_load(path.read_text())
     for assignment in args.set:
-        key, sep, text = assignment.partition("=")
-        node = params
-        *parents, last = key.split(".")
-        for name in parents:
-            if not sep or not isinstance(node.get(name), dict):
-                sys.exit(f"error: -S {assignment!r}: expected key=value with a key of params.yaml")
-            node = node[name]
-        if not sep or last not in node:
-            sys.exit(f"error: -S {assignment!r}: expected key=value with a key of params.yaml")
-        node[last] = yaml.safe_load(text)
+        override(params, assignment)
     if args.speech_url:
         params["data"]["corpus"] = "ravdess"
         params["data"]["ravdess"]["speech_url"] = str(Path(args.speech_url).resolve())
