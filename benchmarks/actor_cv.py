@@ -79,25 +79,31 @@ def load_corpus(sources: list[str], work: Path):
     return manifest[manifest["excluded"] == ""].reset_index(drop=True)
 
 
+def copies_of(manifest, feature_params, augment_params) -> tuple[np.ndarray, np.ndarray]:
+    """Features of the augmented copies of every clip, as feature_params compute them, and
+    each copy's source row in manifest. No transform enabled -> no copies."""
+    from ser import augment
+
+    clip_ids = list(manifest["clip_id"])
+    sources, copies, failures = augment.augment_many(
+        list(zip(clip_ids, manifest["path"], strict=True)),
+        feature_params=feature_params,
+        augment_params=augment_params,
+        n_jobs=2,
+    )
+    if failures:
+        raise SystemExit(f"{len(failures)} clips failed to augment, e.g. {failures[0]}")
+    row_of = {clip_id: row for row, clip_id in enumerate(clip_ids)}
+    return copies, np.array([row_of[clip_id] for clip_id in sources], dtype=int)
+
+
 def augmented_copies(manifest, params) -> tuple[np.ndarray, np.ndarray]:
     """Features of the augmented copies of every clip (augment.*), and each copy's source row.
 
     As the augment stage does: each speaker's copies are standardised together (with
     normalize: speaker). No transform enabled -> no copies.
     """
-    from ser import augment
-
-    clip_ids = list(manifest["clip_id"])
-    sources, copies, failures = augment.augment_many(
-        list(zip(clip_ids, manifest["path"], strict=True)),
-        feature_params=params.features,
-        augment_params=params.augment,
-        n_jobs=2,
-    )
-    if failures:
-        raise SystemExit(f"{len(failures)} clips failed to augment, e.g. {failures[0]}")
-    row_of = {clip_id: row for row, clip_id in enumerate(clip_ids)}
-    copy_of = np.array([row_of[clip_id] for clip_id in sources], dtype=int)
+    copies, copy_of = copies_of(manifest, params.features, params.augment)
     if features.by_speaker(params.features) and len(copy_of):
         copies = features.normalize_by_speaker(copies, features.speakers_of(manifest)[copy_of])
     return copies, copy_of

@@ -18,7 +18,9 @@ Configs:
     ``--seed-epochs`` caps its epochs (it costs ~50x the default on a CPU).
   * SVM baseline: mean and std over frames of 40 MFCCs and their deltas, StandardScaler,
     RBF SVM (C=10), trained on train + validation actors.
-  * default: params.yaml as it is (plus any -S overrides).
+  * default: params.yaml as it is (plus any -S overrides), with its augmented copies (augment.*:
+    by default one pitch- and speed-shifted copy of each clip): each run trains on the copies
+    of its own training actors' clips, standardised per speaker as the augment stage does.
 
 Each fold (or the fixed split) tests on whole actors that no model trained or validated on.
 Writes a markdown table (stdout, and --markdown FILE) and the raw numbers (--json FILE).
@@ -26,7 +28,7 @@ Writes a markdown table (stdout, and --markdown FILE) and the raw numbers (--jso
 ``--features-cache FILE`` keeps the clips' table and their (unnormalised) features in one .npz:
 the first run writes it, later runs read it and need neither the archives nor librosa, so
 the training can run on another machine (``KERAS_BACKEND=jax`` on a GPU, say). A cache made
-with other feature params than the run asks for is refused. It is derived from the corpus:
+with other feature (or augment) params than the run asks for is refused. It is derived from the corpus:
 keep it out of git, like data/.
 """
 
@@ -52,7 +54,7 @@ from ser.params import parse_params
 from ser.split import assign_folds
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from actor_cv import load_corpus, override, svm_scores  # noqa: E402
+from actor_cv import copies_of, load_corpus, override, svm_scores  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -92,26 +94,42 @@ def raw_features(manifest: pd.DataFrame, params) -> np.ndarray:
     return matrix
 
 
-def featurized(args, wanted: dict) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+def featurized(
+    args, wanted: dict, augmented: dict | None = None
+) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     """The clips and each config's raw features: from --features-cache, or computed (and cached).
 
     wanted: config name -> the FeatureParams its features are computed with.
+    augmented: config name -> its Params, for the configs that train on augmented copies:
+    their copies come back as "NAME_copies", with "NAME_copy_of" (each copy's clip row).
     """
+    augmented = augmented or {}
     described = {
         name: json.dumps(dataclasses.asdict(unnormalised(params)), sort_keys=True)
         for name, params in wanted.items()
     }
+    for name, params in augmented.items():
+        described[f"{name}_copies"] = json.dumps(
+            [dataclasses.asdict(unnormalised(params.features)), dataclasses.asdict(params.augment)],
+            sort_keys=True,
+        )
     cache = args.features_cache
     if cache is not None and cache.exists():
         with np.load(cache) as stored:
             for name, description in described.items():
                 if f"params_{name}" not in stored or str(stored[f"params_{name}"]) != description:
+                    what = (
+                        f"augmented copies of the {name.removesuffix('_copies')} config"
+                        if name.endswith("_copies")
+                        else f"features of the {name} config"
+                    )
                     raise SystemExit(
-                        f"error: {cache} holds no features of the {name} config with these "
-                        "params; delete it or name another --features-cache"
+                        f"error: {cache} holds no {what} with these params; delete it or "
+                        "name another --features-cache"
                     )
             manifest = pd.DataFrame(json.loads(str(stored["manifest"])))
-            matrices = {name: stored[f"x_{name}"] for name in wanted}
+            matrices = {name: stored[f"x_{name}"] for name in described}
+            matrices.update({f"{name}_copy_of": stored[f"x_{name}_copy_of"] for name in augmented})
         print(f"{len(manifest)} clips' features read from {cache}")
         return manifest, matrices
     if not (args.speech and args.song):
@@ -120,6 +138,9 @@ def featurized(args, wanted: dict) -> tuple[pd.DataFrame, dict[str, np.ndarray]]
         manifest = load_corpus([args.speech, args.song], Path(work))
         started = time.perf_counter()
         matrices = {name: raw_features(manifest, params) for name, params in wanted.items()}
+        for name, params in augmented.items():
+            copies, copy_of = copies_of(manifest, unnormalised(params.features), params.augment)
+            matrices[f"{name}_copies"], matrices[f"{name}_copy_of"] = copies, copy_of
         print(f"{len(manifest)} clips featurized in {time.perf_counter() - started:.0f} s")
     if cache is not None:
         partial = cache.with_name(cache.name + ".partial.npz")
@@ -131,6 +152,34 @@ def featurized(args, wanted: dict) -> tuple[pd.DataFrame, dict[str, np.ndarray]]
         )
         os.replace(partial, cache)
     return manifest, matrices
+
+
+def setting_copies(matrices, config, params, rows, speakers, keep, labels):
+    """The augmented copies a setting trains on, and each copy's row among its labelled clips.
+
+    rows: the manifest rows of the setting's corpus, speakers: their speaker ids, keep: which
+    of them are labelled (labels: their classes). As the augment stage does, each speaker's
+    copies (of every clip of the corpus) are standardised together; copies of unlabelled
+    clips, and of classes outside augment.only_classes when it is given, are then left out.
+    """
+    empty = np.zeros((0, *matrices[config].shape[1:]), np.float32), np.zeros(0, dtype=int)
+    if f"{config}_copies" not in matrices:
+        return empty
+    in_corpus = np.full(len(matrices[config]), -1)
+    in_corpus[rows] = np.arange(len(rows))
+    source = in_corpus[matrices[f"{config}_copy_of"]]
+    copies, source = matrices[f"{config}_copies"][source >= 0], source[source >= 0]
+    if not len(copies):
+        return empty
+    if features.by_speaker(params.features):
+        copies = features.normalize_by_speaker(copies, np.asarray(speakers)[source])
+    labelled = np.full(len(rows), -1)
+    labelled[keep] = np.arange(int(keep.sum()))
+    copy_row = labelled[source]
+    chosen = set(params.augment.only_classes) or set(labels)
+    use = copy_row >= 0
+    use[use] = np.isin(np.asarray(labels)[copy_row[use]], sorted(chosen))
+    return copies[use], copy_row[use]
 
 
 def runs_of(actors: np.ndarray, gender: np.ndarray, args, split_params) -> list[tuple[list, list]]:
@@ -190,7 +239,14 @@ def main() -> None:
 
     feature_params = {"default": configs["default"].features, "seed": configs["seed"].features}
     feature_params["svm"] = svm_params
-    manifest, matrices = featurized(args, {name: feature_params[name] for name in args.configs})
+    augmented = {
+        name: configs[name]
+        for name in args.configs
+        if name != "svm" and configs[name].augment.any_enabled
+    }
+    manifest, matrices = featurized(
+        args, {name: feature_params[name] for name in args.configs}, augmented
+    )
 
     results = []
     for number in args.settings:
@@ -215,11 +271,17 @@ def main() -> None:
             if features.by_speaker(params.features) and config != "svm":
                 matrix = features.normalize_by_speaker(matrix, speakers)
             x = matrix[keep]
+            copies, copy_row = setting_copies(
+                matrices, config, params, rows, speakers, keep, labelled["label"][keep]
+            )
             outcomes, seconds = [], 0.0
             for test_actors, val_actors in runs:
                 test = np.isin(actors, test_actors)
                 val = np.isin(actors, val_actors)
                 train = ~test & ~val
+                # Copies of the training actors' clips only, as the train stage takes them.
+                x_train = np.concatenate([x[train], copies[train[copy_row]]])
+                y_train = np.concatenate([y[train], y[copy_row[train[copy_row]]]])
                 if config == "svm":
                     begun = time.perf_counter()
                     outcomes.append(svm_scores(x[~test], y[~test], x[test], y[test], names))
@@ -228,8 +290,8 @@ def main() -> None:
                 for offset in range(args.seeds):
                     begun = time.perf_counter()
                     model, _ = fit(
-                        x[train],
-                        y[train],
+                        x_train,
+                        y_train,
                         x[val],
                         y[val],
                         num_classes=len(names),
@@ -245,7 +307,8 @@ def main() -> None:
                     print(
                         f"  setting {number} {config} test actors {test_actors} seed "
                         f"{params.train.seed + offset}: accuracy "
-                        f"{outcomes[-1]['accuracy']:.3f} ({spent:.0f} s)",
+                        f"{outcomes[-1]['accuracy']:.3f} ({spent:.0f} s, {len(x_train)} "
+                        f"training clips, {int(train[copy_row].sum())} of them copies)",
                         flush=True,
                     )
             summary = summarise_folds(outcomes)

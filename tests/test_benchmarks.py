@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -68,6 +69,37 @@ def test_settings_writes_its_features_cache_and_gives_the_same_results_from_it(
     assert results[0]["clips"] == 2 * 40 * 2
     assert results[1]["clips"] == 240
     assert 0.0 <= results[1]["svm"]["accuracy"]["mean"] <= 1.0
+
+
+def test_settings_trains_the_default_on_copies_of_its_training_actors_only(
+    speech_and_song, tmp_path
+):
+    """The default's pitch and speed copies (augment.*: auto), one per training clip."""
+    speech, song = speech_and_song
+    result = run_settings(
+        "--speech", str(speech), "--song", str(song), "--configs", "default", "--folds", "3",
+        "--settings", "6", "-S", "train.epochs=1", "-S", "model.filters=8",
+        "--json", str(tmp_path / "runs.json"), "--features-cache", str(tmp_path / "cache.npz"),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    runs = re.findall(
+        r"test actors \[([\d, ]+)\] .*?(\d+) training clips, (\d+) of them copies", result.stdout
+    )
+    assert len(runs) == 3
+    for tested, clips, copies in runs:
+        # One copy per training clip: 60 speech clips per training actor. The test actors and
+        # the validation fold (at least one actor) contribute none.
+        assert int(clips) == 2 * int(copies)
+        assert int(copies) % 60 == 0
+        assert 60 <= int(copies) <= 60 * (4 - len(tested.split(",")) - 1)
+    assert json.loads((tmp_path / "runs.json").read_text())["results"][0]["default"]
+    # The cache holds the copies with the augment params that made them: others are refused.
+    other = run_settings(
+        "--configs", "default", "-S", "augment.pitch_max=3", "--features-cache",
+        str(tmp_path / "cache.npz"),
+    )  # fmt: skip
+    assert other.returncode != 0
+    assert "holds no augmented copies of the default config with these params" in other.stderr
 
 
 def test_settings_refuses_a_cache_without_the_features_a_config_needs(speech_and_song, tmp_path):
