@@ -18,9 +18,9 @@ Configs:
     ``--seed-epochs`` caps its epochs (it costs ~50x the default on a CPU).
   * SVM baseline: mean and std over frames of 40 MFCCs and their deltas, StandardScaler,
     RBF SVM (C=10), trained on train + validation actors.
-  * default: params.yaml as it is (plus any -S overrides), with its augmented copies (augment.*:
-    by default one pitch- and speed-shifted copy of each clip): each run trains on the copies
-    of its own training actors' clips, standardised per speaker as the augment stage does.
+  * default: params.yaml as it is (plus any -S overrides). When augment.* enables a transform,
+    each run also trains on the augmented copies of its own training actors' clips,
+    standardised per speaker as the augment stage does (e.g. -S augment.pitch=true).
 
 Each fold (or the fixed split) tests on whole actors that no model trained or validated on.
 Writes a markdown table (stdout, and --markdown FILE) and the raw numbers (--json FILE).
@@ -28,8 +28,8 @@ Writes a markdown table (stdout, and --markdown FILE) and the raw numbers (--jso
 ``--features-cache FILE`` keeps the clips' table and their (unnormalised) features in one .npz:
 the first run writes it, later runs read it and need neither the archives nor librosa, so
 the training can run on another machine (``KERAS_BACKEND=jax`` on a GPU, say). A cache made
-with other feature (or augment) params than the run asks for is refused. It is derived from the corpus:
-keep it out of git, like data/.
+with other feature (or augment) params than the run asks for is refused. It is derived from
+the corpus: keep it out of git, like data/.
 """
 
 from __future__ import annotations

@@ -71,14 +71,13 @@ def test_settings_writes_its_features_cache_and_gives_the_same_results_from_it(
     assert 0.0 <= results[1]["svm"]["accuracy"]["mean"] <= 1.0
 
 
-def test_settings_trains_the_default_on_copies_of_its_training_actors_only(
-    speech_and_song, tmp_path
-):
-    """The default's pitch and speed copies (augment.*: auto), one per training clip."""
+def test_settings_trains_on_copies_of_the_training_actors_clips_only(speech_and_song, tmp_path):
+    """Pitch- and speed-shifted copies (augment.*), one per training clip."""
     speech, song = speech_and_song
     result = run_settings(
         "--speech", str(speech), "--song", str(song), "--configs", "default", "--folds", "3",
         "--settings", "6", "-S", "train.epochs=1", "-S", "model.filters=8",
+        "-S", "augment.pitch=true", "-S", "augment.speed=true",
         "--json", str(tmp_path / "runs.json"), "--features-cache", str(tmp_path / "cache.npz"),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -95,7 +94,8 @@ def test_settings_trains_the_default_on_copies_of_its_training_actors_only(
     assert json.loads((tmp_path / "runs.json").read_text())["results"][0]["default"]
     # The cache holds the copies with the augment params that made them: others are refused.
     other = run_settings(
-        "--configs", "default", "-S", "augment.pitch_max=3", "--features-cache",
+        "--configs", "default", "-S", "augment.pitch=true", "-S", "augment.speed=true",
+        "-S", "augment.pitch_max=3", "--features-cache",
         str(tmp_path / "cache.npz"),
     )  # fmt: skip
     assert other.returncode != 0

@@ -29,7 +29,7 @@ def test_default_params_validate(params_dict):
             r"data\.corpus: 'crema' is not allowed; choose one of: synthetic, ravdess",
         ),
         ("augment.noise", 1, r"augment\.noise: expected true or false, got 1"),
-        ("augment.pitch", "yes", r"augment\.pitch: expected true, false or auto, got 'yes'"),
+        ("augment.pitch", "yes", r"augment\.pitch: expected true or false, got 'yes'"),
         ("train.epochs", -1, r"train\.epochs: -1 is too small; must be >= 1"),
         ("train.epochs", 2.5, r"train\.epochs: expected an integer, got 2\.5"),
         (
@@ -257,21 +257,3 @@ def test_auto_arch_follows_the_feature_kind(params_dict, kind, arch, expected):
     set_key(params_dict, "features.kind", kind)
     set_key(params_dict, "model.arch", arch)
     assert parse_params(params_dict).model.arch == expected
-
-
-@pytest.mark.parametrize(
-    ("kind", "pitch", "expected"),
-    [
-        ("mfcc", "auto", True),
-        ("seed", "auto", False),
-        ("seed", True, True),
-        ("mfcc", False, False),
-    ],
-)
-def test_auto_augmentation_follows_the_feature_kind(params_dict, kind, pitch, expected):
-    """The default's pitch and speed copies; none for the 2019 setting unless asked for."""
-    set_key(params_dict, "features.kind", kind)
-    set_key(params_dict, "augment.pitch", pitch)
-    set_key(params_dict, "augment.speed", pitch)
-    augment = parse_params(params_dict).augment
-    assert (augment.pitch, augment.speed, augment.any_enabled) == (expected, expected, expected)

@@ -557,20 +557,7 @@ def _folds(section: _Section) -> tuple[int, ...]:
     return tuple(value)
 
 
-def _switch(section: _Section, name: str, *, auto: bool) -> bool:
-    """true, false, or auto (whatever `auto` says for these params)."""
-    value = section.raw[name]
-    if value == "auto":
-        return auto
-    if not isinstance(value, bool):
-        raise ConfigError(f"{section.key(name)}: expected true, false or auto, got {_show(value)}")
-    return value
-
-
-def _augment(section: _Section, features: FeatureParams) -> AugmentParams:
-    # auto: on for the project's features, off for the 2019 ones (the 2019 setting had no
-    # copies, so -S features.kind=seed alone stays the 2019 setting).
-    auto = features.kind != "seed"
+def _augment(section: _Section) -> AugmentParams:
     params = AugmentParams(
         seed=section.integer("seed", minimum=0),
         copies=section.integer("copies", minimum=1, maximum=100),
@@ -578,10 +565,10 @@ def _augment(section: _Section, features: FeatureParams) -> AugmentParams:
         noise_amplitude=section.number("noise_amplitude", minimum=1e-6, maximum=1.0),
         shift=section.boolean("shift"),
         shift_seconds=section.number("shift_seconds", minimum=0.0, maximum=10.0),
-        pitch=_switch(section, "pitch", auto=auto),
+        pitch=section.boolean("pitch"),
         pitch_min=section.number("pitch_min", minimum=-24.0, maximum=24.0),
         pitch_max=section.number("pitch_max", minimum=-24.0, maximum=24.0),
-        speed=_switch(section, "speed", auto=auto),
+        speed=section.boolean("speed"),
         speed_min=section.number("speed_min", minimum=0.1, maximum=10.0),
         speed_max=section.number("speed_max", minimum=0.1, maximum=10.0),
         gain=section.boolean("gain"),
@@ -670,12 +657,11 @@ def parse_params(raw: Any) -> Params:
     """Validate a params mapping (as read from params.yaml) into :class:`Params`."""
     root = _Section(raw, "", _names(Params))
     data = _data(root.section("data", _names(DataParams)))
-    feature_params = _features(root.section("features", _names(FeatureParams)))
     params = Params(
         data=data,
-        features=feature_params,
+        features=_features(root.section("features", _names(FeatureParams))),
         split=_split(root.section("split", _names(SplitParams))),
-        augment=_augment(root.section("augment", _names(AugmentParams)), feature_params),
+        augment=_augment(root.section("augment", _names(AugmentParams))),
         labels=_labels(root.section("labels", _names(LabelParams)), data.emotions),
         model=_model(root.section("model", _names(ModelParams))),
         train=_train(root.section("train", _names(TrainParams))),
