@@ -158,10 +158,15 @@ def test_copies_do_not_depend_on_other_threads_of_the_worker(params_dict, tiny_c
     def draw_random_numbers(until: str) -> None:
         import os
         import random
+        import time
 
         while not os.path.exists(until):
             for _ in range(1000):
                 random.random()
+            # Let the augmenting thread run: a loop that never waits holds the GIL so much
+            # that each of its releases (numpy, librosa) waits a switch interval to get it
+            # back, and 4 copies took minutes instead of seconds. The draws still interleave.
+            time.sleep(0.001)
 
     params = parse_params(params_dict)
     settings = dataclasses.replace(params.augment, noise=True, pitch=True, copies=2)
