@@ -29,6 +29,16 @@ def test_default_cnn_takes_any_window_and_class_count():
     assert model.output_shape == (None, 3)
 
 
+def test_dilations_add_residual_dilated_blocks_of_the_given_rates():
+    plain = build_model("cnn", input_shape=(120, 26), num_classes=3, filters=8)
+    model = build_model("cnn", input_shape=(120, 26), num_classes=3, filters=8, dilations=(2, 4))
+    convs = [layer for layer in model.layers if type(layer).__name__ == "Conv1D"]
+    assert [c.dilation_rate for c in convs] == [(1,), (1,), (2,), (4,)]
+    assert [c.filters for c in convs] == [8, 16, 16, 16]
+    assert layer_types(model).count("Add") == 2 and "Add" not in layer_types(plain)
+    assert model.output_shape == (None, 3)
+
+
 def test_unknown_arch_is_refused():
     with pytest.raises(ConfigError, match="model.arch: 'lstm' is not allowed"):
         build_model("lstm", input_shape=(10, 2), num_classes=2)

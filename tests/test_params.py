@@ -78,6 +78,8 @@ def test_default_params_validate(params_dict):
             r"augment\.only_classes: 'joy' is not a class of grouping 'emotions8'",
         ),
         ("augment.pitch_min", 5.0, r"augment\.pitch_min: must not exceed augment\.pitch_max"),
+        ("model.dilations", [2, 0], r"model\.dilations: expected a list of up to 8 dilation rates"),
+        ("model.dilations", 2, r"model\.dilations: expected a list .* got 2$"),
         (
             "train.optimizer",
             "rmsprop",

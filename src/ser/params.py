@@ -168,6 +168,8 @@ class ModelParams:
     spec_augment: bool
     noise: float
     ensemble: int = 1
+    # Residual dilated Conv1D blocks after the cnn's two convolutions, one per rate.
+    dilations: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -632,7 +634,20 @@ def _model(section: _Section) -> ModelParams:
         spec_augment=section.boolean("spec_augment"),
         noise=section.number("noise", minimum=0.0, maximum=10.0),
         ensemble=section.integer("ensemble", minimum=1, maximum=10),
+        dilations=_dilations(section),
     )
+
+
+def _dilations(section: _Section) -> tuple[int, ...]:
+    value = section.raw["dilations"]
+    allowed = "a list of up to 8 dilation rates from 1 to 64, e.g. [2, 4] (or [] for none)"
+    if (
+        not isinstance(value, list)
+        or len(value) > 8
+        or any(isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 64 for v in value)
+    ):
+        raise ConfigError(f"{section.key('dilations')}: expected {allowed}, got {_show(value)}")
+    return tuple(value)
 
 
 def _train(section: _Section) -> TrainParams:

@@ -189,6 +189,7 @@ def _fit_one(
         l2=model_params.l2,
         spec_augment=model_params.spec_augment,
         noise=model_params.noise,
+        dilations=model_params.dilations,
         seed=train_params.seed,
     )
     if any(layer.name == "normalize" for layer in model.layers):
