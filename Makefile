@@ -23,8 +23,11 @@ repro: setup
 repro-all: setup
 	$(RUN) dvc repro
 
+# On every core: the tests are mostly separate processes (dvc, stages, TensorFlow start-up),
+# so two workers on two cores halve the time. worksteal balances the few long pipeline tests.
+# One test file alone: .venv/bin/python -m pytest tests/test_x.py (serial, no workers).
 test: setup lint
-	$(RUN) python -m pytest
+	$(RUN) python -m pytest -n auto --dist worksteal
 
 # The fuzz tests with many fresh random examples (hypothesis profile "fuzz", tests/conftest.py)
 # instead of the small fixed set `make test` runs; takes several minutes.
