@@ -10,9 +10,12 @@ RUN := PATH="$(BIN):$$PATH"
 
 setup: $(STAMP)
 
+# The last step compiles and caches librosa's numba functions once, here (about 20 s), not
+# in several processes at a time later (src/ser/librosa_import.py).
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/python -c 'from ser.librosa_import import import_librosa; import_librosa()'
 	touch $(STAMP)
 
 # The fixed-split pipeline, download -> evaluate: the quick start (a few minutes).

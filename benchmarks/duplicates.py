@@ -52,7 +52,9 @@ def describe(archives: list[Path], work: Path) -> pd.DataFrame:
 
 def picture(path: Path) -> np.ndarray:
     """(bands, frames) log-mel spectrogram in dB below the clip's peak: gain does not matter."""
-    import librosa
+    from ser.librosa_import import import_librosa
+
+    librosa = import_librosa()
 
     samples = audio.load(path, sample_rate=RATE)
     if samples.size < 512:

@@ -34,6 +34,15 @@ settings.register_profile(
 settings.load_profile("ci")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _librosa_compiled_once() -> None:
+    """Tests call librosa directly too: import its compiled modules under the lock first, so
+    that test workers starting together on a fresh install cannot corrupt numba's cache."""
+    from ser.librosa_import import import_librosa
+
+    import_librosa()
+
+
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from ser.librosa_import import import_librosa
 from ser.params import AugmentParams
 
 
@@ -24,6 +25,7 @@ def build(params: AugmentParams, *, sample_rate: int):
     """An audiomentations.Compose of the enabled transforms (each always applied), or None."""
     if not params.any_enabled:
         return None
+    import_librosa()  # its transforms use librosa's compiled functions
     import audiomentations as am
 
     transforms = []

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ser import audio
+from ser.librosa_import import import_librosa
 from ser.params import FeatureParams
 
 SEED_SAMPLE_RATE = 44100
@@ -108,7 +109,7 @@ def trim_silence(samples: np.ndarray, *, top_db: float = TRIM_TOP_DB) -> np.ndar
     if samples.size == 0:
         return samples
     if samples.size <= TRIM_BLOCKWISE_SAMPLES:
-        import librosa
+        librosa = import_librosa()
 
         trimmed, _ = librosa.effects.trim(
             np.asarray(samples), top_db=top_db, frame_length=TRIM_FRAME, hop_length=TRIM_HOP
@@ -154,7 +155,7 @@ def compute(samples: np.ndarray, params: FeatureParams) -> np.ndarray:
     A window shorter than the params' window is padded; it is never an error. The result
     is float32 and finite.
     """
-    import librosa
+    librosa = import_librosa()
 
     n_frames, n_features = shape(params)
     padded = np.zeros((n_frames, n_features), dtype=np.float32)
@@ -224,7 +225,7 @@ def _delta_filter(width: int) -> np.ndarray:
 
 def _prosody(samples: np.ndarray, power: np.ndarray, params: FeatureParams) -> np.ndarray:
     """(4, frames): log F0 (YIN), its delta, log RMS energy, its delta; frames as `power`."""
-    import librosa
+    librosa = import_librosa()
 
     rate, hop = params.sample_rate, params.hop_length
     if rate > F0_SAMPLE_RATE and (hop * F0_SAMPLE_RATE) % rate == 0:
@@ -248,7 +249,7 @@ def _prosody(samples: np.ndarray, power: np.ndarray, params: FeatureParams) -> n
 def _resample_for_f0(samples: np.ndarray, rate: int) -> np.ndarray:
     """librosa.resample(samples, orig_sr=rate, target_sr=F0_SAMPLE_RATE, res_type="polyphase"),
     bit for bit, with the anti-aliasing filter designed once rather than on every call."""
-    import librosa
+    librosa = import_librosa()
     from scipy.signal import resample_poly
 
     librosa.util.valid_audio(samples)
@@ -271,7 +272,7 @@ def _f0_filter(up: int, down: int, dtype: str) -> np.ndarray:
 
 @functools.lru_cache(maxsize=8)
 def _mel_basis(sample_rate: int, n_fft: int, n_mels: int) -> np.ndarray:
-    import librosa
+    librosa = import_librosa()
 
     return librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels)
 
