@@ -110,31 +110,12 @@ def build_cnn(
         x = SpecAugment(seed=seed, name="spec_augment")(x)
     if noise > 0:
         x = layers.GaussianNoise(noise, seed=seed, name="noise")(x)
-    for index, (width, kernel) in enumerate(((filters, 5), (filters * 2, 3))):
-        x = layers.Conv1D(
-            width,
-            kernel,
-            padding="same",
-            use_bias=False,
-            kernel_regularizer=regularizer,
-            name=f"conv{index + 1}",
-        )(x)
-        x = layers.BatchNormalization(name=f"batchnorm{index + 1}")(x)
-        x = layers.Activation("relu", name=f"relu{index + 1}")(x)
+    for index, (width, kernel) in enumerate(((filters, 5), (filters * 2, 3)), start=1):
+        x = _conv_block(x, width, kernel, index=index, regularizer=regularizer)
     # Residual dilated blocks widen the receptive field: 7 frames (70 ms) after the two
     # convolutions above, 19 frames (190 ms) with dilations [2, 4].
     for index, rate in enumerate(dilations, start=3):
-        h = layers.Conv1D(
-            filters * 2,
-            3,
-            padding="same",
-            dilation_rate=rate,
-            use_bias=False,
-            kernel_regularizer=regularizer,
-            name=f"conv{index}",
-        )(x)
-        h = layers.BatchNormalization(name=f"batchnorm{index}")(h)
-        h = layers.Activation("relu", name=f"relu{index}")(h)
+        h = _conv_block(x, filters * 2, 3, index=index, regularizer=regularizer, dilation=rate)
         x = layers.Add(name=f"residual{index}")([x, h])
     x = StatisticsPooling(name="statistics")(x)
     x = layers.Concatenate(name="utterance")([x, direct])
@@ -143,3 +124,21 @@ def build_cnn(
         num_classes, activation="softmax", kernel_regularizer=regularizer, name="probabilities"
     )(x)
     return keras.Model(inputs, outputs, name="ser_cnn")
+
+
+def _conv_block(x, width: int, kernel: int, *, index: int, regularizer, dilation: int = 1):
+    """Conv1D (no bias: batch norm's shift replaces it), batch norm, ReLU; layers named
+    conv/batchnorm/relu + index."""
+    from keras import layers
+
+    x = layers.Conv1D(
+        width,
+        kernel,
+        padding="same",
+        dilation_rate=dilation,
+        use_bias=False,
+        kernel_regularizer=regularizer,
+        name=f"conv{index}",
+    )(x)
+    x = layers.BatchNormalization(name=f"batchnorm{index}")(x)
+    return layers.Activation("relu", name=f"relu{index}")(x)
