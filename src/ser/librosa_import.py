@@ -26,7 +26,7 @@ from pathlib import Path
 from types import ModuleType
 
 # The modules whose import compiles numba functions that this package, or the transforms it
-# uses, reach (librosa 0.10-0.11).
+# uses, reach (checked with librosa 0.11).
 COMPILED_MODULES = ("librosa.util.utils", "librosa.core.audio", "librosa.core.pitch")
 
 
