@@ -127,6 +127,11 @@ def main() -> None:
             {key: round(value, 6) for key, value in member.items()} for member in history["members"]
         ]
         summary["ensemble"] = {key: round(v, 6) for key, v in history["ensemble"].items()}
+    # train.refit, model.stats_weight: what trained on the val clips too. The val scores above
+    # are then those of the run that chose the epochs, not of the model kept.
+    for key in ("refit", "statistics"):
+        if key in history:
+            summary[key] = history[key]
     meta = modelio.metadata(
         labels=spec,
         feature_settings=settings,

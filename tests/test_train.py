@@ -243,3 +243,65 @@ def test_mixup_batches_blend_clips_labels_and_class_weights(rng):
     assert not np.array_equal(before, batches.order)  # a new order each epoch
     again = train._mixed_batches(x, y, 4, alpha=0.4, seed=0, weights=weights)
     np.testing.assert_array_equal(again[0][0], features)  # and the same run after run
+
+
+def test_refit_trains_again_on_train_and_val_for_the_best_epochs_at_the_same_rates(
+    small_problem, fitted, params
+):
+    import keras
+
+    (x_train, y_train), (x_val, y_val) = small_problem
+    first, history = fitted()
+    refit, refit_history = fitted(refit=True)
+    again, _ = fitted(refit=True)
+    best = history["best_epoch"]
+    assert refit_history["best_epoch"] == best
+    assert refit_history["refit"] == {"epochs": best, "clips": len(x_train) + len(x_val)}
+    np.testing.assert_array_equal(predict_proba(refit, x_val), predict_proba(again, x_val))
+    assert not np.allclose(predict_proba(refit, x_val), predict_proba(first, x_val))
+
+    # The same network, seeded alike, trained by hand on train + val for `best` epochs
+    # with the first run's learning rates, gives the refit model's weights.
+    model_params, train_params = params
+    both = np.concatenate([x_train, x_val])
+    labels = np.eye(3, dtype=np.float32)[np.concatenate([y_train, y_val])]
+    model, _ = train._compiled(both, 3, model_params, train_params, True)
+    rates = history["learning_rate"][:best]
+    model.fit(
+        both,
+        labels,
+        batch_size=32,
+        epochs=best,
+        shuffle=True,
+        class_weight=class_weights(np.concatenate([y_train, y_val]), 3),
+        callbacks=[keras.callbacks.LearningRateScheduler(lambda epoch, _: rates[epoch])],
+        verbose=0,
+    )
+    for mine, theirs in zip(model.get_weights(), refit.get_weights(), strict=True):
+        np.testing.assert_array_equal(mine, theirs)
+
+
+def test_the_statistics_member_is_averaged_in_with_its_weight(small_problem, fitted, tmp_path):
+    from ser import modelio
+    from ser.layers import StatisticsPooling
+
+    (x_train, y_train), (x_val, y_val) = small_problem
+    network, _ = fitted()
+    fused, history = fitted(model={"stats_weight": 0.25, "stats_epochs": 100, "stats_units": 16})
+    assert history["statistics"] == {"weight": 0.25, "epochs": 100, "clips": 144}
+    member = fused.get_layer("statistics_head")
+    member_probabilities = np.asarray(member(StatisticsPooling()(x_val)))
+    # The member learns the problem on its own (class k: a higher mean of feature k).
+    assert (member_probabilities.argmax(axis=1) == y_val).mean() > 0.8
+    np.testing.assert_allclose(
+        predict_proba(fused, x_val),
+        0.75 * predict_proba(network, x_val) + 0.25 * member_probabilities,
+        atol=1e-5,
+    )
+    # The statistics the member trained on are those its pooling layer computes.
+    np.testing.assert_allclose(
+        train._statistics(x_val), np.asarray(StatisticsPooling()(x_val)), atol=1e-5
+    )
+    modelio.save(tmp_path / "model", fused, {"classes": ["a", "b", "c"]})
+    loaded, _ = modelio.load(tmp_path / "model")
+    np.testing.assert_allclose(predict_proba(loaded, x_val), predict_proba(fused, x_val), atol=1e-6)

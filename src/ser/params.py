@@ -170,6 +170,10 @@ class ModelParams:
     ensemble: int = 1
     # Residual dilated Conv1D blocks after the cnn's two convolutions, one per rate.
     dilations: tuple[int, ...] = ()
+    # A dense network on utterance statistics averaged in with this weight (0 = none).
+    stats_weight: float = 0.0
+    stats_units: int = 256
+    stats_epochs: int = 60
 
 
 @dataclass(frozen=True)
@@ -186,6 +190,9 @@ class TrainParams:
     # Soft targets: label smoothing (0 = off) and mixup's Beta(alpha, alpha) (0 = off).
     label_smoothing: float = 0.0
     mixup: float = 0.0
+    # Train again from scratch on the training and validation clips together, for the first
+    # run's best epoch count and with its learning rates (see ser.train.fit).
+    refit: bool = False
 
 
 @dataclass(frozen=True)
@@ -635,6 +642,9 @@ def _model(section: _Section) -> ModelParams:
         noise=section.number("noise", minimum=0.0, maximum=10.0),
         ensemble=section.integer("ensemble", minimum=1, maximum=10),
         dilations=_dilations(section),
+        stats_weight=section.number("stats_weight", minimum=0.0, maximum=1.0),
+        stats_units=section.integer("stats_units", minimum=1, maximum=4096),
+        stats_epochs=section.integer("stats_epochs", minimum=1, maximum=10000),
     )
 
 
@@ -665,6 +675,7 @@ def _train(section: _Section) -> TrainParams:
         class_weights=section.boolean("class_weights"),
         label_smoothing=section.number("label_smoothing", minimum=0.0, maximum=0.5),
         mixup=section.number("mixup", minimum=0.0, maximum=10.0),
+        refit=section.boolean("refit"),
     )
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ser.dataset import Rows
 from ser.model import DEFAULTS, build_model
 from ser.params import ModelParams, TrainParams
 
@@ -90,20 +91,48 @@ def fit(
     first member's; ``history["members"]`` gives each member's kept epoch and validation
     scores and ``history["ensemble"]`` the averaged model's. ``on_epoch_end`` sees every
     member's epochs, one after the other.
+
+    With ``model_params.stats_weight`` = w > 0, a second member joins: a dense network on each
+    clip's utterance statistics (the mean and standard deviation of every feature over its
+    frames; input dropout 0.2, ``stats_units`` ReLU units, dropout 0.5, softmax), trained
+    with Adam for a fixed ``stats_epochs`` epochs on the training and validation clips
+    together (it has no early stopping to feed). The model returned gives
+    (1 - w) x the network's (or ensemble's) probabilities + w x the member's, still one
+    Keras model; ``history["statistics"]`` = {"weight", "epochs", "clips"}.
     """
+    arguments = dict(
+        num_classes=num_classes,
+        model_params=model_params,
+        train_params=train_params,
+        on_epoch_end=on_epoch_end,
+        verbose=verbose,
+        in_memory=in_memory,
+    )
     if model_params.ensemble == 1:
-        return _fit_one(
-            x_train,
-            y_train,
-            x_val,
-            y_val,
-            num_classes=num_classes,
-            model_params=model_params,
-            train_params=train_params,
-            on_epoch_end=on_epoch_end,
-            verbose=verbose,
-            in_memory=in_memory,
+        model, history = _fit_one(x_train, y_train, x_val, y_val, **arguments)
+    else:
+        model, history = _fit_ensemble(x_train, y_train, x_val, y_val, **arguments)
+    if model_params.stats_weight > 0:
+        model, history = _with_statistics_member(
+            model, history, x_train, y_train, x_val, y_val, **arguments
         )
+    return model, history
+
+
+def _fit_ensemble(
+    x_train,
+    y_train: np.ndarray,
+    x_val,
+    y_val: np.ndarray,
+    *,
+    num_classes: int,
+    model_params: ModelParams,
+    train_params: TrainParams,
+    on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
+    verbose: int = 0,
+    in_memory: bool | None = None,
+):
+    """model_params.ensemble networks with consecutive seeds, averaged (see fit)."""
     import dataclasses
 
     import keras
@@ -141,6 +170,80 @@ def fit(
     return ensemble, summary
 
 
+def _with_statistics_member(
+    network,
+    history: dict,
+    x_train,
+    y_train: np.ndarray,
+    x_val,
+    y_val: np.ndarray,
+    *,
+    num_classes: int,
+    model_params: ModelParams,
+    train_params: TrainParams,
+    on_epoch_end=None,
+    verbose: int = 0,
+    in_memory: bool | None = None,
+):
+    """network's probabilities averaged with those of a small dense network on each clip's
+    utterance statistics, with weight model_params.stats_weight on the latter (see fit)."""
+    del on_epoch_end, in_memory  # the member trains on small in-memory statistics
+    make_deterministic(train_params.seed)
+    import keras
+    from keras import layers
+
+    from ser.layers import StatisticsPooling
+
+    statistics = np.concatenate([_statistics(x_train), _statistics(x_val)])
+    labels = np.concatenate([y_train, y_val])
+    head_inputs = keras.Input(shape=statistics.shape[1:], name="statistics")
+    normalize = layers.Normalization(name="normalize_statistics")
+    normalize.adapt(statistics)
+    x = layers.Dropout(0.2, seed=train_params.seed)(normalize(head_inputs))
+    x = layers.Dense(model_params.stats_units, activation="relu", name="statistics_hidden")(x)
+    x = layers.Dropout(0.5, seed=train_params.seed + 1)(x)
+    outputs = layers.Dense(num_classes, activation="softmax", name="statistics_probabilities")(x)
+    head = keras.Model(head_inputs, outputs, name="statistics_head")
+    head.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=1e-3),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=train_params.label_smoothing),
+    )
+    head.fit(
+        statistics,
+        _one_hot(labels, num_classes),
+        batch_size=32,
+        epochs=model_params.stats_epochs,
+        shuffle=True,
+        verbose=verbose,
+    )
+    inputs = keras.Input(shape=tuple(x_train.shape[1:]), name="features")
+    member = head(StatisticsPooling(name="utterance_statistics")(inputs))
+    weight = model_params.stats_weight
+    fused = layers.Add(name="probabilities")(
+        [
+            layers.Rescaling(1.0 - weight, name="network_share")(network(inputs)),
+            layers.Rescaling(weight, name="statistics_share")(member),
+        ]
+    )
+    history = dict(history)
+    history["statistics"] = {
+        "weight": weight,
+        "epochs": model_params.stats_epochs,
+        "clips": len(statistics),
+    }
+    return keras.Model(inputs, fused, name=f"{network.name}_with_statistics"), history
+
+
+def _statistics(x) -> np.ndarray:
+    """Each clip's mean and standard deviation over frames, as StatisticsPooling computes them."""
+    blocks = []
+    for block in _chunks(x):
+        blocks.append(
+            np.concatenate([block.mean(axis=1), np.sqrt(block.var(axis=1) + 1e-5)], axis=1)
+        )
+    return np.concatenate(blocks).astype(np.float32)
+
+
 def _validation_scores(model, x_val, y_val: np.ndarray) -> dict[str, float]:
     """Cross-entropy and accuracy of a trained model on the validation clips."""
     probabilities = predict_proba(model, x_val).astype(np.float64)
@@ -171,14 +274,93 @@ def _fit_one(
     ReduceLROnPlateau and early stopping both watch val_loss; the weights returned are those
     of the epoch with the lowest val_loss, not the last epoch's. ``in_memory``: None decides
     by size (IN_MEMORY_BYTES); True reads x into memory, False streams it from where it is.
-    """
-    make_deterministic(train_params.seed)
-    import keras
 
+    With ``train_params.refit``, that run only chooses how long to train: a second network,
+    built and seeded like the first, then trains from scratch on the training and
+    validation clips together for the first run's best epoch count, each epoch at the
+    learning rate the first run had in it, and is the one returned. Its history is the
+    first run's, with ``history["refit"]`` = {"epochs", "clips"}. The validation clips
+    have then been trained on: scores on them no longer measure anything.
+    """
     if in_memory is None:
         in_memory = _nbytes(x_train) + _nbytes(x_val) <= IN_MEMORY_BYTES
     if in_memory:
         x_train, x_val = np.asarray(x_train), np.asarray(x_val)
+    model, soft = _compiled(x_train, num_classes, model_params, train_params, in_memory)
+    best = _best_weights_callback()
+    callbacks = [
+        _callbacks().ReduceLROnPlateau(
+            monitor="val_loss",
+            factor=train_params.reduce_lr_factor,
+            patience=train_params.reduce_lr_patience,
+            min_lr=1e-6,
+        ),
+        _callbacks().EarlyStopping(
+            monitor="val_loss", patience=train_params.early_stopping_patience
+        ),
+        best,
+    ]
+    if on_epoch_end is not None:
+        callbacks.append(_callbacks().LambdaCallback(on_epoch_end=on_epoch_end))
+    history = _train(
+        model,
+        x_train,
+        y_train,
+        (x_val, y_val),
+        num_classes=num_classes,
+        model_params=model_params,
+        train_params=train_params,
+        soft=soft,
+        in_memory=in_memory,
+        epochs=train_params.epochs,
+        callbacks=callbacks,
+        verbose=verbose,
+    )
+    best.restore(model)
+    summary = {key: [float(v) for v in values] for key, values in history.history.items()}
+    summary["best_epoch"] = best.epoch
+    if not train_params.refit or best.epoch == 0:
+        return model, summary
+
+    rates = summary["learning_rate"][: best.epoch]
+    both = (
+        np.concatenate([x_train, x_val])
+        if in_memory
+        else Rows((x_train, np.arange(len(x_train))), (x_val, np.arange(len(x_val))))
+    )
+    y_both = np.concatenate([y_train, y_val])
+    model, soft = _compiled(both, num_classes, model_params, train_params, in_memory)
+    schedule = _callbacks().LearningRateScheduler(lambda epoch, _: rates[epoch])
+    _train(
+        model,
+        both,
+        y_both,
+        None,
+        num_classes=num_classes,
+        model_params=model_params,
+        train_params=train_params,
+        soft=soft,
+        in_memory=in_memory,
+        epochs=best.epoch,
+        callbacks=[schedule],
+        verbose=verbose,
+    )
+    summary["refit"] = {"epochs": best.epoch, "clips": len(both)}
+    return model, summary
+
+
+def _callbacks():
+    import keras
+
+    return keras.callbacks
+
+
+def _compiled(x_train, num_classes, model_params, train_params, in_memory):
+    """(a new network seeded with train_params.seed, its normaliser fitted to x_train and
+    compiled, whether its loss takes soft one-hot targets)."""
+    make_deterministic(train_params.seed)
+    import keras
+
     settings = TrainingSettings.resolve(model_params, train_params)
     model = build_model(
         model_params.arch,
@@ -202,67 +384,55 @@ def _fit_one(
     if soft:
         # Soft targets need one-hot labels; off, the loss is the integer-label one, as it was.
         loss = keras.losses.CategoricalCrossentropy(label_smoothing=train_params.label_smoothing)
-        y_train, y_val = _one_hot(y_train, num_classes), _one_hot(y_val, num_classes)
     else:
         loss = "sparse_categorical_crossentropy"
     model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
-    best = _best_weights_callback()
-    callbacks = [
-        keras.callbacks.ReduceLROnPlateau(
-            monitor="val_loss",
-            factor=train_params.reduce_lr_factor,
-            patience=train_params.reduce_lr_patience,
-            min_lr=1e-6,
-        ),
-        keras.callbacks.EarlyStopping(
-            monitor="val_loss", patience=train_params.early_stopping_patience
-        ),
-        best,
-    ]
-    if on_epoch_end is not None:
-        callbacks.append(keras.callbacks.LambdaCallback(on_epoch_end=on_epoch_end))
-    weights = None
-    if train_params.class_weights:
-        weights = class_weights(y_train.argmax(axis=1) if soft else y_train, num_classes)
+    return model, soft
+
+
+def _train(
+    model,
+    x_train,
+    y_train: np.ndarray,
+    validation: tuple | None,
+    *,
+    num_classes: int,
+    model_params: ModelParams,
+    train_params: TrainParams,
+    soft: bool,
+    in_memory: bool,
+    epochs: int,
+    callbacks: list,
+    verbose: int,
+):
+    """model.fit on (x_train, integer y_train), validating on (x_val, y_val) unless None;
+    with class weights, mixup and in-memory or streamed batches as train_params asks."""
+    settings = TrainingSettings.resolve(model_params, train_params)
+    weights = class_weights(y_train, num_classes) if train_params.class_weights else None
+    if soft:
+        y_train = _one_hot(y_train, num_classes)
+        if validation is not None:
+            validation = (validation[0], _one_hot(validation[1], num_classes))
+    if validation is not None and not in_memory:
+        validation = _batches(*validation, settings.batch_size, seed=None)
+    data = {} if validation is None else {"validation_data": validation}
     if train_params.mixup > 0:
-        data = {
-            "x": _mixed_batches(
-                x_train,
-                y_train,
-                settings.batch_size,
-                alpha=train_params.mixup,
-                seed=train_params.seed,
-                weights=weights,
-            ),
-            "validation_data": (x_val, y_val)
-            if in_memory
-            else _batches(x_val, y_val, settings.batch_size, seed=None),
-        }
+        data["x"] = _mixed_batches(
+            x_train,
+            y_train,
+            settings.batch_size,
+            alpha=train_params.mixup,
+            seed=train_params.seed,
+            weights=weights,
+        )
         weights = None  # in the batches' sample weights instead
     elif in_memory:
-        data = {
-            "x": x_train,
-            "y": y_train,
-            "validation_data": (x_val, y_val),
-            "batch_size": settings.batch_size,
-            "shuffle": True,
-        }
+        data.update(x=x_train, y=y_train, batch_size=settings.batch_size, shuffle=True)
     else:
-        data = {
-            "x": _batches(x_train, y_train, settings.batch_size, seed=train_params.seed),
-            "validation_data": _batches(x_val, y_val, settings.batch_size, seed=None),
-        }
-    history = model.fit(
-        **data,
-        epochs=train_params.epochs,
-        class_weight=weights,
-        callbacks=callbacks,
-        verbose=verbose,
+        data["x"] = _batches(x_train, y_train, settings.batch_size, seed=train_params.seed)
+    return model.fit(
+        **data, epochs=epochs, class_weight=weights, callbacks=callbacks, verbose=verbose
     )
-    best.restore(model)
-    summary = {key: [float(v) for v in values] for key, values in history.history.items()}
-    summary["best_epoch"] = best.epoch
-    return model, summary
 
 
 def _nbytes(x) -> int:
