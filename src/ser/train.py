@@ -188,32 +188,17 @@ def _with_statistics_member(
     """network's probabilities averaged with those of a small dense network on each clip's
     utterance statistics, with weight model_params.stats_weight on the latter (see fit)."""
     del on_epoch_end, in_memory  # the member trains on small in-memory statistics
-    make_deterministic(train_params.seed)
     import keras
     from keras import layers
 
     from ser.layers import StatisticsPooling
 
-    statistics = np.concatenate([_statistics(x_train), _statistics(x_val)])
-    labels = np.concatenate([y_train, y_val])
-    head_inputs = keras.Input(shape=statistics.shape[1:], name="statistics")
-    normalize = layers.Normalization(name="normalize_statistics")
-    normalize.adapt(statistics)
-    x = layers.Dropout(0.2, seed=train_params.seed)(normalize(head_inputs))
-    x = layers.Dense(model_params.stats_units, activation="relu", name="statistics_hidden")(x)
-    x = layers.Dropout(0.5, seed=train_params.seed + 1)(x)
-    outputs = layers.Dense(num_classes, activation="softmax", name="statistics_probabilities")(x)
-    head = keras.Model(head_inputs, outputs, name="statistics_head")
-    head.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=1e-3),
-        loss=keras.losses.CategoricalCrossentropy(label_smoothing=train_params.label_smoothing),
-    )
-    head.fit(
-        statistics,
-        _one_hot(labels, num_classes),
-        batch_size=32,
-        epochs=model_params.stats_epochs,
-        shuffle=True,
+    head = fit_statistics_head(
+        np.concatenate([_statistics(x_train), _statistics(x_val)]),
+        np.concatenate([y_train, y_val]),
+        num_classes=num_classes,
+        model_params=model_params,
+        train_params=train_params,
         verbose=verbose,
     )
     inputs = keras.Input(shape=tuple(x_train.shape[1:]), name="features")
@@ -229,9 +214,47 @@ def _with_statistics_member(
     history["statistics"] = {
         "weight": weight,
         "epochs": model_params.stats_epochs,
-        "clips": len(statistics),
+        "clips": len(x_train) + len(x_val),
     }
     return keras.Model(inputs, fused, name=f"{network.name}_with_statistics"), history
+
+
+def fit_statistics_head(
+    statistics: np.ndarray,
+    labels: np.ndarray,
+    *,
+    num_classes: int,
+    model_params: ModelParams,
+    train_params: TrainParams,
+    verbose: int = 0,
+):
+    """The statistics member alone: a Keras model from (n, 2 * n_features) utterance
+    statistics to class probabilities, trained on all the rows given (see fit)."""
+    make_deterministic(train_params.seed)
+    import keras
+    from keras import layers
+
+    inputs = keras.Input(shape=statistics.shape[1:], name="statistics")
+    normalize = layers.Normalization(name="normalize_statistics")
+    normalize.adapt(statistics)
+    x = layers.Dropout(0.2, seed=train_params.seed)(normalize(inputs))
+    x = layers.Dense(model_params.stats_units, activation="relu", name="statistics_hidden")(x)
+    x = layers.Dropout(0.5, seed=train_params.seed + 1)(x)
+    outputs = layers.Dense(num_classes, activation="softmax", name="statistics_probabilities")(x)
+    head = keras.Model(inputs, outputs, name="statistics_head")
+    head.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=1e-3),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=train_params.label_smoothing),
+    )
+    head.fit(
+        statistics,
+        _one_hot(labels, num_classes),
+        batch_size=32,
+        epochs=model_params.stats_epochs,
+        shuffle=True,
+        verbose=verbose,
+    )
+    return head
 
 
 def _statistics(x) -> np.ndarray:
