@@ -127,11 +127,10 @@ def main() -> None:
             {key: round(value, 6) for key, value in member.items()} for member in history["members"]
         ]
         summary["ensemble"] = {key: round(v, 6) for key, v in history["ensemble"].items()}
-    # train.refit, model.stats_weight: what trained on the val clips too. The val scores above
-    # are then those of the run that chose the epochs, not of the model kept.
-    for key in ("refit", "statistics"):
-        if key in history:
-            summary[key] = history[key]
+    # model.stats_weight > 0: the statistics member, trained on the train and val clips. The
+    # val scores above are the network's, which chose its epoch on them.
+    if "statistics" in history:
+        summary["statistics"] = history["statistics"]
     meta = modelio.metadata(
         labels=spec,
         feature_settings=settings,

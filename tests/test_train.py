@@ -246,42 +246,6 @@ def test_mixup_batches_blend_clips_labels_and_class_weights(rng):
     np.testing.assert_array_equal(again[0][0], features)  # and the same run after run
 
 
-def test_refit_trains_again_on_train_and_val_for_the_best_epochs_at_the_same_rates(
-    small_problem, fitted, params
-):
-    import keras
-
-    (x_train, y_train), (x_val, y_val) = small_problem
-    first, history = fitted()
-    refit, refit_history = fitted(refit=True)
-    again, _ = fitted(refit=True)
-    best = history["best_epoch"]
-    assert refit_history["best_epoch"] == best
-    assert refit_history["refit"] == {"epochs": best, "clips": len(x_train) + len(x_val)}
-    np.testing.assert_array_equal(predict_proba(refit, x_val), predict_proba(again, x_val))
-    assert not np.allclose(predict_proba(refit, x_val), predict_proba(first, x_val))
-
-    # The same network, seeded alike, trained by hand on train + val for `best` epochs
-    # with the first run's learning rates, gives the refit model's weights.
-    model_params, train_params = params
-    both = np.concatenate([x_train, x_val])
-    labels = np.eye(3, dtype=np.float32)[np.concatenate([y_train, y_val])]
-    model, _ = train._compiled(both, 3, model_params, train_params, True)
-    rates = history["learning_rate"][:best]
-    model.fit(
-        both,
-        labels,
-        batch_size=32,
-        epochs=best,
-        shuffle=True,
-        class_weight=class_weights(np.concatenate([y_train, y_val]), 3),
-        callbacks=[keras.callbacks.LearningRateScheduler(lambda epoch, _: rates[epoch])],
-        verbose=0,
-    )
-    for mine, theirs in zip(model.get_weights(), refit.get_weights(), strict=True):
-        np.testing.assert_array_equal(mine, theirs)
-
-
 def test_the_statistics_member_is_averaged_in_with_its_weight(small_problem, fitted, tmp_path):
     from ser import modelio
     from ser.layers import StatisticsPooling

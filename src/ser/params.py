@@ -190,9 +190,6 @@ class TrainParams:
     # Soft targets: label smoothing (0 = off) and mixup's Beta(alpha, alpha) (0 = off).
     label_smoothing: float = 0.0
     mixup: float = 0.0
-    # Train again from scratch on the training and validation clips together, for the first
-    # run's best epoch count and with its learning rates (see ser.train.fit).
-    refit: bool = False
 
 
 @dataclass(frozen=True)
@@ -675,7 +672,6 @@ def _train(section: _Section) -> TrainParams:
         class_weights=section.boolean("class_weights"),
         label_smoothing=section.number("label_smoothing", minimum=0.0, maximum=0.5),
         mixup=section.number("mixup", minimum=0.0, maximum=10.0),
-        refit=section.boolean("refit"),
     )
 
 

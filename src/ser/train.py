@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ser.dataset import Rows
 from ser.model import DEFAULTS, build_model
 from ser.params import ModelParams, TrainParams
 
@@ -114,7 +113,16 @@ def fit(
         model, history = _fit_ensemble(x_train, y_train, x_val, y_val, **arguments)
     if model_params.stats_weight > 0:
         model, history = _with_statistics_member(
-            model, history, x_train, y_train, x_val, y_val, **arguments
+            model,
+            history,
+            x_train,
+            y_train,
+            x_val,
+            y_val,
+            num_classes=num_classes,
+            model_params=model_params,
+            train_params=train_params,
+            verbose=verbose,
         )
     return model, history
 
@@ -181,13 +189,11 @@ def _with_statistics_member(
     num_classes: int,
     model_params: ModelParams,
     train_params: TrainParams,
-    on_epoch_end=None,
     verbose: int = 0,
-    in_memory: bool | None = None,
 ):
     """network's probabilities averaged with those of a small dense network on each clip's
-    utterance statistics, with weight model_params.stats_weight on the latter (see fit)."""
-    del on_epoch_end, in_memory  # the member trains on small in-memory statistics
+    utterance statistics, with weight model_params.stats_weight on the latter (see fit).
+    The statistics are computed block by block, so x may stream from disk."""
     import keras
     from keras import layers
 
@@ -297,93 +303,14 @@ def _fit_one(
     ReduceLROnPlateau and early stopping both watch val_loss; the weights returned are those
     of the epoch with the lowest val_loss, not the last epoch's. ``in_memory``: None decides
     by size (IN_MEMORY_BYTES); True reads x into memory, False streams it from where it is.
-
-    With ``train_params.refit``, that run only chooses how long to train: a second network,
-    built and seeded like the first, then trains from scratch on the training and
-    validation clips together for the first run's best epoch count, each epoch at the
-    learning rate the first run had in it, and is the one returned. Its history is the
-    first run's, with ``history["refit"]`` = {"epochs", "clips"}. The validation clips
-    have then been trained on: scores on them no longer measure anything.
     """
+    make_deterministic(train_params.seed)
+    import keras
+
     if in_memory is None:
         in_memory = _nbytes(x_train) + _nbytes(x_val) <= IN_MEMORY_BYTES
     if in_memory:
         x_train, x_val = np.asarray(x_train), np.asarray(x_val)
-    model, soft = _compiled(x_train, num_classes, model_params, train_params, in_memory)
-    best = _best_weights_callback()
-    callbacks = [
-        _callbacks().ReduceLROnPlateau(
-            monitor="val_loss",
-            factor=train_params.reduce_lr_factor,
-            patience=train_params.reduce_lr_patience,
-            min_lr=1e-6,
-        ),
-        _callbacks().EarlyStopping(
-            monitor="val_loss", patience=train_params.early_stopping_patience
-        ),
-        best,
-    ]
-    if on_epoch_end is not None:
-        callbacks.append(_callbacks().LambdaCallback(on_epoch_end=on_epoch_end))
-    history = _train(
-        model,
-        x_train,
-        y_train,
-        (x_val, y_val),
-        num_classes=num_classes,
-        model_params=model_params,
-        train_params=train_params,
-        soft=soft,
-        in_memory=in_memory,
-        epochs=train_params.epochs,
-        callbacks=callbacks,
-        verbose=verbose,
-    )
-    best.restore(model)
-    summary = {key: [float(v) for v in values] for key, values in history.history.items()}
-    summary["best_epoch"] = best.epoch
-    if not train_params.refit or best.epoch == 0:
-        return model, summary
-
-    rates = summary["learning_rate"][: best.epoch]
-    both = (
-        np.concatenate([x_train, x_val])
-        if in_memory
-        else Rows((x_train, np.arange(len(x_train))), (x_val, np.arange(len(x_val))))
-    )
-    y_both = np.concatenate([y_train, y_val])
-    model, soft = _compiled(both, num_classes, model_params, train_params, in_memory)
-    schedule = _callbacks().LearningRateScheduler(lambda epoch, _: rates[epoch])
-    _train(
-        model,
-        both,
-        y_both,
-        None,
-        num_classes=num_classes,
-        model_params=model_params,
-        train_params=train_params,
-        soft=soft,
-        in_memory=in_memory,
-        epochs=best.epoch,
-        callbacks=[schedule],
-        verbose=verbose,
-    )
-    summary["refit"] = {"epochs": best.epoch, "clips": len(both)}
-    return model, summary
-
-
-def _callbacks():
-    import keras
-
-    return keras.callbacks
-
-
-def _compiled(x_train, num_classes, model_params, train_params, in_memory):
-    """(a new network seeded with train_params.seed, its normaliser fitted to x_train and
-    compiled, whether its loss takes soft one-hot targets)."""
-    make_deterministic(train_params.seed)
-    import keras
-
     settings = TrainingSettings.resolve(model_params, train_params)
     model = build_model(
         model_params.arch,
@@ -407,55 +334,67 @@ def _compiled(x_train, num_classes, model_params, train_params, in_memory):
     if soft:
         # Soft targets need one-hot labels; off, the loss is the integer-label one, as it was.
         loss = keras.losses.CategoricalCrossentropy(label_smoothing=train_params.label_smoothing)
+        y_train, y_val = _one_hot(y_train, num_classes), _one_hot(y_val, num_classes)
     else:
         loss = "sparse_categorical_crossentropy"
     model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
-    return model, soft
-
-
-def _train(
-    model,
-    x_train,
-    y_train: np.ndarray,
-    validation: tuple | None,
-    *,
-    num_classes: int,
-    model_params: ModelParams,
-    train_params: TrainParams,
-    soft: bool,
-    in_memory: bool,
-    epochs: int,
-    callbacks: list,
-    verbose: int,
-):
-    """model.fit on (x_train, integer y_train), validating on (x_val, y_val) unless None;
-    with class weights, mixup and in-memory or streamed batches as train_params asks."""
-    settings = TrainingSettings.resolve(model_params, train_params)
-    weights = class_weights(y_train, num_classes) if train_params.class_weights else None
-    if soft:
-        y_train = _one_hot(y_train, num_classes)
-        if validation is not None:
-            validation = (validation[0], _one_hot(validation[1], num_classes))
-    if validation is not None and not in_memory:
-        validation = _batches(*validation, settings.batch_size, seed=None)
-    data = {} if validation is None else {"validation_data": validation}
+    best = _best_weights_callback()
+    callbacks = [
+        keras.callbacks.ReduceLROnPlateau(
+            monitor="val_loss",
+            factor=train_params.reduce_lr_factor,
+            patience=train_params.reduce_lr_patience,
+            min_lr=1e-6,
+        ),
+        keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=train_params.early_stopping_patience
+        ),
+        best,
+    ]
+    if on_epoch_end is not None:
+        callbacks.append(keras.callbacks.LambdaCallback(on_epoch_end=on_epoch_end))
+    weights = None
+    if train_params.class_weights:
+        weights = class_weights(y_train.argmax(axis=1) if soft else y_train, num_classes)
     if train_params.mixup > 0:
-        data["x"] = _mixed_batches(
-            x_train,
-            y_train,
-            settings.batch_size,
-            alpha=train_params.mixup,
-            seed=train_params.seed,
-            weights=weights,
-        )
+        data = {
+            "x": _mixed_batches(
+                x_train,
+                y_train,
+                settings.batch_size,
+                alpha=train_params.mixup,
+                seed=train_params.seed,
+                weights=weights,
+            ),
+            "validation_data": (x_val, y_val)
+            if in_memory
+            else _batches(x_val, y_val, settings.batch_size, seed=None),
+        }
         weights = None  # in the batches' sample weights instead
     elif in_memory:
-        data.update(x=x_train, y=y_train, batch_size=settings.batch_size, shuffle=True)
+        data = {
+            "x": x_train,
+            "y": y_train,
+            "validation_data": (x_val, y_val),
+            "batch_size": settings.batch_size,
+            "shuffle": True,
+        }
     else:
-        data["x"] = _batches(x_train, y_train, settings.batch_size, seed=train_params.seed)
-    return model.fit(
-        **data, epochs=epochs, class_weight=weights, callbacks=callbacks, verbose=verbose
+        data = {
+            "x": _batches(x_train, y_train, settings.batch_size, seed=train_params.seed),
+            "validation_data": _batches(x_val, y_val, settings.batch_size, seed=None),
+        }
+    history = model.fit(
+        **data,
+        epochs=train_params.epochs,
+        class_weight=weights,
+        callbacks=callbacks,
+        verbose=verbose,
     )
+    best.restore(model)
+    summary = {key: [float(v) for v in values] for key, values in history.history.items()}
+    summary["best_epoch"] = best.epoch
+    return model, summary
 
 
 def _nbytes(x) -> int:
