@@ -270,3 +270,9 @@ def test_the_statistics_member_is_averaged_in_with_its_weight(small_problem, fit
     modelio.save(tmp_path / "model", fused, {"classes": ["a", "b", "c"]})
     loaded, _ = modelio.load(tmp_path / "model")
     np.testing.assert_allclose(predict_proba(loaded, x_val), predict_proba(fused, x_val), atol=1e-6)
+
+
+def test_the_2019_network_gets_no_statistics_member(small_problem, fitted):
+    model, history = fitted(model={"arch": "seed", "stats_weight": 0.5}, epochs=1)
+    assert "statistics" not in history
+    assert model.name == "seed_2019"

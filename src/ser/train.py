@@ -91,7 +91,8 @@ def fit(
     scores and ``history["ensemble"]`` the averaged model's. ``on_epoch_end`` sees every
     member's epochs, one after the other.
 
-    With ``model_params.stats_weight`` = w > 0, a second member joins: a dense network on each
+    With ``model_params.stats_weight`` = w > 0 and the cnn architecture (the 2019 network
+    stays as it was), a second member joins: a dense network on each
     clip's utterance statistics (the mean and standard deviation of every feature over its
     frames; input dropout 0.2, ``stats_units`` ReLU units, dropout 0.5, softmax), trained
     with Adam for a fixed ``stats_epochs`` epochs on the training and validation clips
@@ -111,7 +112,7 @@ def fit(
         model, history = _fit_one(x_train, y_train, x_val, y_val, **arguments)
     else:
         model, history = _fit_ensemble(x_train, y_train, x_val, y_val, **arguments)
-    if model_params.stats_weight > 0:
+    if model_params.stats_weight > 0 and model_params.arch == "cnn":
         model, history = _with_statistics_member(
             model,
             history,
