@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 
 from ser.errors import ConfigError
@@ -65,3 +66,21 @@ def test_default_model_saves_and_loads_with_its_custom_layers(tmp_path, rng):
     )
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
     np.testing.assert_allclose(np.load(tmp_path / "y.npy"), model.predict(x, verbose=0), atol=1e-6)
+
+
+def test_utterance_statistics_are_numpys_over_frames(rng):
+    from ser.layers import UtteranceStatistics
+
+    x = rng.standard_normal((3, 301, 5)).astype(np.float32)
+    names = ["p50", "mean", "std", "min", "max", "p10", "p25", "p75", "p90"]
+    expected = [np.percentile(x, 50, axis=1), x.mean(axis=1), np.sqrt(x.var(axis=1) + 1e-5)]
+    expected += [x.min(axis=1), x.max(axis=1)]
+    expected += [np.percentile(x, q, axis=1) for q in (10, 25, 75, 90)]
+    np.testing.assert_allclose(
+        np.asarray(UtteranceStatistics(names)(x)), np.concatenate(expected, axis=1), atol=1e-5
+    )
+    # Even frame counts too: the 50th percentile then falls between two frames.
+    even = x[:, :300]
+    np.testing.assert_allclose(
+        np.asarray(UtteranceStatistics(["p50"])(even)), np.median(even, axis=1), atol=1e-6
+    )

@@ -80,6 +80,14 @@ def test_default_params_validate(params_dict):
         ("augment.pitch_min", 5.0, r"augment\.pitch_min: must not exceed augment\.pitch_max"),
         ("model.dilations", [2, 0], r"model\.dilations: expected a list of up to 8 dilation rates"),
         ("model.dilations", 2, r"model\.dilations: expected a list .* got 2$"),
+        ("model.stats_weight", 1.5, r"model\.stats_weight: .*1"),
+        (
+            "model.stats_pooling",
+            ["mean", "median"],
+            r"model\.stats_pooling: expected a list of statistics from mean, std, min, max, p10",
+        ),
+        ("model.stats_pooling", [], r"model\.stats_pooling: expected a list of statistics"),
+        ("model.stats_pooling", ["max", "max"], r"model\.stats_pooling: .*each once"),
         (
             "train.optimizer",
             "rmsprop",

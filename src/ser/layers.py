@@ -5,6 +5,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from ser.params import UTTERANCE_STATISTICS
+
 
 @keras.saving.register_keras_serializable(package="ser")
 class SpecAugment(keras.layers.Layer):
@@ -74,3 +76,46 @@ class StatisticsPooling(keras.layers.Layer):
         mean = ops.mean(inputs, axis=1)
         std = ops.sqrt(ops.var(inputs, axis=1) + 1e-5)
         return ops.concatenate([mean, std], axis=-1)
+
+
+@keras.saving.register_keras_serializable(package="ser")
+class UtteranceStatistics(keras.layers.Layer):
+    """(batch, frames, channels) -> (batch, len(statistics) * channels): the named statistics
+    of every channel over time, one block of channels per statistic, in the order given.
+
+    ``mean``; ``std`` (as StatisticsPooling: sqrt(var + 1e-5)); ``min``, ``max`` and
+    percentiles ``p10`` ... ``p90``, interpolated linearly between the two nearest sorted
+    frames as numpy.percentile does by default.
+    """
+
+    def __init__(self, statistics=("mean", "std"), **kwargs):
+        super().__init__(**kwargs)
+        unknown = [name for name in statistics if name not in UTTERANCE_STATISTICS]
+        if unknown or not statistics:
+            raise ValueError(
+                f"statistics: {unknown or list(statistics)} not allowed; choose from "
+                + ", ".join(UTTERANCE_STATISTICS)
+            )
+        self.statistics = tuple(statistics)
+
+    def call(self, inputs):
+        frames = inputs.shape[1]
+        ordered = None
+        blocks = []
+        for name in self.statistics:
+            if name == "mean":
+                blocks.append(ops.mean(inputs, axis=1))
+            elif name == "std":
+                blocks.append(ops.sqrt(ops.var(inputs, axis=1) + 1e-5))
+            else:
+                if ordered is None:
+                    ordered = ops.sort(inputs, axis=1)
+                position = UTTERANCE_STATISTICS[name] / 100.0 * (frames - 1)
+                low = int(position)
+                high = min(low + 1, frames - 1)
+                share = position - low
+                blocks.append(ordered[:, low] * (1.0 - share) + ordered[:, high] * share)
+        return ops.concatenate(blocks, axis=-1)
+
+    def get_config(self):
+        return {**super().get_config(), "statistics": list(self.statistics)}

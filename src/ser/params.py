@@ -38,6 +38,19 @@ PADDINGS = ("repeat", "zeros")
 GENDERS = ("both", "male", "female")
 # auto: the network made for features.kind (seed features: the 2019 network; else cnn)
 ARCHS = ("auto", "cnn", "seed")
+# Statistics over frames that model.stats_pooling may name (ser.layers.UtteranceStatistics):
+# name -> the percentile it is (None: not a percentile).
+UTTERANCE_STATISTICS = {
+    "mean": None,
+    "std": None,
+    "min": 0.0,
+    "max": 100.0,
+    "p10": 10.0,
+    "p25": 25.0,
+    "p50": 50.0,
+    "p75": 75.0,
+    "p90": 90.0,
+}
 OPTIMIZERS = ("adam", "sgd")
 
 
@@ -174,6 +187,8 @@ class ModelParams:
     stats_weight: float = 0.0
     stats_units: int = 256
     stats_epochs: int = 60
+    # Which statistics over frames of every feature the member sees (ser.layers).
+    stats_pooling: tuple[str, ...] = ("mean", "std")
 
 
 @dataclass(frozen=True)
@@ -642,7 +657,23 @@ def _model(section: _Section) -> ModelParams:
         stats_weight=section.number("stats_weight", minimum=0.0, maximum=1.0),
         stats_units=section.integer("stats_units", minimum=1, maximum=4096),
         stats_epochs=section.integer("stats_epochs", minimum=1, maximum=10000),
+        stats_pooling=_stats_pooling(section),
     )
+
+
+def _stats_pooling(section: _Section) -> tuple[str, ...]:
+    value = section.raw["stats_pooling"]
+    allowed = "a list of statistics from " + ", ".join(UTTERANCE_STATISTICS)
+    if (
+        not isinstance(value, list)
+        or not value
+        or any(v not in UTTERANCE_STATISTICS for v in value)
+        or len(set(value)) != len(value)
+    ):
+        raise ConfigError(
+            f"{section.key('stats_pooling')}: expected {allowed}, each once, got {_show(value)}"
+        )
+    return tuple(value)
 
 
 def _dilations(section: _Section) -> tuple[int, ...]:

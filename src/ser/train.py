@@ -198,10 +198,11 @@ def _with_statistics_member(
     import keras
     from keras import layers
 
-    from ser.layers import StatisticsPooling
+    from ser.layers import UtteranceStatistics
 
+    pooling = UtteranceStatistics(model_params.stats_pooling, name="utterance_statistics")
     head = fit_statistics_head(
-        np.concatenate([_statistics(x_train), _statistics(x_val)]),
+        np.concatenate([_statistics(x_train, pooling), _statistics(x_val, pooling)]),
         np.concatenate([y_train, y_val]),
         num_classes=num_classes,
         model_params=model_params,
@@ -209,7 +210,7 @@ def _with_statistics_member(
         verbose=verbose,
     )
     inputs = keras.Input(shape=tuple(x_train.shape[1:]), name="features")
-    member = head(StatisticsPooling(name="utterance_statistics")(inputs))
+    member = head(pooling(inputs))
     weight = model_params.stats_weight
     fused = layers.Add(name="probabilities")(
         [
@@ -264,14 +265,9 @@ def fit_statistics_head(
     return head
 
 
-def _statistics(x) -> np.ndarray:
-    """Each clip's mean and standard deviation over frames, as StatisticsPooling computes them."""
-    blocks = []
-    for block in _chunks(x):
-        blocks.append(
-            np.concatenate([block.mean(axis=1), np.sqrt(block.var(axis=1) + 1e-5)], axis=1)
-        )
-    return np.concatenate(blocks).astype(np.float32)
+def _statistics(x, pooling) -> np.ndarray:
+    """Each clip's utterance statistics, computed block by block by the member's own layer."""
+    return np.concatenate([np.asarray(pooling(block)) for block in _chunks(x)]).astype(np.float32)
 
 
 def _validation_scores(model, x_val, y_val: np.ndarray) -> dict[str, float]:
