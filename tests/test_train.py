@@ -263,7 +263,12 @@ def test_the_statistics_member_is_averaged_in_with_its_weight(
             "stats_pooling": pooling,
         }
     )
-    assert history["statistics"] == {"weight": 0.25, "epochs": 100, "clips": 144}
+    assert history["statistics"] == {
+        "weight": 0.25,
+        "epochs": 100,
+        "clips": 144,
+        "pooling": list(pooling),
+    }
     member = fused.get_layer("statistics_head")
     assert member.input_shape[-1] == 6 * len(pooling)
     member_probabilities = np.asarray(member(UtteranceStatistics(pooling)(x_val)))

@@ -92,13 +92,13 @@ def fit(
     member's epochs, one after the other.
 
     With ``model_params.stats_weight`` = w > 0 and the cnn architecture (the 2019 network
-    stays as it was), a second member joins: a dense network on each
-    clip's utterance statistics (the mean and standard deviation of every feature over its
-    frames; input dropout 0.2, ``stats_units`` ReLU units, dropout 0.5, softmax), trained
-    with Adam for a fixed ``stats_epochs`` epochs on the training and validation clips
-    together (it has no early stopping to feed). The model returned gives
-    (1 - w) x the network's (or ensemble's) probabilities + w x the member's, still one
-    Keras model; ``history["statistics"]`` = {"weight", "epochs", "clips"}.
+    stays as it was), a second member joins: a dense network on each clip's utterance
+    statistics (``stats_pooling``: the mean, standard deviation, extremes or percentiles of
+    every feature over its frames; input dropout 0.2, ``stats_units`` ReLU units, dropout
+    0.5, softmax), trained with Adam for a fixed ``stats_epochs`` epochs on the training
+    and validation clips together (it has no early stopping to feed). The model returned
+    gives (1 - w) x the network's (or ensemble's) probabilities + w x the member's, still one
+    Keras model; ``history["statistics"]`` = {"weight", "epochs", "clips", "pooling"}.
     """
     arguments = dict(
         num_classes=num_classes,
@@ -223,6 +223,7 @@ def _with_statistics_member(
         "weight": weight,
         "epochs": model_params.stats_epochs,
         "clips": len(x_train) + len(x_val),
+        "pooling": list(model_params.stats_pooling),
     }
     return keras.Model(inputs, fused, name=f"{network.name}_with_statistics"), history
 
