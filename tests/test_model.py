@@ -72,9 +72,9 @@ def test_utterance_statistics_are_numpys_over_frames(rng):
     from ser.layers import UtteranceStatistics
 
     x = rng.standard_normal((3, 301, 5)).astype(np.float32)
-    names = ["p50", "mean", "std", "min", "max", "p10", "p25", "p75", "p90"]
+    names = ["p50", "mean", "std", "min", "max", "diff", "p10", "p25", "p75", "p90"]
     expected = [np.percentile(x, 50, axis=1), x.mean(axis=1), np.sqrt(x.var(axis=1) + 1e-5)]
-    expected += [x.min(axis=1), x.max(axis=1)]
+    expected += [x.min(axis=1), x.max(axis=1), np.abs(np.diff(x, axis=1)).mean(axis=1)]
     expected += [np.percentile(x, q, axis=1) for q in (10, 25, 75, 90)]
     np.testing.assert_allclose(
         np.asarray(UtteranceStatistics(names)(x)), np.concatenate(expected, axis=1), atol=1e-5

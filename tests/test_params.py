@@ -84,7 +84,7 @@ def test_default_params_validate(params_dict):
         (
             "model.stats_pooling",
             ["mean", "median"],
-            r"model\.stats_pooling: expected a list of statistics from mean, std, min, max, p10",
+            r"model\.stats_pooling: expected a list of statistics from mean, std, diff, min, max, p10",
         ),
         ("model.stats_pooling", [], r"model\.stats_pooling: expected a list of statistics"),
         ("model.stats_pooling", ["max", "max"], r"model\.stats_pooling: .*each once"),

@@ -83,9 +83,10 @@ class UtteranceStatistics(keras.layers.Layer):
     """(batch, frames, channels) -> (batch, len(statistics) * channels): the named statistics
     of every channel over time, one block of channels per statistic, in the order given.
 
-    ``mean``; ``std`` (as StatisticsPooling: sqrt(var + 1e-5)); ``min``, ``max`` and
+    ``mean``; ``std`` (as StatisticsPooling: sqrt(var + 1e-5)); ``diff``, the mean absolute
+    change from one frame to the next (how fast the channel moves); ``min``; ``max``; and
     percentiles ``p10`` ... ``p90``, interpolated linearly between the two nearest sorted
-    frames as numpy.percentile does by default.
+    frames as numpy.percentile does by default. Only the percentiles sort the frames.
     """
 
     def __init__(self, statistics=("mean", "std"), **kwargs):
@@ -107,6 +108,13 @@ class UtteranceStatistics(keras.layers.Layer):
                 blocks.append(ops.mean(inputs, axis=1))
             elif name == "std":
                 blocks.append(ops.sqrt(ops.var(inputs, axis=1) + 1e-5))
+            elif name == "diff":
+                steps = inputs[:, 1:] - inputs[:, :-1]
+                blocks.append(ops.mean(ops.abs(steps), axis=1))
+            elif name == "min":
+                blocks.append(ops.min(inputs, axis=1))
+            elif name == "max":
+                blocks.append(ops.max(inputs, axis=1))
             else:
                 if ordered is None:
                     ordered = ops.sort(inputs, axis=1)

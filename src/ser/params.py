@@ -39,10 +39,12 @@ GENDERS = ("both", "male", "female")
 # auto: the network made for features.kind (seed features: the 2019 network; else cnn)
 ARCHS = ("auto", "cnn", "seed")
 # Statistics over frames that model.stats_pooling may name (ser.layers.UtteranceStatistics):
-# name -> the percentile it is (None: not a percentile).
+# name -> the percentile it is (None: not a percentile). diff: the mean absolute change
+# from one frame to the next.
 UTTERANCE_STATISTICS = {
     "mean": None,
     "std": None,
+    "diff": None,
     "min": 0.0,
     "max": 100.0,
     "p10": 10.0,
