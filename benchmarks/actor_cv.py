@@ -157,7 +157,10 @@ def main() -> None:
         x, _ = features.featurize_many(list(manifest["path"]), params.features, n_jobs=2)
         if features.by_speaker(params.features):  # as the featurize stage: every clip counts
             x = features.normalize_by_speaker(x, features.speakers_of(manifest))
-        copies, copy_of = augmented_copies(manifest, params)
+        if params.copies_used:
+            copies, copy_of = augmented_copies(manifest, params)
+        else:
+            copies, copy_of = np.zeros((0, *x.shape[1:]), np.float32), np.zeros(0, dtype=int)
         featurize_seconds = time.perf_counter() - started
         labelled = spec.assign(manifest).notna().to_numpy()
         keep = labelled[copy_of]
@@ -175,8 +178,12 @@ def main() -> None:
         val_actors = folds[(index + 1) % len(folds)]
         test, val = np.isin(actors, test_actors), np.isin(actors, val_actors)
         train = ~test & ~val
-        # Copies of the training actors' clips only, as the train stage takes them.
-        trained_copies = ~np.isin(actors[copy_of], test_actors + val_actors)
+        # As the train stage takes them (augment.members): the network, copies of the
+        # training actors' clips; the statistics member, of the validation actors' too.
+        outside = ~np.isin(actors[copy_of], test_actors)
+        trained_copies = outside & ~np.isin(actors[copy_of], val_actors)
+        trained_copies &= params.augment.network_copies
+        member_copies = outside & params.augment.statistics_copies
         x_train = np.concatenate([x[train], copies[trained_copies]])
         y_train = np.concatenate([y[train], y[copy_of[trained_copies]]])
         for seed in range(args.seeds):
@@ -189,6 +196,8 @@ def main() -> None:
                 num_classes=len(names),
                 model_params=params.model,
                 train_params=dataclasses.replace(params.train, seed=params.train.seed + seed),
+                x_copies=copies[member_copies],
+                y_copies=y[copy_of[member_copies]],
             )
             train_seconds += time.perf_counter() - started
             predicted = predict_proba(model, x[test]).argmax(axis=1)

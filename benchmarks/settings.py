@@ -242,7 +242,7 @@ def main() -> None:
     augmented = {
         name: configs[name]
         for name in args.configs
-        if name != "svm" and configs[name].augment.any_enabled
+        if name != "svm" and configs[name].copies_used
     }
     manifest, matrices = featurized(
         args, {name: feature_params[name] for name in args.configs}, augmented
@@ -279,9 +279,12 @@ def main() -> None:
                 test = np.isin(actors, test_actors)
                 val = np.isin(actors, val_actors)
                 train = ~test & ~val
-                # Copies of the training actors' clips only, as the train stage takes them.
-                x_train = np.concatenate([x[train], copies[train[copy_row]]])
-                y_train = np.concatenate([y[train], y[copy_row[train[copy_row]]]])
+                # As the train stage takes them (augment.members): the network, copies of the
+                # training actors' clips; the statistics member, of the validation actors' too.
+                network_copies = train[copy_row] & params.augment.network_copies
+                x_train = np.concatenate([x[train], copies[network_copies]])
+                y_train = np.concatenate([y[train], y[copy_row[network_copies]]])
+                member_copies = (train | val)[copy_row] & params.augment.statistics_copies
                 if config == "svm":
                     begun = time.perf_counter()
                     outcomes.append(svm_scores(x[~test], y[~test], x[test], y[test], names))
@@ -299,6 +302,8 @@ def main() -> None:
                         train_params=dataclasses.replace(
                             params.train, seed=params.train.seed + offset
                         ),
+                        x_copies=copies[member_copies],
+                        y_copies=y[copy_row[member_copies]],
                     )
                     spent = time.perf_counter() - begun
                     seconds += spent
@@ -308,7 +313,8 @@ def main() -> None:
                         f"  setting {number} {config} test actors {test_actors} seed "
                         f"{params.train.seed + offset}: accuracy "
                         f"{outcomes[-1]['accuracy']:.3f} ({spent:.0f} s, {len(x_train)} "
-                        f"training clips, {int(train[copy_row].sum())} of them copies)",
+                        f"training clips, {int(network_copies.sum())} of them copies; "
+                        f"{int(member_copies.sum())} copies for the statistics member)",
                         flush=True,
                     )
             summary = summarise_folds(outcomes)

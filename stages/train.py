@@ -65,25 +65,41 @@ def main() -> None:
     train = clips[clips["subset"] == "train"]
     val = clips[clips["subset"] == "val"]
     augmented_ids, augmented, _ = features.load_store(AUGMENTED)
-    label_of = dict(zip(train["clip_id"], train["y"], strict=True))
     chosen = set(params.augment.only_classes) or set(spec.class_names)
-    extra = [
-        (row, label_of[clip])
-        for row, clip in enumerate(augmented_ids)
-        if clip in label_of and spec.class_names[label_of[clip]] in chosen
-    ]
+
+    def copies_of(subsets: pd.DataFrame) -> list[tuple[int, int]]:
+        """(row in the augmented store, class) of the copies of these clips' chosen classes."""
+        label_of = dict(zip(subsets["clip_id"], subsets["y"], strict=True))
+        return [
+            (row, label_of[clip])
+            for row, clip in enumerate(augmented_ids)
+            if clip in label_of and spec.class_names[label_of[clip]] in chosen
+        ]
+
+    # augment.members: the network trains on the copies of the training clips; the
+    # statistics member, which trains on the validation clips too, on theirs as well.
+    extra = copies_of(train) if params.augment.network_copies else []
+    member_copies = (
+        copies_of(pd.concat([train, val]))
+        if params.augment.statistics_copies and params.model.statistics_member
+        else []
+    )
     # Rows of the stores on disk, read when training asks for them.
     x_train = Rows(
         (store, train["row"].to_numpy()), (augmented, np.array([r for r, _ in extra], dtype=int))
     )
     y_train = np.concatenate([train["y"].to_numpy(), np.array([y for _, y in extra], dtype=int)])
     x_val, y_val = Rows((store, val["row"].to_numpy())), val["y"].to_numpy()
+    x_copies = Rows((augmented, np.array([r for r, _ in member_copies], dtype=int)))
+    y_copies = np.array([y for _, y in member_copies], dtype=int)
     log.info(
-        "%strain: %d clips (+%d augmented), val: %d clips, classes: %s",
+        "%strain: %d clips (+%d augmented), val: %d clips, statistics member's copies: %d, "
+        "classes: %s",
         "" if fold is None else f"fold {fold}: ",
         len(train),
         len(extra),
         len(val),
+        len(member_copies),
         ", ".join(spec.class_names),
     )
 
@@ -98,6 +114,8 @@ def main() -> None:
             train_params=params.train,
             on_epoch_end=on_epoch_end,
             verbose=1 if sys.stdout.isatty() else 0,
+            x_copies=x_copies if member_copies else None,
+            y_copies=y_copies,
         )
 
     if curves is None:

@@ -84,9 +84,14 @@ def test_default_params_validate(params_dict):
         (
             "model.stats_pooling",
             ["mean", "median"],
-            r"model\.stats_pooling: expected a list of statistics from mean, std, diff, min, max, p10",
+            r"model\.stats_pooling: expected a list of statistics from mean, std, diff, min, max",
         ),
         ("model.stats_pooling", [], r"model\.stats_pooling: expected a list of statistics"),
+        (
+            "augment.members",
+            ["network", "teacher"],
+            r"augment\.members: 'teacher' is not allowed; choose from: network, statistics$",
+        ),
         ("model.stats_pooling", ["max", "max"], r"model\.stats_pooling: .*each once"),
         (
             "train.optimizer",

@@ -246,7 +246,9 @@ def test_mixup_batches_blend_clips_labels_and_class_weights(rng):
     np.testing.assert_array_equal(again[0][0], features)  # and the same run after run
 
 
-@pytest.mark.parametrize("pooling", [("mean", "std"), ("mean", "std", "max", "p10", "p90")])
+@pytest.mark.parametrize(
+    "pooling", [("mean", "std"), ("mean", "std", "max", "p10", "p90"), ("min", "diff")]
+)
 def test_the_statistics_member_is_averaged_in_with_its_weight(
     small_problem, fitted, tmp_path, pooling
 ):
@@ -267,6 +269,7 @@ def test_the_statistics_member_is_averaged_in_with_its_weight(
         "weight": 0.25,
         "epochs": 100,
         "clips": 144,
+        "copies": 0,
         "pooling": list(pooling),
     }
     member = fused.get_layer("statistics_head")
@@ -288,3 +291,50 @@ def test_the_2019_network_gets_no_statistics_member(small_problem, fitted):
     model, history = fitted(model={"arch": "seed", "stats_weight": 0.5}, epochs=1)
     assert "statistics" not in history
     assert model.name == "seed_2019"
+
+
+def test_the_statistics_member_alone_trains_on_the_copies(small_problem, params, rng):
+    from ser.layers import UtteranceStatistics
+
+    (x_train, y_train), (x_val, y_val) = small_problem
+    model_params, train_params = params
+    # Copies unlike any clip (every feature shifted by 4), so their mark is easy to see.
+    x_copies, y_copies = x_train[:40] + 4.0, y_train[:40]
+    member_params = dataclasses.replace(
+        model_params, stats_weight=0.25, stats_epochs=5, stats_units=16
+    )
+
+    def trained(copies):
+        return fit(
+            x_train,
+            y_train,
+            x_val,
+            y_val,
+            num_classes=3,
+            model_params=member_params,
+            train_params=train_params,
+            **({"x_copies": x_copies, "y_copies": y_copies} if copies else {}),
+        )
+
+    (plain, plain_history), (with_copies, history) = trained(False), trained(True)
+    assert plain_history["statistics"]["copies"] == 0
+    assert history["statistics"]["copies"] == 40 and history["statistics"]["clips"] == 144
+    # The member standardised its inputs over the train, val AND copied clips ...
+    pooling = UtteranceStatistics(member_params.stats_pooling)
+    rows = np.concatenate([x_train, x_val, x_copies])
+    normalize = with_copies.get_layer("statistics_head").get_layer("normalize_statistics")
+    np.testing.assert_allclose(
+        np.ravel(normalize.mean), np.asarray(pooling(rows)).mean(axis=0), atol=1e-4
+    )
+    # ... while the network, trained on x_train alone, is the same network with or without them.
+    network = [
+        next(
+            layer
+            for layer in m.layers
+            if layer.name not in ("statistics_head",) and hasattr(layer, "predict")
+        )
+        for m in (plain, with_copies)
+    ]
+    np.testing.assert_array_equal(
+        predict_proba(network[0], x_val), predict_proba(network[1], x_val)
+    )

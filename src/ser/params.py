@@ -54,6 +54,8 @@ UTTERANCE_STATISTICS = {
     "p90": 90.0,
 }
 OPTIMIZERS = ("adam", "sgd")
+# Which members of the model augment.members may name: they train on the augmented copies.
+AUGMENTED_MEMBERS = ("network", "statistics")
 
 
 @dataclass(frozen=True)
@@ -155,10 +157,22 @@ class AugmentParams:
     gain_min: float
     gain_max: float
     only_classes: tuple[str, ...]
+    members: tuple[str, ...] = ("network",)
 
     @property
     def any_enabled(self) -> bool:
         return self.noise or self.shift or self.pitch or self.speed or self.gain
+
+    @property
+    def network_copies(self) -> bool:
+        """Whether the network trains on the copies (of the training clips)."""
+        return self.any_enabled and "network" in self.members
+
+    @property
+    def statistics_copies(self) -> bool:
+        """Whether the statistics member trains on the copies (of the training and validation
+        clips, like the member itself), where the model has such a member."""
+        return self.any_enabled and "statistics" in self.members
 
 
 @dataclass(frozen=True)
@@ -192,6 +206,11 @@ class ModelParams:
     # Which statistics over frames of every feature the member sees (ser.layers).
     stats_pooling: tuple[str, ...] = ("mean", "std")
 
+    @property
+    def statistics_member(self) -> bool:
+        """Whether fit adds the statistics member (the cnn only; the 2019 network stays as is)."""
+        return self.stats_weight > 0 and self.arch == "cnn"
+
 
 @dataclass(frozen=True)
 class TrainParams:
@@ -218,6 +237,14 @@ class Params:
     labels: LabelParams
     model: ModelParams
     train: TrainParams
+
+    @property
+    def copies_used(self) -> bool:
+        """Whether training uses the augmented copies: the network's (augment.members), or
+        the statistics member's where the model has one."""
+        return self.augment.network_copies or (
+            self.augment.statistics_copies and self.model.statistics_member
+        )
 
 
 # --- small typed readers: each names the full key and what is allowed ---------------------
@@ -598,6 +625,7 @@ def _augment(section: _Section) -> AugmentParams:
         gain_min=section.number("gain_min", minimum=0.0, maximum=100.0),
         gain_max=section.number("gain_max", minimum=0.0, maximum=100.0),
         only_classes=section.strings("only_classes"),
+        members=section.strings("members", allowed=AUGMENTED_MEMBERS),
     )
     for low, high in (
         ("pitch_min", "pitch_max"),

@@ -81,6 +81,8 @@ def fit(
     on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
     verbose: int = 0,
     in_memory: bool | None = None,
+    x_copies=None,
+    y_copies: np.ndarray | None = None,
 ):
     """Train from scratch and return (model with the best-val_loss weights, history dict).
 
@@ -98,7 +100,9 @@ def fit(
     0.5, softmax), trained with Adam for a fixed ``stats_epochs`` epochs on the training
     and validation clips together (it has no early stopping to feed). The model returned
     gives (1 - w) x the network's (or ensemble's) probabilities + w x the member's, still one
-    Keras model; ``history["statistics"]`` = {"weight", "epochs", "clips", "pooling"}.
+    Keras model; ``history["statistics"]`` = {"weight", "epochs", "clips", "copies",
+    "pooling"}. ``x_copies``, ``y_copies``: augmented copies that the statistics member
+    trains on as well (the network trains on x_train alone: put copies there for it).
     """
     arguments = dict(
         num_classes=num_classes,
@@ -112,7 +116,7 @@ def fit(
         model, history = _fit_one(x_train, y_train, x_val, y_val, **arguments)
     else:
         model, history = _fit_ensemble(x_train, y_train, x_val, y_val, **arguments)
-    if model_params.stats_weight > 0 and model_params.arch == "cnn":
+    if model_params.statistics_member:
         model, history = _with_statistics_member(
             model,
             history,
@@ -120,6 +124,8 @@ def fit(
             y_train,
             x_val,
             y_val,
+            x_copies,
+            y_copies,
             num_classes=num_classes,
             model_params=model_params,
             train_params=train_params,
@@ -186,6 +192,8 @@ def _with_statistics_member(
     y_train: np.ndarray,
     x_val,
     y_val: np.ndarray,
+    x_copies,
+    y_copies: np.ndarray | None,
     *,
     num_classes: int,
     model_params: ModelParams,
@@ -194,6 +202,7 @@ def _with_statistics_member(
 ):
     """network's probabilities averaged with those of a small dense network on each clip's
     utterance statistics, with weight model_params.stats_weight on the latter (see fit).
+    It trains on the training, validation and copied clips (x_copies; None for none).
     The statistics are computed block by block, so x may stream from disk."""
     import keras
     from keras import layers
@@ -201,9 +210,11 @@ def _with_statistics_member(
     from ser.layers import UtteranceStatistics
 
     pooling = UtteranceStatistics(model_params.stats_pooling, name="utterance_statistics")
+    copies = 0 if x_copies is None else len(x_copies)
+    rows = [(x_train, y_train), (x_val, y_val)] + ([(x_copies, y_copies)] if copies else [])
     head = fit_statistics_head(
-        np.concatenate([_statistics(x_train, pooling), _statistics(x_val, pooling)]),
-        np.concatenate([y_train, y_val]),
+        np.concatenate([_statistics(x, pooling) for x, _ in rows]),
+        np.concatenate([np.asarray(y) for _, y in rows]),
         num_classes=num_classes,
         model_params=model_params,
         train_params=train_params,
@@ -223,6 +234,7 @@ def _with_statistics_member(
         "weight": weight,
         "epochs": model_params.stats_epochs,
         "clips": len(x_train) + len(x_val),
+        "copies": copies,
         "pooling": list(model_params.stats_pooling),
     }
     return keras.Model(inputs, fused, name=f"{network.name}_with_statistics"), history
