@@ -240,9 +240,7 @@ def main() -> None:
     feature_params = {"default": configs["default"].features, "seed": configs["seed"].features}
     feature_params["svm"] = svm_params
     augmented = {
-        name: configs[name]
-        for name in args.configs
-        if name != "svm" and configs[name].copies_used
+        name: configs[name] for name in args.configs if name != "svm" and configs[name].copies_used
     }
     manifest, matrices = featurized(
         args, {name: feature_params[name] for name in args.configs}, augmented
