@@ -72,25 +72,31 @@ def test_settings_writes_its_features_cache_and_gives_the_same_results_from_it(
 
 
 def test_settings_trains_on_copies_of_the_training_actors_clips_only(speech_and_song, tmp_path):
-    """Pitch- and speed-shifted copies (augment.*), one per training clip."""
+    """Pitch- and speed-shifted copies (augment.*), one per clip: the network's of the
+    training clips, the statistics member's of the training and validation clips."""
     speech, song = speech_and_song
     result = run_settings(
         "--speech", str(speech), "--song", str(song), "--configs", "default", "--folds", "3",
         "--settings", "6", "-S", "train.epochs=1", "-S", "model.filters=8",
-        "-S", "augment.pitch=true", "-S", "augment.speed=true",
+        "-S", "augment.pitch=true", "-S", "augment.speed=true", "-S", "model.stats_epochs=2",
+        "-S", "augment.members=[network,statistics]",
         "--json", str(tmp_path / "runs.json"), "--features-cache", str(tmp_path / "cache.npz"),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     runs = re.findall(
-        r"test actors \[([\d, ]+)\] .*?(\d+) training clips, (\d+) of them copies", result.stdout
+        r"test actors \[([\d, ]+)\] .*?(\d+) training clips, (\d+) of them copies; "
+        r"(\d+) copies for the statistics member",
+        result.stdout,
     )
     assert len(runs) == 3
-    for tested, clips, copies in runs:
+    for tested, clips, copies, member_copies in runs:
         # One copy per training clip: 60 speech clips per training actor. The test actors and
         # the validation fold (at least one actor) contribute none.
         assert int(clips) == 2 * int(copies)
         assert int(copies) % 60 == 0
         assert 60 <= int(copies) <= 60 * (4 - len(tested.split(",")) - 1)
+        # The member's: every actor's but the test actors'.
+        assert int(member_copies) == 60 * (4 - len(tested.split(",")))
     assert json.loads((tmp_path / "runs.json").read_text())["results"][0]["default"]
     # The cache holds the copies with the augment params that made them: others are refused.
     other = run_settings(
