@@ -157,7 +157,7 @@ class AugmentParams:
     gain_min: float
     gain_max: float
     only_classes: tuple[str, ...]
-    members: tuple[str, ...] = ("network",)
+    members: tuple[str, ...]
 
     @property
     def any_enabled(self) -> bool:
