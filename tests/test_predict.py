@@ -149,4 +149,7 @@ def test_ser_predict_memory_does_not_grow_with_recording_length(tiny_model, reco
             for _ in range(minutes):
                 out.write(minute)
         peaks[minutes] = _peak_rss_mib([*ser, "--format", "json", str(path)])
-    assert peaks[21] - peaks[7] < 60, peaks
+    # Holding the 21 minutes would add about 400 MiB over the 7 (decoded audio and features).
+    # The peak of the same command varies by up to about 100 MiB from run to run (seen on
+    # 2026-11-27 with the machine idle, cause not found), so the bound sits between the two.
+    assert peaks[21] - peaks[7] < 200, peaks
