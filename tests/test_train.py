@@ -37,11 +37,13 @@ def params(params_dict):
 
 @pytest.fixture
 def fitted(small_problem, params):
-    """fit on the small problem's arrays; keywords change train params, model= model params."""
+    """fit on the small problem's arrays; keywords change train params, model= model params,
+    copies= (x, y) the statistics member's copies."""
     (x_train, y_train), (x_val, y_val) = small_problem
     model_params, train_params = params
 
-    def run(model: dict | None = None, **train_changes):
+    def run(model: dict | None = None, copies: tuple | None = None, **train_changes):
+        x_copies, y_copies = copies or (None, None)
         return fit(
             x_train,
             y_train,
@@ -50,6 +52,8 @@ def fitted(small_problem, params):
             num_classes=3,
             model_params=dataclasses.replace(model_params, **(model or {})),
             train_params=dataclasses.replace(train_params, **train_changes),
+            x_copies=x_copies,
+            y_copies=y_copies,
         )
 
     return run
@@ -293,34 +297,19 @@ def test_the_2019_network_gets_no_statistics_member(small_problem, fitted):
     assert model.name == "seed_2019"
 
 
-def test_the_statistics_member_alone_trains_on_the_copies(small_problem, params, rng):
+def test_the_statistics_member_alone_trains_on_the_copies(small_problem, params, fitted):
     from ser.layers import UtteranceStatistics
 
-    (x_train, y_train), (x_val, y_val) = small_problem
-    model_params, train_params = params
+    (x_train, y_train), (x_val, _) = small_problem
     # Copies unlike any clip (every feature shifted by 4), so their mark is easy to see.
     x_copies, y_copies = x_train[:40] + 4.0, y_train[:40]
-    member_params = dataclasses.replace(
-        model_params, stats_weight=0.25, stats_epochs=5, stats_units=16
-    )
-
-    def trained(copies):
-        return fit(
-            x_train,
-            y_train,
-            x_val,
-            y_val,
-            num_classes=3,
-            model_params=member_params,
-            train_params=train_params,
-            **({"x_copies": x_copies, "y_copies": y_copies} if copies else {}),
-        )
-
-    (plain, plain_history), (with_copies, history) = trained(False), trained(True)
+    member = {"stats_weight": 0.25, "stats_epochs": 5, "stats_units": 16}
+    plain, plain_history = fitted(model=member)
+    with_copies, history = fitted(model=member, copies=(x_copies, y_copies))
     assert plain_history["statistics"]["copies"] == 0
     assert history["statistics"]["copies"] == 40 and history["statistics"]["clips"] == 144
     # The member standardised its inputs over the train, val AND copied clips ...
-    pooling = UtteranceStatistics(member_params.stats_pooling)
+    pooling = UtteranceStatistics(params[0].stats_pooling)
     rows = np.concatenate([x_train, x_val, x_copies])
     normalize = with_copies.get_layer("statistics_head").get_layer("normalize_statistics")
     np.testing.assert_allclose(
