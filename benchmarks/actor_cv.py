@@ -171,6 +171,7 @@ def main() -> None:
     names = list(spec.class_names)
     y = manifest["label"].map({name: i for i, name in enumerate(names)}).to_numpy()
     actors = manifest["actor"].to_numpy()
+    speakers = features.speakers_of(manifest)
     folds = actor_folds(sorted(set(actors.tolist())), args.folds)
 
     model_runs, svm_runs, train_seconds = [], [], 0.0
@@ -198,9 +199,14 @@ def main() -> None:
                 train_params=dataclasses.replace(params.train, seed=params.train.seed + seed),
                 x_copies=copies[member_copies],
                 y_copies=y[copy_of[member_copies]],
+                train_speakers=np.concatenate(
+                    [speakers[train], speakers[copy_of[trained_copies]]]
+                ),
+                val_speakers=speakers[val],
+                copy_speakers=speakers[copy_of[member_copies]],
             )
             train_seconds += time.perf_counter() - started
-            predicted = predict_proba(model, x[test]).argmax(axis=1)
+            predicted = predict_proba(model, x[test], speakers=speakers[test]).argmax(axis=1)
             model_runs.append(scores(y[test], predicted, names))
             print(
                 f"fold {index} test {test_actors} seed {seed}: "

@@ -117,6 +117,8 @@ def train_default_model(work: Path, clips: list[Path], params_path: Path) -> Pat
         num_classes=len(spec.class_names),
         model_params=params.model,
         train_params=train_params,
+        train_speakers=actors[train],
+        val_speakers=actors[val],
     )
     meta = modelio.metadata(
         labels=spec,

@@ -137,10 +137,14 @@ def train(work: Path, clips: int, epochs: int, store_dir: Path) -> dict:
         num_classes=8,
         model_params=params.model,
         train_params=dataclasses.replace(params.train, epochs=epochs),
+        train_speakers=actors[subsets["train"]],
+        val_speakers=actors[subsets["val"]],
     )
     seconds = time.perf_counter() - started
     started = time.perf_counter()
-    predicted = predict_proba(model, Rows((rows, subsets["test"]))).argmax(axis=1)
+    predicted = predict_proba(
+        model, Rows((rows, subsets["test"])), speakers=actors[subsets["test"]]
+    ).argmax(axis=1)
     return {
         "train_clips": len(subsets["train"]),
         "val_clips": len(subsets["val"]),

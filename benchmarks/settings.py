@@ -269,6 +269,7 @@ def main() -> None:
             if features.by_speaker(params.features) and config != "svm":
                 matrix = features.normalize_by_speaker(matrix, speakers)
             x = matrix[keep]
+            clip_speakers = np.asarray(speakers)[keep]
             copies, copy_row = setting_copies(
                 matrices, config, params, rows, speakers, keep, labelled["label"][keep]
             )
@@ -281,6 +282,9 @@ def main() -> None:
                 # training actors' clips; the statistics member, of the validation actors' too.
                 network_copies = train[copy_row] & params.augment.network_copies
                 x_train = np.concatenate([x[train], copies[network_copies]])
+                train_speakers = np.concatenate(
+                    [clip_speakers[train], clip_speakers[copy_row[network_copies]]]
+                )
                 y_train = np.concatenate([y[train], y[copy_row[network_copies]]])
                 member_copies = (train | val)[copy_row] & params.augment.statistics_copies
                 if config == "svm":
@@ -302,10 +306,15 @@ def main() -> None:
                         ),
                         x_copies=copies[member_copies],
                         y_copies=y[copy_row[member_copies]],
+                        train_speakers=train_speakers,
+                        val_speakers=clip_speakers[val],
+                        copy_speakers=clip_speakers[copy_row[member_copies]],
                     )
                     spent = time.perf_counter() - begun
                     seconds += spent
-                    predicted = predict_proba(model, x[test]).argmax(axis=1)
+                    predicted = predict_proba(
+                        model, x[test], speakers=clip_speakers[test]
+                    ).argmax(axis=1)
                     outcomes.append(scores(y[test], predicted, names))
                     print(
                         f"  setting {number} {config} test actors {test_actors} seed "

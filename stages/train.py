@@ -92,6 +92,11 @@ def main() -> None:
     x_val, y_val = Rows((store, val["row"].to_numpy())), val["y"].to_numpy()
     x_copies = Rows((augmented, np.array([r for r, _ in member_copies], dtype=int)))
     y_copies = np.array([y for _, y in member_copies], dtype=int)
+    # Each clip's speaker, for a member that standardises its statistics per speaker.
+    speaker_of = dict(zip(manifest["clip_id"], features.speakers_of(manifest), strict=True))
+    train_speakers = train["clip_id"].map(speaker_of).to_numpy()
+    val_speakers = val["clip_id"].map(speaker_of).to_numpy()
+    copy_speakers = np.array([speaker_of[augmented_ids[r]] for r, _ in member_copies])
     log.info(
         "%strain: %d clips (+%d augmented), val: %d clips, statistics member's copies: %d, "
         "classes: %s",
@@ -116,6 +121,9 @@ def main() -> None:
             verbose=1 if sys.stdout.isatty() else 0,
             x_copies=x_copies if member_copies else None,
             y_copies=y_copies,
+            train_speakers=train_speakers,
+            val_speakers=val_speakers,
+            copy_speakers=copy_speakers,
         )
 
     if curves is None:

@@ -108,6 +108,8 @@ def tiny_model(tiny_corpus, tmp_path_factory) -> Path:
         num_classes=8,
         model_params=model_params,
         train_params=train_params,
+        train_speakers=actors[actors <= 3],
+        val_speakers=actors[actors == 4],
     )
     folder = tmp_path_factory.mktemp("model") / "model"
     meta = modelio.metadata(

@@ -16,6 +16,7 @@ import soundfile as sf
 from ser import export, features, modelio
 from ser.errors import ConfigError, DataError
 from ser.predict import Predictor
+from ser.train import needs_speakers, predict_proba, speaker_moments
 
 ROOT = Path(__file__).resolve().parents[1]
 SER = Path(sys.executable).with_name("ser")
@@ -37,10 +38,11 @@ def clips(tiny_corpus) -> list[Path]:
 
 @pytest.fixture(scope="module")
 def cnn_case(tiny_model, clips):
-    """(model folder, features of real-looking clips) for the default architecture."""
+    """(model folder, features of real-looking clips, their speakers) for the default
+    architecture."""
     predictor = Predictor(tiny_model)
     batch = np.stack([features.featurize_file(clip, predictor.feature_params) for clip in clips])
-    return tiny_model, batch
+    return tiny_model, batch, np.array([clip.parent.name for clip in clips])
 
 
 @pytest.fixture(scope="module")
@@ -66,39 +68,102 @@ def seed_case(default_params_dict, tmp_path_factory, clips):
         "model": {"arch": "seed"},
     }
     modelio.save(folder, model, meta)
-    return folder, batch
+    return folder, batch, np.array([clip.parent.name for clip in clips[:4]])
 
 
-def run_exported(path: Path, format: str, batch: np.ndarray) -> np.ndarray:
-    """Probabilities from the exported file, run by its own runtime (no Keras, no ser)."""
+@pytest.fixture(scope="module")
+def speaker_case(default_params_dict, tiny_corpus, tmp_path_factory):
+    """The same for a cnn whose statistics member standardises per speaker
+    (model.stats_normalize: speaker): a two-input model. Its batch holds two speakers."""
+    from ser.labels import LabelSpec
+    from ser.params import parse_params
+    from ser.train import fit
+
+    params = parse_params(default_params_dict)
+    clips = sorted((tiny_corpus / "speech").rglob("*.wav"))
+    x, _ = features.featurize_many([str(clip) for clip in clips], params.features)
+    y = np.array([int(clip.stem.split("-")[2]) - 1 for clip in clips])
+    actors = np.array([int(clip.stem[-2:]) for clip in clips])
+    if features.by_speaker(params.features):  # as the featurize stage does
+        x = features.normalize_by_speaker(x, actors)
+    model_params = dataclasses.replace(
+        params.model, arch="cnn", filters=8, stats_weight=0.5, stats_normalize="speaker"
+    )
+    train, val = actors <= 3, actors == 4
+    model, history = fit(
+        x[train],
+        y[train],
+        x[val],
+        y[val],
+        num_classes=8,
+        model_params=model_params,
+        train_params=dataclasses.replace(params.train, epochs=2),
+        train_speakers=actors[train],
+        val_speakers=actors[val],
+    )
+    assert needs_speakers(model)
+    folder = tmp_path_factory.mktemp("speaker") / "model"
+    meta = modelio.metadata(
+        labels=LabelSpec.from_params(params.labels),
+        feature_settings=features.describe(params.features),
+        model_params=model_params,
+        training={"epochs": 2},
+        corpus="synthetic",
+        actors={"train": [1, 2, 3], "val": [4], "test": []},
+        validation={"best_epoch": history["best_epoch"]},
+    )
+    modelio.save(folder, model, meta)
+    # Six clips each of a training and the validation speaker, interleaved.
+    rows = np.concatenate([np.flatnonzero(actors == 3)[:6], np.flatnonzero(actors == 4)[:6]])
+    rows = rows.reshape(2, 6).T.ravel()
+    return folder, x[rows], np.array([f"Actor_{actor:02d}" for actor in actors[rows]])
+
+
+def run_exported(path: Path, format: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """All the outputs of the exported file, by name, run by its own runtime (no Keras, no ser)."""
     if format == "onnx":
         import onnxruntime
 
         session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        return session.run(["probabilities"], {"features": batch})[0]
+        assert [given.name for given in session.get_inputs()] == list(inputs)
+        names = [output.name for output in session.get_outputs()]
+        return dict(zip(names, session.run(names, inputs), strict=True))
     import tensorflow as tf
 
     if format == "tflite":
         interpreter = tf.lite.Interpreter(model_path=str(path))
-        return interpreter.get_signature_runner("serving_default")(features=batch)["probabilities"]
+        return interpreter.get_signature_runner("serving_default")(**inputs)
     loaded = tf.saved_model.load(str(path))
-    return loaded.signatures["serving_default"](features=tf.constant(batch))[
-        "probabilities"
-    ].numpy()
+    signature = loaded.signatures["serving_default"]
+    outputs = signature(**{name: tf.constant(value) for name, value in inputs.items()})
+    return {name: value.numpy() for name, value in outputs.items()}
+
+
+def keras_reference(model, batch: np.ndarray, speakers: np.ndarray):
+    """(the exported graph's inputs, the Keras model's probabilities) for batch: a model
+    that takes speaker moments gets each speaker's, over its rows of batch."""
+    if not needs_speakers(model):
+        return {"features": batch}, predict_proba(model, batch)
+    moments = speaker_moments(model, batch, speakers).rows(speakers)
+    return (
+        {"features": batch, "speaker_statistics": moments},
+        predict_proba(model, batch, speakers=speakers),
+    )
 
 
 @pytest.mark.filterwarnings("ignore:.*tf.lite.Interpreter is deprecated:UserWarning")
 @pytest.mark.parametrize("format", export.FORMATS)
 @pytest.mark.parametrize("arch", ["cnn", "seed"])
 def test_exported_model_gives_the_keras_probabilities(arch, format, request, tmp_path):
-    model_dir, batch = request.getfixturevalue(f"{arch}_case")
+    model_dir, batch, speakers = request.getfixturevalue(f"{arch}_case")
     out = tmp_path / f"emotion.{format}"
     written = export.export(model_dir, out, format=format)
 
     model, meta = modelio.load(model_dir)
-    expected = model.predict(batch, verbose=0)
+    inputs, expected = keras_reference(model, batch, speakers)
     assert np.ptp(expected) > 0.1  # far from uniform: a 1e-4 agreement means something
-    actual = run_exported(out, format, batch)
+    outputs = run_exported(out, format, inputs)
+    actual = outputs["probabilities"]
     assert actual.shape == expected.shape
     assert np.abs(actual - expected).max() <= TOLERANCE
 
@@ -107,11 +172,78 @@ def test_exported_model_gives_the_keras_probabilities(arch, format, request, tmp
     assert description["classes"] == meta["classes"]
     assert description["features"] == meta["features"]
     assert description["input"]["shape"] == [None, *batch.shape[1:]]
+    if not needs_speakers(model):  # one input, one output, as before speaker statistics
+        assert sorted(outputs) == ["probabilities"]
+        assert "speaker_input" not in description and "statistics_output" not in description
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporaries left
 
 
+def two_passes(path: Path, format: str, batch: np.ndarray, speakers: np.ndarray, how: dict):
+    """What the description's speaker_input.how tells a user to do, with the export alone:
+    (the statistics of the first pass, the moments made of them, the second's probabilities)."""
+    width = how["shape"][-1]
+    first = run_exported(
+        path,
+        format,
+        {"features": batch, "speaker_statistics": np.ones((len(batch), 2, width), np.float32)},
+    )
+    statistics = first["statistics"].astype(np.float64)
+    moments = np.empty((len(batch), 2, width), dtype=np.float32)
+    for speaker in np.unique(speakers):
+        rows = speakers == speaker
+        moments[rows] = [statistics[rows].mean(axis=0), statistics[rows].std(axis=0)]
+    moments[:, 1] += how["scale_floor"]
+    second = run_exported(path, format, {"features": batch, "speaker_statistics": moments})
+    return first["statistics"], moments, second["probabilities"]
+
+
+@pytest.mark.filterwarnings("ignore:.*tf.lite.Interpreter is deprecated:UserWarning")
+@pytest.mark.parametrize("format", export.FORMATS)
+def test_a_speaker_statistics_model_exports_with_its_second_input(speaker_case, format, tmp_path):
+    model_dir, batch, speakers = speaker_case
+    out = tmp_path / f"emotion.{format}"
+    export.export(model_dir, out, format=format)
+    model, meta = modelio.load(model_dir)
+    pooled = np.asarray(model.get_layer("utterance_statistics")(batch))
+    width = pooled.shape[1]
+
+    description = json.loads(export.description_path(out, format).read_text())
+    assert description["input"] == {
+        "name": "features",
+        "shape": [None, *batch.shape[1:]],
+        "dtype": "float32",
+    }
+    speaker_input = description["speaker_input"]
+    assert speaker_input["name"] == "speaker_statistics"
+    assert speaker_input["shape"] == [None, 2, width] and speaker_input["dtype"] == "float32"
+    assert speaker_input["scale_floor"] == 1e-6 and "twice" in speaker_input["how"]
+    assert description["output"]["shape"] == [None, len(meta["classes"])]
+    assert description["statistics_output"] == {
+        "name": "statistics",
+        "shape": [None, width],
+        "dtype": "float32",
+    }
+
+    # Given each speaker's moments, the Keras model's probabilities (and its statistics).
+    inputs, expected = keras_reference(model, batch, speakers)
+    assert np.ptp(expected) > 0.1
+    outputs = run_exported(out, format, inputs)
+    assert sorted(outputs) == ["probabilities", "statistics"]
+    assert np.abs(outputs["probabilities"] - expected).max() <= TOLERANCE
+    np.testing.assert_allclose(outputs["statistics"], pooled, atol=TOLERANCE, rtol=1e-5)
+
+    # The two passes that the description prescribes give the same, without ser.
+    statistics, moments, probabilities = two_passes(out, format, batch, speakers, speaker_input)
+    np.testing.assert_allclose(statistics, pooled, atol=TOLERANCE, rtol=1e-5)
+    np.testing.assert_allclose(moments, inputs["speaker_statistics"], atol=TOLERANCE, rtol=1e-4)
+    assert np.abs(probabilities - expected).max() <= TOLERANCE
+    # The moments matter: the same clips as one speaker are classified otherwise.
+    _, _, together = two_passes(out, format, batch, np.zeros(len(batch)), speaker_input)
+    assert np.abs(together - expected).max() > 10 * TOLERANCE
+
+
 def test_a_new_export_replaces_an_earlier_one(cnn_case, tmp_path):
-    model_dir, _ = cnn_case
+    model_dir = cnn_case[0]
     out = tmp_path / "emotion.tflite"
     export.export(model_dir, out, format="tflite")
     out.write_bytes(b"stale")

@@ -27,8 +27,11 @@ def params(params_dict):
     params = parse_params(params_dict)
     return (
         # No weight decay: keras' val_loss then is the plain cross-entropy the test recomputes.
-        # No statistics member: these tests look at the network (one test adds the member).
-        dataclasses.replace(params.model, filters=8, l2=0.0, stats_weight=0.0),
+        # No statistics member: these tests look at the network (those that add the member
+        # say so; its statistics standardised over all clips unless they ask for speakers).
+        dataclasses.replace(
+            params.model, filters=8, l2=0.0, stats_weight=0.0, stats_normalize="none"
+        ),
         dataclasses.replace(
             params.train, epochs=6, early_stopping_patience=3, reduce_lr_patience=2
         ),
@@ -275,6 +278,7 @@ def test_the_statistics_member_is_averaged_in_with_its_weight(
         "clips": 144,
         "copies": 0,
         "pooling": list(pooling),
+        "normalize": "none",
     }
     member = fused.get_layer("statistics_head")
     assert member.input_shape[-1] == 6 * len(pooling)
@@ -326,4 +330,101 @@ def test_the_statistics_member_alone_trains_on_the_copies(small_problem, params,
     ]
     np.testing.assert_array_equal(
         predict_proba(network[0], x_val), predict_proba(network[1], x_val)
+    )
+
+
+def test_speaker_moments_are_each_speakers_mean_and_std_in_any_blocks(rng):
+    statistics = (rng.standard_normal((30, 5)) * 3 + 1).astype(np.float32)  # as pooled
+    speakers = np.array(["a"] * 12 + ["b"] * 17 + ["c"])
+    whole, blocks = train.SpeakerMoments(), train.SpeakerMoments()
+    whole.add(statistics, speakers)
+    for start in range(0, 30, 7):
+        blocks.add(statistics[start : start + 7], speakers[start : start + 7])
+    for key in ("a", "b"):
+        rows = statistics[speakers == key]
+        expected = np.stack([rows.mean(axis=0), rows.std(axis=0) + train.SCALE_FLOOR])
+        np.testing.assert_allclose(whole.table()[key], expected, rtol=1e-5)
+        np.testing.assert_allclose(blocks.table()[key], expected, rtol=1e-5)
+    standardized = whole.standardize(statistics, speakers)
+    np.testing.assert_allclose(standardized[speakers == "b"].mean(axis=0), 0, atol=1e-5)
+    np.testing.assert_allclose(standardized[speakers == "b"].std(axis=0), 1, atol=1e-4)
+    # A speaker with one clip: its statistics are its mean, standardised to 0.
+    np.testing.assert_array_equal(standardized[speakers == "c"], 0)
+
+
+@pytest.fixture
+def speaker_problem(small_problem, rng):
+    """The small problem's clips dealt to speakers (train: 0-3, val: 4-5), each speaker's
+    features offset by its own constant, as voices differ."""
+    (x_train, y_train), (x_val, y_val) = small_problem
+    train_speakers, val_speakers = np.arange(96) % 4, 4 + np.arange(48) % 2
+    offsets = rng.normal(0, 2, size=(6, 1, 6)).astype(np.float32)
+    return (
+        (x_train + offsets[train_speakers], y_train, train_speakers),
+        (x_val + offsets[val_speakers], y_val, val_speakers),
+    )
+
+
+def test_the_member_can_standardise_its_statistics_per_speaker(
+    speaker_problem, params, tmp_path, monkeypatch
+):
+    from ser.layers import UtteranceStatistics
+
+    (x_train, y_train, train_speakers), (x_val, y_val, val_speakers) = speaker_problem
+    model_params = dataclasses.replace(
+        params[0], stats_weight=0.25, stats_epochs=60, stats_units=16, stats_normalize="speaker"
+    )
+
+    def trained(model_params, **speakers):
+        return fit(
+            x_train,
+            y_train,
+            x_val,
+            y_val,
+            num_classes=3,
+            model_params=model_params,
+            train_params=params[1],
+            **speakers,
+        )
+
+    with pytest.raises(ValueError, match="val_speakers"):
+        trained(model_params, train_speakers=train_speakers)
+    fused, history = trained(
+        model_params, train_speakers=train_speakers, val_speakers=val_speakers
+    )
+    assert history["statistics"]["normalize"] == "speaker"
+    assert [tensor.name for tensor in fused.inputs] == ["features", train.SPEAKER_INPUT]
+    assert train.needs_speakers(fused)
+    with pytest.raises(ValueError, match="speaker key"):
+        predict_proba(fused, x_val)
+
+    # The member sees each clip's statistics standardised over its speaker's clips ...
+    pooling = UtteranceStatistics(model_params.stats_pooling)
+    head = fused.get_layer("statistics_head")
+
+    def member(x, speakers):
+        moments = train.SpeakerMoments()
+        moments.add(np.asarray(pooling(x)), speakers)
+        return np.asarray(head(moments.standardize(np.asarray(pooling(x)), speakers)))
+
+    network, _ = trained(dataclasses.replace(model_params, stats_weight=0.0))
+    np.testing.assert_allclose(
+        predict_proba(fused, x_val, speakers=val_speakers),
+        0.75 * predict_proba(network, x_val) + 0.25 * member(x_val, val_speakers),
+        atol=1e-5,
+    )
+    # ... so a speaker's constant offset (another voice, another microphone) changes nothing
+    # the member sees, and it still learns the problem.
+    shifted = x_val + np.where(val_speakers == 4, 5.0, -3.0)[:, None, None].astype(np.float32)
+    np.testing.assert_allclose(
+        member(shifted, val_speakers), member(x_val, val_speakers), atol=1e-4
+    )
+    assert (member(x_val, val_speakers).argmax(axis=1) == y_val).mean() > 0.8
+    # Read from disk block by block, the moments and the probabilities are the same.
+    monkeypatch.setattr(train, "READ_ROWS", 16)
+    rows = Rows((stored(tmp_path / "s", x_val, shard_clips=7), np.arange(len(x_val))))
+    np.testing.assert_allclose(
+        predict_proba(fused, rows, speakers=val_speakers, batch_size=8),
+        predict_proba(fused, x_val, speakers=val_speakers, batch_size=8),
+        atol=1e-6,
     )

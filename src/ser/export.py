@@ -5,11 +5,16 @@
 
 The exported graph takes the feature matrix as the Keras model does, a float32 tensor
 ``features`` of shape (batch, n_frames, n_features), and returns ``probabilities`` of shape
-(batch, n_classes), in inference mode (SpecAugment and dropout off). A JSON description is
-written beside it (``<out>.json``; inside the folder, ``export.json``, for a SavedModel): the
-class order, the feature settings needed to compute the input, and where the model came
-from. An existing output is replaced only if an earlier export wrote it; everything is
-written under a temporary name and renamed when complete.
+(batch, n_classes), in inference mode (SpecAugment and dropout off). A model whose statistics
+member standardises per speaker (``model.stats_normalize: speaker``; ser.train.needs_speakers)
+takes a second input, ``speaker_statistics`` (batch, 2, width): each clip's speaker's mean
+and standard deviation + 1e-6 of the member's statistics over the speaker's clips. Its export
+also returns those statistics, ``statistics`` (batch, width), so that the moments can be
+computed with the exported model alone, in two passes (see ``describe``). A JSON description
+is written beside it (``<out>.json``; inside the folder, ``export.json``, for a SavedModel):
+the class order, the inputs and outputs, the feature settings needed to compute the input,
+and where the model came from. An existing output is replaced only if an earlier export
+wrote it; everything is written under a temporary name and renamed when complete.
 """
 
 from __future__ import annotations
@@ -29,6 +34,19 @@ from ser.fsutil import atomic_dir, read_json, write_json
 FORMATS = ("onnx", "tflite", "saved_model")
 INPUT_NAME = "features"
 OUTPUT_NAME = "probabilities"
+# A speaker-statistics model's second input (as in ser.train.SPEAKER_INPUT) and the extra
+# output that gives what it needs: each clip's statistics, as the member pools them.
+SPEAKER_INPUT_NAME = "speaker_statistics"
+STATISTICS_OUTPUT_NAME = "statistics"
+# ser.train.SCALE_FLOOR: added to each speaker's standard deviation.
+SCALE_FLOOR = 1e-6
+SPEAKER_HOW = (
+    "Run the model twice: first with any speaker_statistics (ones, say) to get each clip's "
+    "`statistics`; then, for each speaker, take the mean and the standard deviation "
+    "(numpy's default, ddof=0) of every column of those statistics over the speaker's clips, "
+    "and run again with speaker_statistics[i] = [mean, std + scale_floor] of clip i's "
+    "speaker for the probabilities."
+)
 # The description's marker: an output carrying it may be replaced by a new export.
 EXPORTED_BY = "ser export"
 SAVED_MODEL_DESCRIPTION = "export.json"
@@ -91,20 +109,42 @@ def _readable_like_new_files(folder: Path) -> None:
 
 
 def describe(meta: dict, model, *, format: str, file_name: str) -> dict:
-    """The JSON written beside an export: enough to compute its input and read its output."""
-    n_frames, n_features = (int(size) for size in model.input_shape[1:])
+    """The JSON written beside an export: enough to compute its input and read its output.
+
+    For a speaker-statistics model, ``speaker_input`` describes the second input (with
+    ``how``: the two passes that compute it) and ``statistics_output`` the second output.
+    """
+    shapes = _input_shapes(model)
     classes = list(meta["classes"])
-    return {
+    description = {
         "exported_by": EXPORTED_BY,
         "ser_version": __version__,
         "format": format,
         "file": file_name,
         "input": {
             "name": INPUT_NAME,
-            "shape": [None, n_frames, n_features],
+            "shape": [None, *shapes[INPUT_NAME]],
             "dtype": "float32",
         },
         "output": {"name": OUTPUT_NAME, "shape": [None, len(classes)], "dtype": "float32"},
+    }
+    if SPEAKER_INPUT_NAME in shapes:
+        width = shapes[SPEAKER_INPUT_NAME][-1]
+        description["speaker_input"] = {
+            "name": SPEAKER_INPUT_NAME,
+            "shape": [None, *shapes[SPEAKER_INPUT_NAME]],
+            "dtype": "float32",
+            "rows": ["mean", "std + scale_floor"],
+            "scale_floor": SCALE_FLOOR,
+            "how": SPEAKER_HOW,
+        }
+        description["statistics_output"] = {
+            "name": STATISTICS_OUTPUT_NAME,
+            "shape": [None, width],
+            "dtype": "float32",
+        }
+    return {
+        **description,
         "classes": classes,
         "features": meta["features"],
         "labels": meta.get("labels"),
@@ -147,24 +187,62 @@ def _check_requirements(format: str) -> None:
         )
 
 
+def _input_shapes(model) -> dict[str, tuple[int, ...]]:
+    """{exported input name: shape without the batch dimension}, in the model's input order:
+    ``features``, then ``speaker_statistics`` for a model that takes speaker moments."""
+    from ser.train import SPEAKER_INPUT, needs_speakers
+
+    if not needs_speakers(model):
+        return {INPUT_NAME: tuple(int(size) for size in model.input_shape[1:])}
+    shapes = {}
+    for tensor in model.inputs:
+        name = SPEAKER_INPUT_NAME if tensor.name == SPEAKER_INPUT else INPUT_NAME
+        shapes[name] = tuple(int(size) for size in tensor.shape[1:])
+    if sorted(shapes) != sorted((INPUT_NAME, SPEAKER_INPUT_NAME)):
+        raise SerError(
+            f"the model's inputs {[tensor.name for tensor in model.inputs]} are not "
+            f"features and {SPEAKER_INPUT}: cannot export it"
+        )
+    return shapes
+
+
 def _input_signature(model):
     import tensorflow as tf
 
-    n_frames, n_features = model.input_shape[1:]
-    return [tf.TensorSpec((None, n_frames, n_features), tf.float32, name=INPUT_NAME)]
+    return [
+        tf.TensorSpec((None, *shape), tf.float32, name=name)
+        for name, shape in _input_shapes(model).items()
+    ]
 
 
 def _inference(model):
-    """The exported computation: features -> {"probabilities": ...}, inference mode."""
+    """The exported computation, inference mode: features -> {"probabilities": ...}; for a
+    speaker-statistics model, (features, speaker_statistics) -> {"probabilities": ...,
+    "statistics": each clip's statistics as the member pools them}."""
+    from ser.train import POOLING_LAYER, needs_speakers
 
-    def serve(features):
-        return {OUTPUT_NAME: model(features, training=False)}
+    if not needs_speakers(model):
 
-    return serve
+        def serve(features):
+            return {OUTPUT_NAME: model(features, training=False)}
+
+        return serve
+    order = list(_input_shapes(model))
+    pooling = model.get_layer(POOLING_LAYER)
+
+    def serve_with_speakers(features, speaker_statistics):
+        given = {INPUT_NAME: features, SPEAKER_INPUT_NAME: speaker_statistics}
+        return {
+            OUTPUT_NAME: model([given[name] for name in order], training=False),
+            STATISTICS_OUTPUT_NAME: pooling(features),
+        }
+
+    return serve_with_speakers
 
 
 def _write_saved_model(model, folder: Path) -> None:
-    """A SavedModel whose ``serving_default`` signature maps features to probabilities."""
+    """A SavedModel whose ``serving_default`` signature maps features (and speaker_statistics)
+    to probabilities (and statistics)."""
     import keras
 
     archive = keras.export.ExportArchive()
@@ -203,17 +281,23 @@ def _write_onnx(model, path: Path, *, work_dir: Path) -> None:
     )
 
     function = tf.function(_inference(model), input_signature=_input_signature(model))
-    frozen = convert_variables_to_constants_v2(function.get_concrete_function())
-    input_name = frozen.inputs[0].name
-    output_name = frozen.outputs[0].name
+    concrete = function.get_concrete_function()
+    frozen = convert_variables_to_constants_v2(concrete)
+    # The graph's inputs follow the signature, its outputs the flattened (key-sorted) dict.
+    input_names = [tensor.name for tensor in frozen.inputs]
+    output_names = [tensor.name for tensor in frozen.outputs]
+    renames = {
+        **dict(zip(input_names, _input_shapes(model), strict=True)),
+        **dict(zip(output_names, sorted(concrete.structured_outputs), strict=True)),
+    }
     with _quiet_tensorflow():
         proto, _ = tf2onnx.convert.from_graph_def(
             frozen.graph.as_graph_def(),
             name=model.name,
-            input_names=[input_name],
-            output_names=[output_name],
+            input_names=input_names,
+            output_names=output_names,
             opset=ONNX_OPSET,
-            tensors_to_rename={input_name: INPUT_NAME, output_name: OUTPUT_NAME},
+            tensors_to_rename=renames,
         )
     # tf2onnx names the free batch dimension "unk__N"; call it what it is.
     for value in (*proto.graph.input, *proto.graph.output):

@@ -127,3 +127,15 @@ class UtteranceStatistics(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "statistics": list(self.statistics)}
+
+
+@keras.saving.register_keras_serializable(package="ser")
+class SpeakerStandardize(keras.layers.Layer):
+    """[(batch, width) statistics, (batch, 2, width) speaker moments] -> (batch, width):
+    each clip's statistics minus its speaker's mean (moments[:, 0]), divided by its
+    speaker's scale (moments[:, 1]: the standard deviation plus a small floor), as
+    ser.train.SpeakerMoments computes them over the speaker's clips."""
+
+    def call(self, inputs):
+        statistics, moments = inputs
+        return (statistics - moments[:, 0]) / moments[:, 1]

@@ -38,6 +38,7 @@ PADDINGS = ("repeat", "zeros")
 GENDERS = ("both", "male", "female")
 # auto: the network made for features.kind (seed features: the 2019 network; else cnn)
 ARCHS = ("auto", "cnn", "seed")
+STATS_NORMALIZE = ("speaker", "none")
 # Statistics over frames that model.stats_pooling may name (ser.layers.UtteranceStatistics):
 # name -> the percentile it is (None: not a percentile). diff: the mean absolute change
 # from one frame to the next.
@@ -205,11 +206,20 @@ class ModelParams:
     stats_epochs: int = 60
     # Which statistics over frames of every feature the member sees (ser.layers).
     stats_pooling: tuple[str, ...] = ("mean", "std")
+    # speaker: the member's statistics standardised over the clips of the same speaker;
+    # none: over all training clips (older models: what they were trained with).
+    stats_normalize: str = "none"
 
     @property
     def statistics_member(self) -> bool:
         """Whether fit adds the statistics member (the cnn only; the 2019 network stays as is)."""
         return self.stats_weight > 0 and self.arch == "cnn"
+
+    @property
+    def speaker_statistics(self) -> bool:
+        """Whether the model has a member whose statistics are standardised per speaker: its
+        Keras model then takes each clip's speaker statistics as a second input."""
+        return self.statistics_member and self.stats_normalize == "speaker"
 
 
 @dataclass(frozen=True)
@@ -688,6 +698,7 @@ def _model(section: _Section) -> ModelParams:
         stats_units=section.integer("stats_units", minimum=1, maximum=4096),
         stats_epochs=section.integer("stats_epochs", minimum=1, maximum=10000),
         stats_pooling=_stats_pooling(section),
+        stats_normalize=section.choice("stats_normalize", STATS_NORMALIZE),
     )
 
 

@@ -13,9 +13,11 @@ Many files go faster through ``predictor.predict_files(paths, n_jobs=...)``: fea
 worker processes, the model once per batch of windows.
 
 A model trained with ``features.normalize: speaker`` standardises features over all
-recordings of a speaker. ``predict_files`` takes one speaker key per file (``speakers``;
-default: the file's folder) and standardises each speaker's windows together; a single
-recording (predict_file, predict_array) is its own speaker, which works less well.
+recordings of a speaker, and one with ``model.stats_normalize: speaker`` its statistics
+member's statistics over all windows of a speaker. ``predict_files`` takes one speaker key
+per file (``speakers``; default: the file's folder) and standardises each speaker's windows
+together; a single recording (predict_file, predict_array) is its own speaker, which works
+less well (with one window, the member sees its speaker's mean and adds little).
 """
 
 from __future__ import annotations
@@ -124,8 +126,21 @@ class Predictor:
 
     @property
     def by_speaker(self) -> bool:
-        """Whether the model wants each speaker's recordings standardised together."""
-        return features.by_speaker(self.feature_params)
+        """Whether the model wants each speaker's recordings standardised together: its
+        features (features.normalize: speaker), or its statistics member's statistics
+        (model.stats_normalize: speaker), or both."""
+        return features.by_speaker(self.feature_params) or self.speaker_statistics
+
+    @property
+    def speaker_statistics(self) -> bool:
+        """Whether the model's statistics member standardises its statistics per speaker
+        (its Keras model then takes each window's speaker moments as a second input)."""
+        model = self.meta.get("model") or {}
+        return (
+            model.get("stats_normalize") == "speaker"
+            and float(model.get("stats_weight", 0.0)) > 0
+            and model.get("arch") == "cnn"
+        )
 
     @property
     def model(self):
@@ -137,20 +152,33 @@ class Predictor:
     def _warm_model(self) -> None:
         """Load the model and call it once: its first call traces it (half a second)."""
         n_frames, n_features = features.shape(self.feature_params)
-        self.model.predict_on_batch(np.zeros((1, n_frames, n_features), dtype=np.float32))
+        batch = np.zeros((1, n_frames, n_features), dtype=np.float32)
+        self.probabilities(batch, self._neutral_moments(1) if self.speaker_statistics else None)
+
+    def _neutral_moments(self, count: int) -> np.ndarray:
+        """(count, 2, width) speaker moments that leave the statistics as they are."""
+        width = int(self.model.inputs[1].shape[-1])
+        return np.broadcast_to(
+            np.stack([np.zeros(width), np.ones(width)]).astype(np.float32), (count, 2, width)
+        )
 
     def windows(self, samples: np.ndarray) -> list[tuple[float, np.ndarray]]:
         """(start second, analysis window) pairs covering a mono recording at self.rate."""
         return _windows(samples, self.feature_params)
 
-    def probabilities(self, batch: np.ndarray) -> np.ndarray:
-        """(n, n_frames, n_features) features -> (n, classes) probabilities."""
+    def probabilities(self, batch: np.ndarray, moments: np.ndarray | None = None) -> np.ndarray:
+        """(n, n_frames, n_features) features -> (n, classes) probabilities.
+
+        moments: (n, 2, width), each window's speaker moments, for a model whose statistics
+        member standardises per speaker (speaker_statistics; ser.train.SpeakerMoments)."""
         # predict_on_batch, not predict: predict builds a data pipeline on every call, which
         # cost 80 ms for one clip where the model itself takes about 1 ms.
-        parts = [
-            self.model.predict_on_batch(batch[start : start + BATCH_WINDOWS])
-            for start in range(0, len(batch), BATCH_WINDOWS)
-        ]
+        parts = []
+        for start in range(0, len(batch), BATCH_WINDOWS):
+            block = batch[start : start + BATCH_WINDOWS]
+            if moments is not None:
+                block = [block, np.asarray(moments[start : start + BATCH_WINDOWS])]
+            parts.append(self.model.predict_on_batch(block))
         return np.asarray(np.concatenate(parts), dtype=float)
 
     def predict_array(
@@ -251,14 +279,33 @@ class Predictor:
         For a speaker-normalised model, ``speakers`` gives each item's speaker, whose
         windows are standardised together.
         """
-        scale = _speaker_statistics(items, speakers) if self.by_speaker else {}
+        by_frames = features.by_speaker(self.feature_params)
+        scale = _speaker_statistics(items, speakers) if by_frames else {}
+
+        def scaled_chunks(index: int, item: _Windows) -> Iterator[np.ndarray]:
+            for chunk in item.chunks(BATCH_WINDOWS):
+                if scale:
+                    mean, std = scale[speakers[index]]
+                    chunk = ((chunk - mean) / std).astype(np.float32)
+                yield chunk
+
+        moments = None
+        if self.speaker_statistics:
+            moments = self._member_moments(items, speakers, scaled_chunks)
         probabilities: dict[int, list[np.ndarray]] = {}
         pending: list[tuple[int, np.ndarray]] = []
 
         def run() -> None:
             if not pending:
                 return
-            rows = self.probabilities(np.concatenate([chunk for _, chunk in pending]))
+            rows = self.probabilities(
+                np.concatenate([chunk for _, chunk in pending]),
+                None
+                if moments is None
+                else np.concatenate(
+                    [moments.rows([speakers[index]] * len(chunk)) for index, chunk in pending]
+                ),
+            )
             start = 0
             for index, chunk in pending:
                 probabilities.setdefault(index, []).append(rows[start : start + len(chunk)])
@@ -269,10 +316,7 @@ class Predictor:
         for index, item in enumerate(items):
             if not isinstance(item, _Windows):
                 continue
-            for chunk in item.chunks(BATCH_WINDOWS):
-                if scale:
-                    mean, std = scale[speakers[index]]
-                    chunk = ((chunk - mean) / std).astype(np.float32)
+            for chunk in scaled_chunks(index, item):
                 pending.append((index, chunk))
                 waiting += len(chunk)
                 if waiting >= BATCH_WINDOWS:
@@ -285,6 +329,19 @@ class Predictor:
             else item
             for index, item in enumerate(items)
         ]
+
+    def _member_moments(self, items, speakers, scaled_chunks):
+        """Each speaker's moments of the statistics member's statistics over all windows of
+        its recordings (one pass over the features before the model's)."""
+        from ser.train import POOLING_LAYER, SpeakerMoments
+
+        pooling = self.model.get_layer(POOLING_LAYER)
+        moments = SpeakerMoments()
+        for index, item in enumerate(items):
+            if isinstance(item, _Windows):
+                for chunk in scaled_chunks(index, item):
+                    moments.add(np.asarray(pooling(chunk)), [speakers[index]] * len(chunk))
+        return moments
 
     def _result(self, item: _Windows, probabilities: np.ndarray) -> Prediction:
         mean = probabilities.mean(axis=0)

@@ -24,6 +24,11 @@ IN_MEMORY_BYTES = 1 << 30
 # 256 x 301 x 148 float32 = 46 MB. Normalization.adapt holds several copies of a block;
 # with 2048 rows, training on 100,000 clips peaked at 2.0 GB instead of 0.9 GB.
 READ_ROWS = 256
+# The statistics member's layers and second input (model.stats_normalize: speaker).
+POOLING_LAYER = "utterance_statistics"
+SPEAKER_INPUT = "speaker_statistics"
+# Added to each speaker's standard deviation of a statistic before dividing by it.
+SCALE_FLOOR = 1e-6
 
 
 @dataclass(frozen=True)
@@ -83,6 +88,9 @@ def fit(
     in_memory: bool | None = None,
     x_copies=None,
     y_copies: np.ndarray | None = None,
+    train_speakers=None,
+    val_speakers=None,
+    copy_speakers=None,
 ):
     """Train from scratch and return (model with the best-val_loss weights, history dict).
 
@@ -101,8 +109,16 @@ def fit(
     and validation clips together (it has no early stopping to feed). The model returned
     gives (1 - w) x the network's (or ensemble's) probabilities + w x the member's, still one
     Keras model; ``history["statistics"]`` = {"weight", "epochs", "clips", "copies",
-    "pooling"}. ``x_copies``, ``y_copies``: augmented copies that the statistics member
-    trains on as well (the network trains on x_train alone: put copies there for it).
+    "pooling", "normalize"}. ``x_copies``, ``y_copies``: augmented copies that the
+    statistics member trains on as well (the network trains on x_train alone: put copies
+    there for it).
+
+    With ``model_params.stats_normalize`` = "speaker", the member's statistics are first
+    standardised over the clips of the same speaker (SpeakerMoments): ``train_speakers``,
+    ``val_speakers`` and ``copy_speakers`` give one speaker key per row of x_train, x_val
+    and x_copies (a speaker's copies are standardised over its copies). The model returned
+    then takes two inputs: the features and each clip's speaker moments
+    (SPEAKER_INPUT, (2, width)); predict_proba(model, x, speakers=...) computes them.
     """
     arguments = dict(
         num_classes=num_classes,
@@ -126,6 +142,7 @@ def fit(
             y_val,
             x_copies,
             y_copies,
+            speakers=(train_speakers, val_speakers, copy_speakers),
             num_classes=num_classes,
             model_params=model_params,
             train_params=train_params,
@@ -195,6 +212,7 @@ def _with_statistics_member(
     x_copies,
     y_copies: np.ndarray | None,
     *,
+    speakers: tuple,
     num_classes: int,
     model_params: ModelParams,
     train_params: TrainParams,
@@ -203,17 +221,39 @@ def _with_statistics_member(
     """network's probabilities averaged with those of a small dense network on each clip's
     utterance statistics, with weight model_params.stats_weight on the latter (see fit).
     It trains on the training, validation and copied clips (x_copies; None for none).
-    The statistics are computed block by block, so x may stream from disk."""
+    The statistics are computed block by block, so x may stream from disk. speakers:
+    (train, val, copies) speaker keys, for model_params.speaker_statistics."""
     import keras
     from keras import layers
 
-    from ser.layers import UtteranceStatistics
+    from ser.layers import SpeakerStandardize, UtteranceStatistics
 
-    pooling = UtteranceStatistics(model_params.stats_pooling, name="utterance_statistics")
+    by_speaker = model_params.speaker_statistics
+    pooling = UtteranceStatistics(model_params.stats_pooling, name=POOLING_LAYER)
     copies = 0 if x_copies is None else len(x_copies)
     rows = [(x_train, y_train), (x_val, y_val)] + ([(x_copies, y_copies)] if copies else [])
+    if by_speaker:
+        missing = [
+            name
+            for name, (x, _), keys in zip(("train", "val", "copy"), rows, speakers)
+            if keys is None or len(keys) != len(x)
+        ]
+        if missing:
+            raise ValueError(
+                "model.stats_normalize: speaker needs one speaker key per clip: "
+                + ", ".join(f"{name}_speakers" for name in missing)
+            )
+    statistics = []
+    for index, (x, _) in enumerate(rows):
+        values = _statistics(x, pooling)
+        if by_speaker:
+            # A speaker's copies are standardised over its copies, its clips over its clips.
+            moments = SpeakerMoments()
+            moments.add(values, speakers[index])
+            values = moments.standardize(values, speakers[index])
+        statistics.append(values)
     head = fit_statistics_head(
-        np.concatenate([_statistics(x, pooling) for x, _ in rows]),
+        np.concatenate(statistics),
         np.concatenate([np.asarray(y) for _, y in rows]),
         num_classes=num_classes,
         model_params=model_params,
@@ -221,7 +261,13 @@ def _with_statistics_member(
         verbose=verbose,
     )
     inputs = keras.Input(shape=tuple(x_train.shape[1:]), name="features")
-    member = head(pooling(inputs))
+    pooled = pooling(inputs)
+    model_inputs = inputs
+    if by_speaker:
+        moments_input = keras.Input(shape=(2, pooled.shape[-1]), name=SPEAKER_INPUT)
+        pooled = SpeakerStandardize(name="speaker_standardize")([pooled, moments_input])
+        model_inputs = [inputs, moments_input]
+    member = head(pooled)
     weight = model_params.stats_weight
     fused = layers.Add(name="probabilities")(
         [
@@ -236,8 +282,72 @@ def _with_statistics_member(
         "clips": len(x_train) + len(x_val),
         "copies": copies,
         "pooling": list(model_params.stats_pooling),
+        "normalize": model_params.stats_normalize,
     }
-    return keras.Model(inputs, fused, name=f"{network.name}_with_statistics"), history
+    return keras.Model(model_inputs, fused, name=f"{network.name}_with_statistics"), history
+
+
+class SpeakerMoments:
+    """Each speaker's mean and scale (standard deviation + SCALE_FLOOR) of every column of
+    the clips' statistics, accumulated block by block (float64 sums).
+
+    ``add`` blocks of (statistics, speaker keys); ``rows(keys)`` gives the (n, 2, width)
+    second input of a speaker-statistics model; ``standardize`` applies them in NumPy.
+    A speaker with a single clip gets scale SCALE_FLOOR and standardised statistics of 0.
+    """
+
+    def __init__(self):
+        self._sums: dict = {}
+        self._table: dict | None = None
+
+    def add(self, statistics: np.ndarray, speakers) -> None:
+        self._table = None
+        statistics = np.asarray(statistics, dtype=np.float64)
+        speakers = np.asarray(speakers)
+        for key in np.unique(speakers):
+            block = statistics[speakers == key]
+            count, total, squares = self._sums.get(key, (0, 0.0, 0.0))
+            self._sums[key] = (
+                count + len(block),
+                total + block.sum(axis=0),
+                squares + (block**2).sum(axis=0),
+            )
+
+    def table(self) -> dict:
+        """{speaker: (2, width) float32 [mean, scale]}."""
+        if self._table is not None:
+            return self._table
+        result = {}
+        for key, (count, total, squares) in self._sums.items():
+            mean = total / count
+            std = np.sqrt(np.maximum(squares / count - mean**2, 0.0))
+            result[key] = np.stack([mean, std + SCALE_FLOOR]).astype(np.float32)
+        self._table = result
+        return result
+
+    def rows(self, speakers) -> np.ndarray:
+        """(n, 2, width): the moments of each row's speaker."""
+        table = self.table()
+        return np.stack([table[key] for key in np.asarray(speakers).tolist()])
+
+    def standardize(self, statistics: np.ndarray, speakers) -> np.ndarray:
+        moments = self.rows(speakers)
+        return ((statistics - moments[:, 0]) / moments[:, 1]).astype(np.float32)
+
+
+def needs_speakers(model) -> bool:
+    """Whether a model takes speaker moments as a second input (model.stats_normalize)."""
+    return len(model.inputs) > 1
+
+
+def speaker_moments(model, x, speakers) -> SpeakerMoments:
+    """The moments, over each speaker's rows of x, of the statistics model's member pools."""
+    pooling = model.get_layer(POOLING_LAYER)
+    speakers = np.asarray(speakers)
+    moments = SpeakerMoments()
+    for start, block in zip(range(0, len(x), READ_ROWS), _chunks(x), strict=True):
+        moments.add(np.asarray(pooling(block)), speakers[start : start + len(block)])
+    return moments
 
 
 def fit_statistics_head(
@@ -524,24 +634,46 @@ def _best_weights_callback():
     return BestWeights()
 
 
-def predict_proba(model, x, *, batch_size: int = 256) -> np.ndarray:
-    """Class probabilities (n, num_classes) in batches; x as for fit, read a block at a time."""
+def predict_proba(model, x, *, speakers=None, batch_size: int = 256) -> np.ndarray:
+    """Class probabilities (n, num_classes) in batches; x as for fit, read a block at a time.
+
+    speakers: one key per row of x, for a model whose member standardises its statistics
+    per speaker (needs_speakers): each speaker's moments are taken over its rows of x.
+    """
     if len(x) == 0:
         return np.zeros((0, model.output_shape[-1]), dtype=np.float32)
+    moments = None
+    if needs_speakers(model):
+        if speakers is None or len(speakers) != len(x):
+            raise ValueError(
+                "this model standardises its statistics per speaker: give one speaker key "
+                "per clip (speakers=)"
+            )
+        speakers = np.asarray(speakers)
+        moments = speaker_moments(model, x, speakers)
+
+    def inputs(rows: np.ndarray, block):
+        if moments is None:
+            return block
+        return [block, moments.rows(speakers[rows])]
+
     if isinstance(x, np.ndarray):
-        return np.asarray(model.predict(x, batch_size=batch_size, verbose=0), dtype=np.float32)
+        everything = np.arange(len(x))
+        return np.asarray(
+            model.predict(inputs(everything, x), batch_size=batch_size, verbose=0),
+            dtype=np.float32,
+        )
     # Blocks of whole batches: the model sees the same batches as with x in memory.
     block = max(1, READ_ROWS // batch_size) * batch_size
-    return np.concatenate(
-        [
+    parts = []
+    for start in range(0, len(x), block):
+        rows = np.arange(start, min(len(x), start + block))
+        parts.append(
             np.asarray(
                 model.predict(
-                    np.asarray(x[np.arange(start, min(len(x), start + block))]),
-                    batch_size=batch_size,
-                    verbose=0,
+                    inputs(rows, np.asarray(x[rows])), batch_size=batch_size, verbose=0
                 ),
                 dtype=np.float32,
             )
-            for start in range(0, len(x), block)
-        ]
-    )
+        )
+    return np.concatenate(parts)
