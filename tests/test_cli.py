@@ -13,6 +13,7 @@ import soundfile as sf
 
 from ser import features
 from ser.predict import Predictor
+from ser.train import predict_proba
 
 SER = [sys.executable, "-m", "ser.cli"]
 CLASSES = {"neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised"}
@@ -72,7 +73,12 @@ def test_predict_a_folder_as_json_matches_the_python_api(tiny_model, clips):
     in_folder = sorted(folder.rglob("*.wav"))
     matrix, _ = features.featurize_many([str(c) for c in in_folder], predictor.feature_params)
     matrix = features.normalize_by_speaker(matrix, ["one"] * len(in_folder))
-    expected = predictor.model.predict(matrix[in_folder.index(clips[0])][None], verbose=0)[0]
+    # What the evaluate stage computes: the member's statistics standardised over the
+    # speaker's clips too (model.stats_normalize: speaker, the default).
+    assert predictor.speaker_statistics
+    expected = predict_proba(predictor.model, matrix, speakers=["one"] * len(in_folder))[
+        in_folder.index(clips[0])
+    ]
     np.testing.assert_allclose(
         [first["probabilities"][name] for name in predictor.classes], expected, atol=1e-5
     )

@@ -72,51 +72,19 @@ def seed_case(default_params_dict, tmp_path_factory, clips):
 
 
 @pytest.fixture(scope="module")
-def speaker_case(default_params_dict, tiny_corpus, tmp_path_factory):
-    """The same for a cnn whose statistics member standardises per speaker
-    (model.stats_normalize: speaker): a two-input model. Its batch holds two speakers."""
-    from ser.labels import LabelSpec
-    from ser.params import parse_params
-    from ser.train import fit
-
-    params = parse_params(default_params_dict)
-    clips = sorted((tiny_corpus / "speech").rglob("*.wav"))
-    x, _ = features.featurize_many([str(clip) for clip in clips], params.features)
-    y = np.array([int(clip.stem.split("-")[2]) - 1 for clip in clips])
-    actors = np.array([int(clip.stem[-2:]) for clip in clips])
-    if features.by_speaker(params.features):  # as the featurize stage does
-        x = features.normalize_by_speaker(x, actors)
-    model_params = dataclasses.replace(
-        params.model, arch="cnn", filters=8, stats_weight=0.5, stats_normalize="speaker"
-    )
-    train, val = actors <= 3, actors == 4
-    model, history = fit(
-        x[train],
-        y[train],
-        x[val],
-        y[val],
-        num_classes=8,
-        model_params=model_params,
-        train_params=dataclasses.replace(params.train, epochs=2),
-        train_speakers=actors[train],
-        val_speakers=actors[val],
-    )
-    assert needs_speakers(model)
-    folder = tmp_path_factory.mktemp("speaker") / "model"
-    meta = modelio.metadata(
-        labels=LabelSpec.from_params(params.labels),
-        feature_settings=features.describe(params.features),
-        model_params=model_params,
-        training={"epochs": 2},
-        corpus="synthetic",
-        actors={"train": [1, 2, 3], "val": [4], "test": []},
-        validation={"best_epoch": history["best_epoch"]},
-    )
-    modelio.save(folder, model, meta)
-    # Six clips each of a training and the validation speaker, interleaved.
-    rows = np.concatenate([np.flatnonzero(actors == 3)[:6], np.flatnonzero(actors == 4)[:6]])
-    rows = rows.reshape(2, 6).T.ravel()
-    return folder, x[rows], np.array([f"Actor_{actor:02d}" for actor in actors[rows]])
+def speaker_case(tiny_model, tiny_corpus):
+    """The same, of two speakers (interleaved), for a model whose statistics member
+    standardises per speaker (model.stats_normalize: speaker, params.yaml's default): a
+    two-input model."""
+    assert needs_speakers(modelio.load(tiny_model)[0]), "expected a speaker-statistics model"
+    predictor = Predictor(tiny_model)
+    actors = [
+        sorted((tiny_corpus / "speech" / actor).glob("*.wav"))[:6]
+        for actor in ("Actor_03", "Actor_04")
+    ]
+    clips = [clip for pair in zip(*actors, strict=True) for clip in pair]
+    batch = np.stack([features.featurize_file(clip, predictor.feature_params) for clip in clips])
+    return tiny_model, batch, np.array([clip.parent.name for clip in clips])
 
 
 def run_exported(path: Path, format: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -342,14 +342,19 @@ def test_speaker_moments_are_each_speakers_mean_and_std_in_any_blocks(rng):
         blocks.add(statistics[start : start + 7], speakers[start : start + 7])
     for key in ("a", "b"):
         rows = statistics[speakers == key]
-        expected = np.stack([rows.mean(axis=0), rows.std(axis=0) + train.SCALE_FLOOR])
+        expected = np.stack([rows.mean(axis=0), rows.std(axis=0)])
         np.testing.assert_allclose(whole.table()[key], expected, rtol=1e-5)
         np.testing.assert_allclose(blocks.table()[key], expected, rtol=1e-5)
     standardized = whole.standardize(statistics, speakers)
     np.testing.assert_allclose(standardized[speakers == "b"].mean(axis=0), 0, atol=1e-5)
     np.testing.assert_allclose(standardized[speakers == "b"].std(axis=0), 1, atol=1e-4)
-    # A speaker with one clip: its statistics are its mean, standardised to 0.
+    # A speaker with one clip: its statistics are its mean, standardised to 0 with scale 1;
+    # a statistic that does not vary gets the floor as its scale.
     np.testing.assert_array_equal(standardized[speakers == "c"], 0)
+    np.testing.assert_array_equal(whole.table()["c"][1], 1)
+    constant = train.SpeakerMoments()
+    constant.add(np.ones((4, 2), dtype=np.float32), ["d"] * 4)
+    np.testing.assert_allclose(constant.table()["d"], [[1, 1], [train.SCALE_FLOOR] * 2])
 
 
 @pytest.fixture

@@ -133,7 +133,7 @@ class UtteranceStatistics(keras.layers.Layer):
 class SpeakerStandardize(keras.layers.Layer):
     """[(batch, width) statistics, (batch, 2, width) speaker moments] -> (batch, width):
     each clip's statistics minus its speaker's mean (moments[:, 0]), divided by its
-    speaker's scale (moments[:, 1]: the standard deviation plus a small floor), as
+    speaker's scale (moments[:, 1]: the standard deviation, floored), as
     ser.train.SpeakerMoments computes them over the speaker's clips."""
 
     def call(self, inputs):

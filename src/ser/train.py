@@ -27,8 +27,9 @@ READ_ROWS = 256
 # The statistics member's layers and second input (model.stats_normalize: speaker).
 POOLING_LAYER = "utterance_statistics"
 SPEAKER_INPUT = "speaker_statistics"
-# Added to each speaker's standard deviation of a statistic before dividing by it.
-SCALE_FLOOR = 1e-6
+# The least a speaker's standard deviation of a statistic counts as when dividing by it. On
+# RAVDESS (speech and song, actors 01-20) the smallest of any speaker is 0.017.
+SCALE_FLOOR = 1e-3
 
 
 @dataclass(frozen=True)
@@ -288,12 +289,12 @@ def _with_statistics_member(
 
 
 class SpeakerMoments:
-    """Each speaker's mean and scale (standard deviation + SCALE_FLOOR) of every column of
-    the clips' statistics, accumulated block by block (float64 sums).
+    """Each speaker's mean and scale (standard deviation, at least SCALE_FLOOR) of every
+    column of the clips' statistics, accumulated block by block (float64 sums).
 
     ``add`` blocks of (statistics, speaker keys); ``rows(keys)`` gives the (n, 2, width)
     second input of a speaker-statistics model; ``standardize`` applies them in NumPy.
-    A speaker with a single clip gets scale SCALE_FLOOR and standardised statistics of 0.
+    A speaker with a single clip gets scale 1 and standardised statistics of 0.
     """
 
     def __init__(self):
@@ -321,7 +322,10 @@ class SpeakerMoments:
         for key, (count, total, squares) in self._sums.items():
             mean = total / count
             std = np.sqrt(np.maximum(squares / count - mean**2, 0.0))
-            result[key] = np.stack([mean, std + SCALE_FLOOR]).astype(np.float32)
+            # One clip has no spread: scale 1 keeps its standardised statistics at (about) 0
+            # rather than magnifying rounding differences.
+            scale = np.maximum(std, SCALE_FLOOR) if count > 1 else np.ones_like(std)
+            result[key] = np.stack([mean, scale]).astype(np.float32)
         self._table = result
         return result
 
