@@ -8,7 +8,9 @@ The features are computed as ser computes them for `features.kind: mfcc`, and a 
 recording is cut into windows whose probabilities are averaged, as `ser predict` does.
 With `normalize: speaker` (the default), the features of all the recordings given are
 standardised together, as `ser predict --speaker all` does: give several recordings of
-one speaker.
+one speaker. So are the statistics member's statistics of a model exported with a second
+input (`model.stats_normalize: speaker`), in the two passes that the JSON's
+speaker_input.how describes.
 """
 
 import json
@@ -94,7 +96,27 @@ def predict(session, settings, paths):
         frames = np.concatenate(batches).reshape(-1, feature_settings["n_features"])
         mean, std = frames.mean(axis=0), np.maximum(frames.std(axis=0), 1e-5)
         batches = [((batch - mean) / std).astype(np.float32) for batch in batches]
-    return [session.run(["probabilities"], {"features": b})[0].mean(axis=0) for b in batches]
+    if "speaker_input" not in settings:
+        return [session.run(["probabilities"], {"features": b})[0].mean(axis=0) for b in batches]
+    # First pass: every window's statistics; their mean and std over all windows given.
+    speaker = settings["speaker_input"]
+    width = speaker["shape"][-1]
+    windows_given = np.concatenate(batches)
+    ones = np.ones((len(windows_given), 2, width), dtype=np.float32)
+    feed = {"features": windows_given, "speaker_statistics": ones}
+    statistics = session.run(["statistics"], feed)[0].astype(np.float64)
+    scale = np.maximum(statistics.std(axis=0), speaker["scale_floor"])
+    if len(statistics) == 1:  # one window has no spread
+        scale = np.ones_like(scale)
+    moments = np.stack([statistics.mean(axis=0), scale]).astype(np.float32)
+    # Second pass: the probabilities, given the speaker's moments.
+    return [
+        session.run(
+            ["probabilities"],
+            {"features": b, "speaker_statistics": np.repeat(moments[None], len(b), axis=0)},
+        )[0].mean(axis=0)
+        for b in batches
+    ]
 
 
 def main(model_path, *recordings):

@@ -16,7 +16,7 @@ import soundfile as sf
 from ser import export, features, modelio
 from ser.errors import ConfigError, DataError
 from ser.predict import Predictor
-from ser.train import needs_speakers, predict_proba, speaker_moments
+from ser.train import SCALE_FLOOR, needs_speakers, predict_proba, speaker_moments
 
 ROOT = Path(__file__).resolve().parents[1]
 SER = Path(sys.executable).with_name("ser")
@@ -159,8 +159,8 @@ def two_passes(path: Path, format: str, batch: np.ndarray, speakers: np.ndarray,
     moments = np.empty((len(batch), 2, width), dtype=np.float32)
     for speaker in np.unique(speakers):
         rows = speakers == speaker
-        moments[rows] = [statistics[rows].mean(axis=0), statistics[rows].std(axis=0)]
-    moments[:, 1] += how["scale_floor"]
+        spread = np.maximum(statistics[rows].std(axis=0), how["scale_floor"])
+        moments[rows] = [statistics[rows].mean(axis=0), spread if rows.sum() > 1 else 1.0]
     second = run_exported(path, format, {"features": batch, "speaker_statistics": moments})
     return first["statistics"], moments, second["probabilities"]
 
@@ -184,7 +184,7 @@ def test_a_speaker_statistics_model_exports_with_its_second_input(speaker_case, 
     speaker_input = description["speaker_input"]
     assert speaker_input["name"] == "speaker_statistics"
     assert speaker_input["shape"] == [None, 2, width] and speaker_input["dtype"] == "float32"
-    assert speaker_input["scale_floor"] == 1e-6 and "twice" in speaker_input["how"]
+    assert speaker_input["scale_floor"] == SCALE_FLOOR and "twice" in speaker_input["how"]
     assert description["output"]["shape"] == [None, len(meta["classes"])]
     assert description["statistics_output"] == {
         "name": "statistics",

@@ -8,7 +8,7 @@ The exported graph takes the feature matrix as the Keras model does, a float32 t
 (batch, n_classes), in inference mode (SpecAugment and dropout off). A model whose statistics
 member standardises per speaker (``model.stats_normalize: speaker``; ser.train.needs_speakers)
 takes a second input, ``speaker_statistics`` (batch, 2, width): each clip's speaker's mean
-and standard deviation + 1e-6 of the member's statistics over the speaker's clips. Its export
+and scale (standard deviation, floored) of the member's statistics over the speaker's clips. Its export
 also returns those statistics, ``statistics`` (batch, width), so that the moments can be
 computed with the exported model alone, in two passes (see ``describe``). A JSON description
 is written beside it (``<out>.json``; inside the folder, ``export.json``, for a SavedModel):
@@ -28,6 +28,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ser import __version__, modelio
+from ser.train import SCALE_FLOOR
 from ser.errors import ConfigError, SerError
 from ser.fsutil import atomic_dir, read_json, write_json
 
@@ -38,14 +39,12 @@ OUTPUT_NAME = "probabilities"
 # output that gives what it needs: each clip's statistics, as the member pools them.
 SPEAKER_INPUT_NAME = "speaker_statistics"
 STATISTICS_OUTPUT_NAME = "statistics"
-# ser.train.SCALE_FLOOR: added to each speaker's standard deviation.
-SCALE_FLOOR = 1e-6
 SPEAKER_HOW = (
     "Run the model twice: first with any speaker_statistics (ones, say) to get each clip's "
     "`statistics`; then, for each speaker, take the mean and the standard deviation "
     "(numpy's default, ddof=0) of every column of those statistics over the speaker's clips, "
-    "and run again with speaker_statistics[i] = [mean, std + scale_floor] of clip i's "
-    "speaker for the probabilities."
+    "and run again with speaker_statistics[i] = [mean, max(std, scale_floor)] of clip i's "
+    "speaker (a speaker with a single clip: [its statistics, 1]) for the probabilities."
 )
 # The description's marker: an output carrying it may be replaced by a new export.
 EXPORTED_BY = "ser export"
@@ -134,7 +133,7 @@ def describe(meta: dict, model, *, format: str, file_name: str) -> dict:
             "name": SPEAKER_INPUT_NAME,
             "shape": [None, *shapes[SPEAKER_INPUT_NAME]],
             "dtype": "float32",
-            "rows": ["mean", "std + scale_floor"],
+            "rows": ["mean", "max(std, scale_floor)"],
             "scale_floor": SCALE_FLOOR,
             "how": SPEAKER_HOW,
         }
