@@ -199,9 +199,7 @@ def main() -> None:
                 train_params=dataclasses.replace(params.train, seed=params.train.seed + seed),
                 x_copies=copies[member_copies],
                 y_copies=y[copy_of[member_copies]],
-                train_speakers=np.concatenate(
-                    [speakers[train], speakers[copy_of[trained_copies]]]
-                ),
+                train_speakers=np.concatenate([speakers[train], speakers[copy_of[trained_copies]]]),
                 val_speakers=speakers[val],
                 copy_speakers=speakers[copy_of[member_copies]],
             )

@@ -312,9 +312,9 @@ def main() -> None:
                     )
                     spent = time.perf_counter() - begun
                     seconds += spent
-                    predicted = predict_proba(
-                        model, x[test], speakers=clip_speakers[test]
-                    ).argmax(axis=1)
+                    predicted = predict_proba(model, x[test], speakers=clip_speakers[test]).argmax(
+                        axis=1
+                    )
                     outcomes.append(scores(y[test], predicted, names))
                     print(
                         f"  setting {number} {config} test actors {test_actors} seed "

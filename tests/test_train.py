@@ -394,9 +394,7 @@ def test_the_member_can_standardise_its_statistics_per_speaker(
 
     with pytest.raises(ValueError, match="val_speakers"):
         trained(model_params, train_speakers=train_speakers)
-    fused, history = trained(
-        model_params, train_speakers=train_speakers, val_speakers=val_speakers
-    )
+    fused, history = trained(model_params, train_speakers=train_speakers, val_speakers=val_speakers)
     assert history["statistics"]["normalize"] == "speaker"
     assert [tensor.name for tensor in fused.inputs] == ["features", train.SPEAKER_INPUT]
     assert train.needs_speakers(fused)

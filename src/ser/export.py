@@ -8,8 +8,8 @@ The exported graph takes the feature matrix as the Keras model does, a float32 t
 (batch, n_classes), in inference mode (SpecAugment and dropout off). A model whose statistics
 member standardises per speaker (``model.stats_normalize: speaker``; ser.train.needs_speakers)
 takes a second input, ``speaker_statistics`` (batch, 2, width): each clip's speaker's mean
-and scale (standard deviation, floored) of the member's statistics over the speaker's clips. Its export
-also returns those statistics, ``statistics`` (batch, width), so that the moments can be
+and scale (standard deviation, floored) of the member's statistics over the speaker's clips.
+Its export also returns those statistics, ``statistics`` (batch, width), so that the moments can be
 computed with the exported model alone, in two passes (see ``describe``). A JSON description
 is written beside it (``<out>.json``; inside the folder, ``export.json``, for a SavedModel):
 the class order, the inputs and outputs, the feature settings needed to compute the input,
@@ -28,9 +28,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ser import __version__, modelio
-from ser.train import SCALE_FLOOR
 from ser.errors import ConfigError, SerError
 from ser.fsutil import atomic_dir, read_json, write_json
+from ser.train import SCALE_FLOOR
 
 FORMATS = ("onnx", "tflite", "saved_model")
 INPUT_NAME = "features"

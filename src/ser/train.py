@@ -236,7 +236,7 @@ def _with_statistics_member(
     if by_speaker:
         missing = [
             name
-            for name, (x, _), keys in zip(("train", "val", "copy"), rows, speakers)
+            for name, (x, _), keys in zip(("train", "val", "copy"), rows, speakers, strict=False)
             if keys is None or len(keys) != len(x)
         ]
         if missing:
@@ -674,9 +674,7 @@ def predict_proba(model, x, *, speakers=None, batch_size: int = 256) -> np.ndarr
         rows = np.arange(start, min(len(x), start + block))
         parts.append(
             np.asarray(
-                model.predict(
-                    inputs(rows, np.asarray(x[rows])), batch_size=batch_size, verbose=0
-                ),
+                model.predict(inputs(rows, np.asarray(x[rows])), batch_size=batch_size, verbose=0),
                 dtype=np.float32,
             )
         )
