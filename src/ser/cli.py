@@ -138,7 +138,8 @@ def _warn_few_recordings(speakers: list[str], grouping: str) -> None:
     if few:
         key, count = next(iter(few.items()))
         print(
-            f"warning: this model standardises features over each speaker's recordings "
+            f"warning: this model standardises features (or its statistics) over each "
+            f"speaker's recordings "
             f"(--speaker {grouping}); {len(few)} speaker(s) have fewer than {FEW_RECORDINGS}, "
             f"e.g. {key} with {count}; predictions are less reliable (see README)",
             file=sys.stderr,
