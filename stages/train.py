@@ -94,7 +94,12 @@ def main() -> None:
     y_copies = np.array([y for _, y in member_copies], dtype=int)
     # Each clip's speaker, for a member that standardises its statistics per speaker.
     speaker_of = dict(zip(manifest["clip_id"], features.speakers_of(manifest), strict=True))
-    train_speakers = train["clip_id"].map(speaker_of).to_numpy()
+    train_speakers = np.concatenate(
+        [
+            train["clip_id"].map(speaker_of).to_numpy(),
+            [speaker_of[augmented_ids[r]] for r, _ in extra],
+        ]
+    )
     val_speakers = val["clip_id"].map(speaker_of).to_numpy()
     copy_speakers = np.array([speaker_of[augmented_ids[r]] for r, _ in member_copies])
     log.info(
