@@ -40,12 +40,19 @@ def params(params_dict):
 
 @pytest.fixture
 def fitted(small_problem, params):
-    """fit on the small problem's arrays; keywords change train params, model= model params,
-    copies= (x, y) the statistics member's copies."""
-    (x_train, y_train), (x_val, y_val) = small_problem
+    """fit on the small problem's arrays (or problem= ((x, y) train, (x, y) val)); keywords
+    change train params, model= model params, copies= (x, y) the statistics member's
+    copies, speakers= fit's *_speakers keywords."""
     model_params, train_params = params
 
-    def run(model: dict | None = None, copies: tuple | None = None, **train_changes):
+    def run(
+        model: dict | None = None,
+        copies: tuple | None = None,
+        problem: tuple | None = None,
+        speakers: dict | None = None,
+        **train_changes,
+    ):
+        (x_train, y_train), (x_val, y_val) = problem or small_problem
         x_copies, y_copies = copies or (None, None)
         return fit(
             x_train,
@@ -57,6 +64,7 @@ def fitted(small_problem, params):
             train_params=dataclasses.replace(train_params, **train_changes),
             x_copies=x_copies,
             y_copies=y_copies,
+            **(speakers or {}),
         )
 
     return run
@@ -371,30 +379,22 @@ def speaker_problem(small_problem, rng):
 
 
 def test_the_member_can_standardise_its_statistics_per_speaker(
-    speaker_problem, params, tmp_path, monkeypatch
+    speaker_problem, params, fitted, tmp_path, monkeypatch
 ):
     from ser.layers import UtteranceStatistics
 
     (x_train, y_train, train_speakers), (x_val, y_val, val_speakers) = speaker_problem
-    model_params = dataclasses.replace(
-        params[0], stats_weight=0.25, stats_epochs=60, stats_units=16, stats_normalize="speaker"
-    )
+    member = {"stats_weight": 0.25, "stats_epochs": 60, "stats_units": 16}
+    member["stats_normalize"] = "speaker"
+    model_params = dataclasses.replace(params[0], **member)
 
-    def trained(model_params, **speakers):
-        return fit(
-            x_train,
-            y_train,
-            x_val,
-            y_val,
-            num_classes=3,
-            model_params=model_params,
-            train_params=params[1],
-            **speakers,
-        )
+    def trained(model: dict, **speakers):
+        problem = ((x_train, y_train), (x_val, y_val))
+        return fitted(model=model, problem=problem, speakers=speakers)
 
     with pytest.raises(ValueError, match="val_speakers"):
-        trained(model_params, train_speakers=train_speakers)
-    fused, history = trained(model_params, train_speakers=train_speakers, val_speakers=val_speakers)
+        trained(member, train_speakers=train_speakers)
+    fused, history = trained(member, train_speakers=train_speakers, val_speakers=val_speakers)
     assert history["statistics"]["normalize"] == "speaker"
     assert [tensor.name for tensor in fused.inputs] == ["features", train.SPEAKER_INPUT]
     assert train.needs_speakers(fused)
@@ -410,7 +410,7 @@ def test_the_member_can_standardise_its_statistics_per_speaker(
         moments.add(np.asarray(pooling(x)), speakers)
         return np.asarray(head(moments.standardize(np.asarray(pooling(x)), speakers)))
 
-    network, _ = trained(dataclasses.replace(model_params, stats_weight=0.0))
+    network, _ = trained({**member, "stats_weight": 0.0})
     np.testing.assert_allclose(
         predict_proba(fused, x_val, speakers=val_speakers),
         0.75 * predict_proba(network, x_val) + 0.25 * member(x_val, val_speakers),
