@@ -384,17 +384,17 @@ def test_the_member_can_standardise_its_statistics_per_speaker(
     from ser.layers import UtteranceStatistics
 
     (x_train, y_train, train_speakers), (x_val, y_val, val_speakers) = speaker_problem
-    member = {"stats_weight": 0.25, "stats_epochs": 60, "stats_units": 16}
-    member["stats_normalize"] = "speaker"
-    model_params = dataclasses.replace(params[0], **member)
+    settings = {"stats_weight": 0.25, "stats_epochs": 60, "stats_units": 16}
+    settings["stats_normalize"] = "speaker"
+    model_params = dataclasses.replace(params[0], **settings)
 
     def trained(model: dict, **speakers):
         problem = ((x_train, y_train), (x_val, y_val))
         return fitted(model=model, problem=problem, speakers=speakers)
 
     with pytest.raises(ValueError, match="val_speakers"):
-        trained(member, train_speakers=train_speakers)
-    fused, history = trained(member, train_speakers=train_speakers, val_speakers=val_speakers)
+        trained(settings, train_speakers=train_speakers)
+    fused, history = trained(settings, train_speakers=train_speakers, val_speakers=val_speakers)
     assert history["statistics"]["normalize"] == "speaker"
     assert [tensor.name for tensor in fused.inputs] == ["features", train.SPEAKER_INPUT]
     assert train.needs_speakers(fused)
@@ -410,7 +410,7 @@ def test_the_member_can_standardise_its_statistics_per_speaker(
         moments.add(np.asarray(pooling(x)), speakers)
         return np.asarray(head(moments.standardize(np.asarray(pooling(x)), speakers)))
 
-    network, _ = trained({**member, "stats_weight": 0.0})
+    network, _ = trained({**settings, "stats_weight": 0.0})
     np.testing.assert_allclose(
         predict_proba(fused, x_val, speakers=val_speakers),
         0.75 * predict_proba(network, x_val) + 0.25 * member(x_val, val_speakers),
