@@ -76,9 +76,10 @@ def test_utterance_statistics_are_numpys_over_frames(rng):
     expected = [np.percentile(x, 50, axis=1), x.mean(axis=1), np.sqrt(x.var(axis=1) + 1e-5)]
     expected += [x.min(axis=1), x.max(axis=1), np.abs(np.diff(x, axis=1)).mean(axis=1)]
     expected += [np.percentile(x, q, axis=1) for q in (10, 25, 75, 90)]
-    np.testing.assert_allclose(
-        np.asarray(UtteranceStatistics(names)(x)), np.concatenate(expected, axis=1), atol=1e-5
-    )
+    layer = UtteranceStatistics(names)
+    np.testing.assert_allclose(np.asarray(layer(x)), np.concatenate(expected, axis=1), atol=1e-5)
+    # Its NumPy twin (what `ser predict` pools a speaker's windows with) gives the same.
+    np.testing.assert_allclose(layer.numpy(x), np.asarray(layer(x)), atol=1e-5)
     # Even frame counts too: the 50th percentile then falls between two frames.
     even = x[:, :300]
     np.testing.assert_allclose(

