@@ -34,7 +34,7 @@ import numpy as np
 from ser import audio, features, modelio
 from ser.errors import DataError
 from ser.parallel import map_clips
-from ser.params import FeatureParams
+from ser.params import FeatureParams, ModelParams
 
 # Below this peak amplitude a recording is called silent; below MIN_SECONDS, too short.
 SILENCE_PEAK = 1e-4
@@ -120,6 +120,11 @@ class Predictor:
             if key in {f.name for f in dataclasses.fields(FeatureParams)}
         }
         self.feature_params = FeatureParams(**{"n_jobs": 1, **settings})
+        # The model params it was trained with (a key an older model.json lacks: its default).
+        names = {f.name for f in dataclasses.fields(ModelParams)}
+        self.model_params = ModelParams(
+            **{key: value for key, value in self.meta["model"].items() if key in names}
+        )
         self.classes: list[str] = list(self.meta["classes"])
         self.rate = features.analysis_rate(self.feature_params)
         self._model = None
@@ -135,12 +140,7 @@ class Predictor:
     def speaker_statistics(self) -> bool:
         """Whether the model's statistics member standardises its statistics per speaker
         (its Keras model then takes each window's speaker moments as a second input)."""
-        model = self.meta.get("model") or {}
-        return (
-            model.get("stats_normalize") == "speaker"
-            and float(model.get("stats_weight", 0.0)) > 0
-            and model.get("arch") == "cnn"
-        )
+        return self.model_params.speaker_statistics
 
     @property
     def model(self):
