@@ -11,11 +11,11 @@ RUN := PATH="$(BIN):$$PATH"
 setup: $(STAMP)
 
 # The last step compiles and caches librosa's numba functions once, here (about 20 s), not
-# in several processes at a time later (src/ser/librosa_import.py).
+# in several processes at a time later (src/ser/features/librosa_import.py).
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
-	$(BIN)/python -c 'from ser.librosa_import import import_librosa; import_librosa()'
+	$(BIN)/python -c 'from ser.features.librosa_import import import_librosa; import_librosa()'
 	touch $(STAMP)
 
 # The fixed-split pipeline, download -> evaluate: the quick start (a few minutes).

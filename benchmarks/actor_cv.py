@@ -26,12 +26,12 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from ser import features
-from ser.download import extract_zip, fetch
-from ser.evaluate import scores
-from ser.labels import LabelSpec
-from ser.manifest import build_manifest
+from ser.data.download import extract_zip, fetch
+from ser.data.labels import LabelSpec
+from ser.data.manifest import build_manifest
+from ser.features import extract
 from ser.params import parse_params
+from ser.training.evaluate import scores
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -82,7 +82,7 @@ def load_corpus(sources: list[str], work: Path):
 def copies_of(manifest, feature_params, augment_params) -> tuple[np.ndarray, np.ndarray]:
     """Features of the augmented copies of every clip, as feature_params compute them, and
     each copy's source row in manifest. No transform enabled -> no copies."""
-    from ser import augment
+    from ser.features import augment
 
     clip_ids = list(manifest["clip_id"])
     sources, copies, failures = augment.augment_many(
@@ -104,8 +104,8 @@ def augmented_copies(manifest, params) -> tuple[np.ndarray, np.ndarray]:
     normalize: speaker). No transform enabled -> no copies.
     """
     copies, copy_of = copies_of(manifest, params.features, params.augment)
-    if features.by_speaker(params.features) and len(copy_of):
-        copies = features.normalize_by_speaker(copies, features.speakers_of(manifest)[copy_of])
+    if extract.by_speaker(params.features) and len(copy_of):
+        copies = extract.normalize_by_speaker(copies, extract.speakers_of(manifest)[copy_of])
     return copies, copy_of
 
 
@@ -149,14 +149,15 @@ def main() -> None:
     params = parse_params(raw)
     spec = LabelSpec.from_params(params.labels)
 
-    from ser.train import fit, predict_proba
+    from ser.model.inference import predict_proba
+    from ser.training.train import fit
 
     with tempfile.TemporaryDirectory(prefix="ser-cv-") as work:
         manifest = load_corpus(args.sources, Path(work))
         started = time.perf_counter()
-        x, _ = features.featurize_many(list(manifest["path"]), params.features, n_jobs=2)
-        if features.by_speaker(params.features):  # as the featurize stage: every clip counts
-            x = features.normalize_by_speaker(x, features.speakers_of(manifest))
+        x, _ = extract.featurize_many(list(manifest["path"]), params.features, n_jobs=2)
+        if extract.by_speaker(params.features):  # as the featurize stage: every clip counts
+            x = extract.normalize_by_speaker(x, extract.speakers_of(manifest))
         if params.copies_used:
             copies, copy_of = augmented_copies(manifest, params)
         else:
@@ -171,7 +172,7 @@ def main() -> None:
     names = list(spec.class_names)
     y = manifest["label"].map({name: i for i, name in enumerate(names)}).to_numpy()
     actors = manifest["actor"].to_numpy()
-    speakers = features.speakers_of(manifest)
+    speakers = extract.speakers_of(manifest)
     folds = actor_folds(sorted(set(actors.tolist())), args.folds)
 
     model_runs, svm_runs, train_seconds = [], [], 0.0

@@ -5,7 +5,7 @@
 
 Each archive is extracted safely to a temporary folder and described by the manifest code
 the pipeline uses, so "identical" means what the split's leakage guard checks: the same
-SHA-256 of the decoded samples (ser.manifest content_hash), whatever the file name. Clips are
+SHA-256 of the decoded samples (ser.data.manifest content_hash), whatever the file name. Clips are
 compared across all the archives given, so a speech clip copied into the song archive counts.
 
 Near-duplicates (the same recording after a gain change, re-encoding, resampling or an
@@ -28,9 +28,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ser import audio
-from ser.download import extract_zip
-from ser.manifest import build_manifest
+from ser.data.download import extract_zip
+from ser.data.manifest import build_manifest
+from ser.features import audio
 
 RATE = 16000
 HOP = 160  # 10 ms frames
@@ -52,7 +52,7 @@ def describe(archives: list[Path], work: Path) -> pd.DataFrame:
 
 def picture(path: Path) -> np.ndarray:
     """(bands, frames) log-mel spectrogram in dB below the clip's peak: gain does not matter."""
-    from ser.librosa_import import import_librosa
+    from ser.features.librosa_import import import_librosa
 
     librosa = import_librosa()
 

@@ -129,16 +129,17 @@ def run_stage(project: Path, stage: str) -> tuple[float, float]:
 
 def featurize_throughput(project: Path) -> float:
     """Clips/s of the feature extraction itself (all cores, imports and pool start excluded)."""
-    from ser import features, stage
-    from ser.manifest import read_manifest
+    from ser import stage
+    from ser.data.manifest import read_manifest
+    from ser.features import extract
     from ser.params import load_params
 
     params = load_params(project / "params.yaml").features
     manifest = read_manifest(project / "data" / "manifest.csv")
     paths = [str(project / path) for path in manifest.loc[manifest["excluded"] == "", "path"]]
-    features.featurize_many(paths[:50], params, n_jobs=stage.workers(params.n_jobs))  # warm up
+    extract.featurize_many(paths[:50], params, n_jobs=stage.workers(params.n_jobs))  # warm up
     started = time.perf_counter()
-    features.featurize_many(paths, params, n_jobs=stage.workers(params.n_jobs))
+    extract.featurize_many(paths, params, n_jobs=stage.workers(params.n_jobs))
     return len(paths) / (time.perf_counter() - started)
 
 

@@ -44,7 +44,7 @@ TRAIN_EPOCHS = 3
 
 def ser_command() -> list[str]:
     script = Path(sys.executable).with_name("ser")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "ser.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "ser.serve.cli"]
 
 
 def timed(command: list[str], **kwargs) -> tuple[float, float, subprocess.CompletedProcess]:
@@ -81,7 +81,7 @@ def machine_busy_seconds() -> float | None:
 
 
 def make_corpus(work: Path) -> list[Path]:
-    from ser.corpora import synthetic
+    from ser.data.corpora import synthetic
 
     folder = work / "corpus"
     if not folder.exists():
@@ -93,17 +93,18 @@ def train_default_model(work: Path, clips: list[Path], params_path: Path) -> Pat
     """A model of the default params, trained briefly on the synthetic clips."""
     import numpy as np
 
-    from ser import features, modelio
-    from ser.labels import LabelSpec
+    from ser.data.labels import LabelSpec
+    from ser.features import extract
+    from ser.model import modelio
     from ser.params import load_params
-    from ser.train import TrainingSettings, fit
+    from ser.training.train import TrainingSettings, fit
 
     folder = work / "model"
     if folder.exists():
         return folder
     params = load_params(params_path)
     spec = LabelSpec.from_params(params.labels)
-    x, _ = features.featurize_many([str(c) for c in clips], params.features, n_jobs=os.cpu_count())
+    x, _ = extract.featurize_many([str(c) for c in clips], params.features, n_jobs=os.cpu_count())
     # Synthetic names follow RAVDESS: 03-01-EMOTION-...-ACTOR.wav; emotions8 keeps all eight.
     y = np.array([int(c.stem.split("-")[2]) - 1 for c in clips])
     actors = np.array([int(c.stem.split("-")[-1]) for c in clips])
@@ -122,7 +123,7 @@ def train_default_model(work: Path, clips: list[Path], params_path: Path) -> Pat
     )
     meta = modelio.metadata(
         labels=spec,
-        feature_settings=features.describe(params.features),
+        feature_settings=extract.describe(params.features),
         model_params=params.model,
         training={
             **vars(TrainingSettings.resolve(params.model, train_params)),
@@ -169,14 +170,14 @@ def one_core_worker(model_dir: Path, inputs: Path, clips: int) -> None:
     tf.config.threading.set_inter_op_parallelism_threads(1)
     threadpool_limits(limits=1)
 
-    from ser import audio, features
-    from ser.predict import Predictor
+    from ser.features import audio, extract
+    from ser.serve.predict import Predictor
 
     predictor = Predictor(model_dir)
     paths = sorted(inputs.glob("*.wav"))[:clips]
     batches = [
-        features.compute(
-            features.select_window(
+        extract.compute(
+            extract.select_window(
                 audio.load(path, sample_rate=predictor.rate), predictor.feature_params
             ),
             predictor.feature_params,

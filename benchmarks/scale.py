@@ -7,13 +7,13 @@ speaker as in RAVDESS. Each measurement runs in a child process; the parent samp
 resident memory (RSS) of the child and all its descendants (pool workers, a Dask cluster)
 every 0.2 s and keeps the peak of their sum.
 
-* featurize: what the featurize stage does (ser.features.featurize_to_store, then
-  ser.store.normalize_by_speaker), once per --workers setting: a number of local worker
+* featurize: what the featurize stage does (ser.features.extract.featurize_to_store, then
+  ser.features.store.normalize_by_speaker), once per --workers setting: a number of local worker
   processes, or ``dask`` for a distributed.LocalCluster of two one-thread worker processes
   on 127.0.0.1 (its start-up is timed apart).
-* train: ser.train.fit for --train-epochs epochs on the last store (actors 1-16 of each
+* train: ser.training.train.fit for --train-epochs epochs on the last store (actors 1-16 of each
   pass train, 17-20 validate), read from disk batch by batch when it is larger than
-  ser.train.IN_MEMORY_BYTES, then predictions for actors 21-24.
+  ser.training.train.IN_MEMORY_BYTES, then predictions for actors 21-24.
 
     python benchmarks/scale.py --clips 2000                          # a quick look
     python benchmarks/scale.py --clips 100000 --workers 2 --train-epochs 1
@@ -42,7 +42,7 @@ SAMPLE_SECONDS = 0.2
 
 def corpus(work: Path, clips: int) -> list[tuple[str, str, str, int, int]]:
     """(clip id, path, speaker, actor, emotion index) of each clip of the scaled corpus."""
-    from ser.corpora import synthetic
+    from ser.data.corpora import synthetic
 
     source = work / "source"
     if len(list(source.rglob("*.wav"))) != FILES:
@@ -63,7 +63,7 @@ def corpus(work: Path, clips: int) -> list[tuple[str, str, str, int, int]]:
 
 def featurize(work: Path, clips: int, setting: str, store_dir: Path) -> dict:
     """Child: featurize and normalise the scaled corpus into store_dir."""
-    from ser import features, store
+    from ser.features import extract, store
     from ser.fsutil import atomic_dir
     from ser.params import load_params
 
@@ -92,7 +92,7 @@ def featurize(work: Path, clips: int, setting: str, store_dir: Path) -> dict:
     speaker_of = {clip_id: speaker for clip_id, _, speaker, _, _ in rows}
     with atomic_dir(store_dir) as folder:
         started = time.perf_counter()
-        written, failures = features.featurize_to_store(
+        written, failures = extract.featurize_to_store(
             folder, [(clip_id, path) for clip_id, path, *_ in rows], params, n_jobs=n_jobs
         )
         figures["featurize_seconds"] = round(time.perf_counter() - started, 1)
@@ -112,10 +112,11 @@ def train(work: Path, clips: int, epochs: int, store_dir: Path) -> dict:
 
     import numpy as np
 
-    from ser import store
-    from ser.dataset import Rows
+    from ser.data.dataset import Rows
+    from ser.features import store
+    from ser.model.inference import predict_proba
     from ser.params import load_params
-    from ser.train import IN_MEMORY_BYTES, fit, predict_proba
+    from ser.training.train import IN_MEMORY_BYTES, fit
 
     params = load_params(ROOT / "params.yaml")
     by_id = {clip_id: (actor, emotion) for clip_id, _, _, actor, emotion in corpus(work, clips)}

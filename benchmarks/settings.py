@@ -47,11 +47,11 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from ser import features
-from ser.evaluate import scores, summarise_folds
-from ser.labels import LabelSpec
+from ser.data.labels import LabelSpec
+from ser.data.split import assign_folds
+from ser.features import extract
 from ser.params import parse_params
-from ser.split import assign_folds
+from ser.training.evaluate import scores, summarise_folds
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from actor_cv import copies_of, load_corpus, override, svm_scores  # noqa: E402
@@ -85,9 +85,7 @@ def unnormalised(params):
 
 def raw_features(manifest: pd.DataFrame, params) -> np.ndarray:
     """Features of every clip, not yet normalised per speaker (that depends on the corpus)."""
-    matrix, reasons = features.featurize_many(
-        list(manifest["path"]), unnormalised(params), n_jobs=2
-    )
+    matrix, reasons = extract.featurize_many(list(manifest["path"]), unnormalised(params), n_jobs=2)
     failed = [r for r in reasons if r]
     if failed:
         raise SystemExit(f"{len(failed)} clips failed to featurize, e.g. {failed[0]}")
@@ -171,8 +169,8 @@ def setting_copies(matrices, config, params, rows, speakers, keep, labels):
     copies, source = matrices[f"{config}_copies"][source >= 0], source[source >= 0]
     if not len(copies):
         return empty
-    if features.by_speaker(params.features):
-        copies = features.normalize_by_speaker(copies, np.asarray(speakers)[source])
+    if extract.by_speaker(params.features):
+        copies = extract.normalize_by_speaker(copies, np.asarray(speakers)[source])
     labelled = np.full(len(rows), -1)
     labelled[keep] = np.arange(int(keep.sum()))
     copy_row = labelled[source]
@@ -235,7 +233,8 @@ def main() -> None:
         )
     svm_params = dataclasses.replace(configs["default"].features, **SVM_FEATURES)
 
-    from ser.train import fit, predict_proba
+    from ser.model.inference import predict_proba
+    from ser.training.train import fit
 
     feature_params = {"default": configs["default"].features, "seed": configs["seed"].features}
     feature_params["svm"] = svm_params
@@ -253,7 +252,7 @@ def main() -> None:
         label_params = dataclasses.replace(configs["default"].labels, **labels)
         spec = LabelSpec.from_params(label_params)
         # Speaker statistics come from every clip of the corpus the setting uses.
-        speakers = features.speakers_of(corpus)
+        speakers = extract.speakers_of(corpus)
         rows = corpus.index.to_numpy()
         labelled = corpus.assign(label=spec.assign(corpus))
         keep = labelled["label"].notna().to_numpy()
@@ -266,8 +265,8 @@ def main() -> None:
         for config in args.configs:
             matrix = matrices["svm" if config == "svm" else config][rows]
             params = configs["default"] if config == "svm" else configs[config]
-            if features.by_speaker(params.features) and config != "svm":
-                matrix = features.normalize_by_speaker(matrix, speakers)
+            if extract.by_speaker(params.features) and config != "svm":
+                matrix = extract.normalize_by_speaker(matrix, speakers)
             x = matrix[keep]
             clip_speakers = np.asarray(speakers)[keep]
             copies, copy_row = setting_copies(

@@ -2,7 +2,7 @@
 
 Training takes the copies of its own training clips only: the fixed split's train actors,
 or a cross-validation fold's. Copies of validation or test clips are never trained on.
-Copies go to disk in shards as they are computed (ser.store), like the featurize stage's.
+Copies go to disk in shards as they are computed (ser.features.store), like the featurize stage's.
 """
 
 import logging
@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from ser import augment, features, stage, store
+from ser import stage
+from ser.data.manifest import read_manifest, write_csv
+from ser.features import augment, extract, store
 from ser.fsutil import atomic_dir
-from ser.manifest import read_manifest, write_csv
 from ser.params import load_params
 
 MANIFEST = Path("data/manifest.csv")
@@ -38,9 +39,9 @@ def main() -> None:
             augment_params=params.augment,
             n_jobs=stage.workers(params.features.n_jobs),
         )
-        if features.by_speaker(params.features) and source_ids:
+        if extract.by_speaker(params.features) and source_ids:
             # Each speaker's copies are standardised together, like the speaker's own clips.
-            speaker_of = dict(zip(train["clip_id"], features.speakers_of(train), strict=True))
+            speaker_of = dict(zip(train["clip_id"], extract.speakers_of(train), strict=True))
             store.normalize_by_speaker(folder, [speaker_of[clip] for clip in source_ids])
         write_csv(pd.DataFrame(failures, columns=["clip_id", "excluded"]), folder / "excluded.csv")
     log.info("augment: %d copies of %d clips outside the test actors", len(source_ids), len(train))

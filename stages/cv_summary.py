@@ -4,9 +4,9 @@ import logging
 from pathlib import Path
 
 from ser import stage
-from ser.evaluate import summarise_folds
 from ser.fsutil import read_json, write_json
 from ser.params import load_params
+from ser.training.evaluate import summarise_folds
 
 SUMMARY = Path("metrics/cv.json")
 

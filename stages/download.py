@@ -5,8 +5,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from ser import corpora, stage
-from ser.manifest import build_manifest, write_csv
+from ser import stage
+from ser.data import corpora
+from ser.data.manifest import build_manifest, write_csv
 from ser.params import load_params
 
 RAW = Path("data/raw")

@@ -10,15 +10,17 @@ from pathlib import Path
 
 import pandas as pd
 
-from ser import features, modelio, stage
-from ser.dataset import Rows, labelled_clips, rows_of
-from ser.evaluate import scores
+from ser import stage
+from ser.data.dataset import Rows, labelled_clips, rows_of
+from ser.data.labels import LabelSpec
+from ser.data.manifest import read_manifest, write_csv
+from ser.data.split import fold_subsets
+from ser.features import extract
 from ser.fsutil import write_json
-from ser.labels import LabelSpec
-from ser.manifest import read_manifest, write_csv
+from ser.model import modelio
+from ser.model.inference import predict_proba
 from ser.params import load_params
-from ser.split import fold_subsets
-from ser.train import predict_proba
+from ser.training.evaluate import scores
 
 MANIFEST = Path("data/manifest.csv")
 SPLIT = Path("data/split.csv")
@@ -49,14 +51,14 @@ def main() -> None:
     model, meta = modelio.load(model_dir)
     spec = LabelSpec.from_dict(meta["labels"])
     manifest = read_manifest(MANIFEST)
-    store_ids, store, _ = features.load_store(FEATURES)
+    store_ids, store, _ = extract.load_store(FEATURES)
     clips = labelled_clips(manifest, split, spec)
     clips = clips.assign(row=rows_of(store_ids, clips["clip_id"]))
     test = clips[(clips["subset"] == "test") & (clips["row"] >= 0)]
 
     # A member with statistics standardised per speaker takes them over each test
     # speaker's test clips (as the features were over all of its clips).
-    speaker_of = dict(zip(manifest["clip_id"], features.speakers_of(manifest), strict=True))
+    speaker_of = dict(zip(manifest["clip_id"], extract.speakers_of(manifest), strict=True))
     probabilities = predict_proba(
         model,
         Rows((store, test["row"].to_numpy())),

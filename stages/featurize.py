@@ -1,6 +1,6 @@
 """Stage 2: features of every usable clip of the manifest -> data/features/.
 
-The features go to disk in shards as they are computed (ser.store), on features.n_jobs
+The features go to disk in shards as they are computed (ser.features.store), on features.n_jobs
 local processes or the Dask cluster at features.scheduler; memory does not grow with the
 corpus.
 """
@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from ser import features, stage, store
+from ser import stage
+from ser.data.manifest import read_manifest, write_csv
+from ser.features import extract, store
 from ser.fsutil import atomic_dir
-from ser.manifest import read_manifest, write_csv
 from ser.params import load_params
 
 MANIFEST = Path("data/manifest.csv")
@@ -25,21 +26,21 @@ def main() -> None:
     params = load_params().features
     manifest = read_manifest(MANIFEST)
     usable = manifest[manifest["excluded"] == ""]
-    speaker_of = dict(zip(usable["clip_id"], features.speakers_of(usable), strict=True))
+    speaker_of = dict(zip(usable["clip_id"], extract.speakers_of(usable), strict=True))
     with atomic_dir(FEATURES) as folder:
-        written, failures = features.featurize_to_store(
+        written, failures = extract.featurize_to_store(
             folder,
             list(zip(usable["clip_id"], usable["path"], strict=True)),
             params,
             n_jobs=stage.workers(params.n_jobs),
         )
-        if features.by_speaker(params):
+        if extract.by_speaker(params):
             store.normalize_by_speaker(folder, [speaker_of[clip] for clip in written])
         write_csv(pd.DataFrame(failures, columns=["clip_id", "excluded"]), folder / "excluded.csv")
     log.info(
         "featurize: %d clips -> %s, %d excluded",
         len(written),
-        features.shape(params),
+        extract.shape(params),
         len(failures),
     )
 

@@ -2,16 +2,16 @@
 actor outside the test actors to a cross-validation fold -> data/folds.csv.
 
 With split.test_corpus set, the clips of that corpus test and the folds hold the speakers
-of the other corpora (src/ser/split.py).
+of the other corpora (src/ser/data/split.py).
 """
 
 import logging
 from pathlib import Path
 
 from ser import stage
-from ser.manifest import read_manifest, write_csv
+from ser.data.manifest import read_manifest, write_csv
+from ser.data.split import assign_subsets, sorted_speakers
 from ser.params import load_params
-from ser.split import assign_subsets, sorted_speakers
 
 MANIFEST = Path("data/manifest.csv")
 SPLIT = Path("data/split.csv")

@@ -12,14 +12,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ser import features, modelio, stage
-from ser.dataset import Rows, check_subsets, labelled_clips, rows_of
+from ser import stage
+from ser.data.dataset import Rows, check_subsets, labelled_clips, rows_of
+from ser.data.labels import LabelSpec
+from ser.data.manifest import read_manifest
+from ser.data.split import fold_subsets, speakers_by_subset
+from ser.features import extract
 from ser.fsutil import write_json
-from ser.labels import LabelSpec
-from ser.manifest import read_manifest
+from ser.model import modelio
 from ser.params import load_params
-from ser.split import fold_subsets, speakers_by_subset
-from ser.train import TrainingSettings, fit
+from ser.training.train import TrainingSettings, fit
 
 MANIFEST = Path("data/manifest.csv")
 SPLIT = Path("data/split.csv")
@@ -45,7 +47,7 @@ def main() -> None:
 
     params = load_params()
     spec = LabelSpec.from_params(params.labels)
-    store_ids, store, settings = features.load_store(FEATURES)
+    store_ids, store, settings = extract.load_store(FEATURES)
     if fold is None:
         split = pd.read_csv(SPLIT)
     else:
@@ -64,7 +66,7 @@ def main() -> None:
 
     train = clips[clips["subset"] == "train"]
     val = clips[clips["subset"] == "val"]
-    augmented_ids, augmented, _ = features.load_store(AUGMENTED)
+    augmented_ids, augmented, _ = extract.load_store(AUGMENTED)
     chosen = set(params.augment.only_classes) or set(spec.class_names)
 
     def copies_of(subsets: pd.DataFrame) -> list[tuple[int, int]]:
@@ -93,7 +95,7 @@ def main() -> None:
     x_copies = Rows((augmented, np.array([r for r, _ in member_copies], dtype=int)))
     y_copies = np.array([y for _, y in member_copies], dtype=int)
     # Each clip's speaker, for a member that standardises its statistics per speaker.
-    speaker_of = dict(zip(manifest["clip_id"], features.speakers_of(manifest), strict=True))
+    speaker_of = dict(zip(manifest["clip_id"], extract.speakers_of(manifest), strict=True))
     train_speakers = np.concatenate(
         [
             train["clip_id"].map(speaker_of).to_numpy(),

@@ -38,7 +38,7 @@ settings.load_profile("ci")
 def _librosa_compiled_once() -> None:
     """Tests call librosa directly too: import its compiled modules under the lock first, so
     that test workers starting together on a fresh install cannot corrupt numba's cache."""
-    from ser.librosa_import import import_librosa
+    from ser.features.librosa_import import import_librosa
 
     import_librosa()
 
@@ -72,7 +72,7 @@ def set_key(params: dict, dotted: str, value) -> dict:
 @pytest.fixture(scope="session")
 def tiny_corpus(tmp_path_factory) -> Path:
     """Synthetic RAVDESS-like clips of actors 1-4 (240 clips) under <dir>/speech."""
-    from ser.corpora import synthetic
+    from ser.data.corpora import synthetic
 
     root = tmp_path_factory.mktemp("corpus")
     synthetic.generate(root / "speech", seed=0, actors=[1, 2, 3, 4], sample_rate=16000)
@@ -84,20 +84,21 @@ def tiny_model(tiny_corpus, tmp_path_factory) -> Path:
     """A model folder trained for two epochs on the tiny synthetic corpus (emotions8)."""
     import dataclasses
 
-    from ser import features, modelio
-    from ser.labels import LabelSpec
+    from ser.data.labels import LabelSpec
+    from ser.features import extract
+    from ser.model import modelio
     from ser.params import parse_params
-    from ser.train import fit
+    from ser.training.train import fit
 
     params = parse_params(yaml.safe_load((ROOT / "params.yaml").read_text()))
     spec = LabelSpec.from_params(params.labels)
     clips = sorted((tiny_corpus / "speech").rglob("*.wav"))
-    x, _ = features.featurize_many([str(c) for c in clips], params.features)
+    x, _ = extract.featurize_many([str(c) for c in clips], params.features)
     emotions = [c.stem.split("-")[2] for c in clips]
     y = np.array([int(code) - 1 for code in emotions])
     actors = np.array([int(c.stem[-2:]) for c in clips])
-    if features.by_speaker(params.features):  # as the featurize stage does
-        x = features.normalize_by_speaker(x, actors)
+    if extract.by_speaker(params.features):  # as the featurize stage does
+        x = extract.normalize_by_speaker(x, actors)
     model_params = dataclasses.replace(params.model, filters=8)
     train_params = dataclasses.replace(params.train, epochs=2)
     model, history = fit(
@@ -114,7 +115,7 @@ def tiny_model(tiny_corpus, tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("model") / "model"
     meta = modelio.metadata(
         labels=spec,
-        feature_settings=features.describe(params.features),
+        feature_settings=extract.describe(params.features),
         model_params=model_params,
         training={"epochs": 2},
         corpus="synthetic",

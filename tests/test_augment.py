@@ -3,7 +3,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from ser import augment, features
+from ser.features import augment, extract
 from ser.params import parse_params
 
 
@@ -27,14 +27,14 @@ def test_nothing_enabled_means_no_copies(params, clips):
     ids, matrix, failures = augment.augment_many(
         clips, feature_params=params.features, augment_params=nothing
     )
-    assert ids == [] and matrix.shape == (0, *features.shape(params.features)) and failures == []
+    assert ids == [] and matrix.shape == (0, *extract.shape(params.features)) and failures == []
 
 
 @pytest.mark.parametrize("transform", ["noise", "shift", "pitch", "speed", "gain"])
 def test_each_transform_changes_the_audio_deterministically(params, clips, transform):
     settings = dataclasses.replace(params.augment, **{transform: True})
     augmenter = augment.build(settings, sample_rate=16000)
-    samples = features.load_window(clips[0][1], params.features)
+    samples = extract.load_window(clips[0][1], params.features)
     first = augment.augment_clip(samples, augmenter=augmenter, sample_rate=16000, seed=7)
     again = augment.augment_clip(samples, augmenter=augmenter, sample_rate=16000, seed=7)
     other = augment.augment_clip(samples, augmenter=augmenter, sample_rate=16000, seed=8)
@@ -47,7 +47,7 @@ def test_each_transform_changes_the_audio_deterministically(params, clips, trans
 def test_speed_change_lengthens_audio_within_the_configured_rates(params, clips):
     settings = dataclasses.replace(params.augment, speed=True, speed_min=0.8, speed_max=0.8)
     augmenter = augment.build(settings, sample_rate=16000)
-    samples = features.load_window(clips[0][1], params.features)
+    samples = extract.load_window(clips[0][1], params.features)
     slowed = augment.augment_clip(samples, augmenter=augmenter, sample_rate=16000, seed=1)
     assert len(slowed) == pytest.approx(len(samples) / 0.8, rel=0.01)
 
@@ -57,7 +57,7 @@ def test_gain_scales_loudness_by_the_configured_factor(params, clips):
         params.augment, pitch=False, speed=False, gain=True, gain_min=2.0, gain_max=2.0
     )
     augmenter = augment.build(settings, sample_rate=16000)
-    samples = features.load_window(clips[0][1], params.features)
+    samples = extract.load_window(clips[0][1], params.features)
     louder = augment.augment_clip(samples, augmenter=augmenter, sample_rate=16000, seed=1)
     np.testing.assert_allclose(louder, 2.0 * samples, rtol=1e-4, atol=1e-6)
 

@@ -131,7 +131,7 @@ def test_settings_needs_the_archives_without_a_cache(tmp_path):
 @pytest.fixture(scope="module")
 def six_actors(tmp_path_factory) -> Path:
     """Synthetic RAVDESS-like clips of actors 1-6 (360 clips): enough for 3 actor folds."""
-    from ser.corpora import synthetic
+    from ser.data.corpora import synthetic
 
     root = tmp_path_factory.mktemp("six") / "speech"
     synthetic.generate(root, seed=1, actors=[1, 2, 3, 4, 5, 6], sample_rate=16000)

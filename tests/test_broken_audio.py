@@ -1,11 +1,11 @@
 """Broken and unusual audio, fuzzed: every reader processes a file or says why it cannot.
 
-The loader (ser.audio), the manifest (ser.manifest.inspect_audio), the features
-(ser.features.featurize_file / featurize_many) and prediction (ser.predict, and `ser predict`
-in a subprocess) get random bytes, truncated and mangled headers, zero, one and many samples,
-NaN and infinite samples, 1 to 8 channels, 8 kHz to 192 kHz, 8-bit, 16-bit, 24-bit, 32-bit
-and float files, and an hour-long file. None may raise an unexpected exception or hang, and a
-file that cannot be used must come back with its reason.
+The loader (ser.features.audio), the manifest (ser.data.manifest.inspect_audio), the features
+(ser.features.extract.featurize_file / featurize_many) and prediction (ser.serve.predict, and
+`ser predict` in a subprocess) get random bytes, truncated and mangled headers, zero, one and
+many samples, NaN and infinite samples, 1 to 8 channels, 8 kHz to 192 kHz, 8-bit, 16-bit,
+24-bit, 32-bit and float files, and an hour-long file. None may raise an unexpected exception
+or hang, and a file that cannot be used must come back with its reason.
 
 Hypothesis runs a small fixed set of examples under `make test` (profile "ci", in
 tests/conftest.py) and many fresh ones under `make fuzz`.
@@ -28,11 +28,11 @@ import soundfile as sf
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ser import audio, features
+from ser.data.manifest import inspect_audio
 from ser.errors import DataError
-from ser.manifest import inspect_audio
+from ser.features import audio, extract
 from ser.params import parse_params
-from ser.predict import Predictor
+from ser.serve.predict import Predictor
 
 SILENCE = 1e-4
 RATES = (8000, 11025, 16000, 22050, 44100, 48000, 96000, 192000)
@@ -164,7 +164,7 @@ def write_bytes(folder: Path, data: bytes) -> Path:
 
 
 def check_loader(path: Path) -> np.ndarray | None:
-    """ser.audio.load: a finite mono float32 array, or DataError; nothing else."""
+    """ser.features.audio.load: a finite mono float32 array, or DataError; nothing else."""
     try:
         samples = audio.load(path, sample_rate=16000)
     except DataError as error:
@@ -176,7 +176,7 @@ def check_loader(path: Path) -> np.ndarray | None:
 
 
 def check_manifest(path: Path) -> str:
-    """ser.manifest.inspect_audio: never raises; a reason from the known list, or ''."""
+    """ser.data.manifest.inspect_audio: never raises; a reason from the known list, or ''."""
     rate, duration, content_hash, reason = inspect_audio(path, silence_threshold=SILENCE)
     assert reason == "" or reason.startswith(REASONS), reason
     assert "\n" not in reason
@@ -188,8 +188,8 @@ def check_manifest(path: Path) -> str:
 
 def check_features(path: Path, params) -> str:
     """featurize_many: a finite matrix of the fixed shape, or an all-zero row and a reason."""
-    matrix, reasons = features.featurize_many([str(path)], params, n_jobs=1)
-    assert matrix.shape == (1, *features.shape(params))
+    matrix, reasons = extract.featurize_many([str(path)], params, n_jobs=1)
+    assert matrix.shape == (1, *extract.shape(params))
     assert matrix.dtype == np.float32 and np.isfinite(matrix).all()
     if reasons[0]:
         assert reasons[0].startswith("unreadable: ") and not matrix.any()
@@ -255,12 +255,12 @@ def test_every_feature_setting_gives_a_finite_matrix_of_the_fixed_shape(
     path = write_signal(folder, signal)
     try:
         try:
-            matrix = features.featurize_file(path, params)
+            matrix = extract.featurize_file(path, params)
         except DataError:  # only for what libsndfile cannot open (it writes empty FLACs)
             with pytest.raises(sf.LibsndfileError):
                 sf.info(path)
             return
-        assert matrix.shape == features.shape(params)
+        assert matrix.shape == extract.shape(params)
         assert matrix.dtype == np.float32 and np.isfinite(matrix).all()
     finally:
         path.unlink()
@@ -366,15 +366,15 @@ def test_a_huge_float_sample_gives_finite_features(folder, feature_params, kind)
     path = folder / f"huge_{kind}.wav"
     sf.write(path, samples, 8000, subtype="FLOAT")
     params = dataclasses.replace(feature_params, kind=kind)
-    matrix = features.featurize_file(path, params)
-    assert matrix.shape == features.shape(params) and np.isfinite(matrix).all()
+    matrix = extract.featurize_file(path, params)
+    assert matrix.shape == extract.shape(params) and np.isfinite(matrix).all()
 
 
 def test_a_damaged_sample_rate_is_refused_not_resampled_into_gigabytes(cases, feature_params):
     path = cases["sample_rate_1hz"][0]
     with pytest.raises(DataError, match=r"sample rate 1 Hz is not plausible"):
         audio.load(path, sample_rate=16000)
-    _, reasons = features.featurize_many([str(path)], feature_params)
+    _, reasons = extract.featurize_many([str(path)], feature_params)
     assert reasons[0].startswith("unreadable: ") and "sample rate 1 Hz" in reasons[0]
 
 
@@ -382,7 +382,16 @@ def test_ser_predict_gives_every_file_a_status_and_never_a_traceback(cases, tiny
     folder = next(iter(cases.values()))[0].parent
     damaged = cases["sample_rate_1hz"][0].read_bytes()
     result = subprocess.run(
-        [sys.executable, "-m", "ser.cli", "predict", str(folder), "-", "--model", str(tiny_model)]
+        [
+            sys.executable,
+            "-m",
+            "ser.serve.cli",
+            "predict",
+            str(folder),
+            "-",
+            "--model",
+            str(tiny_model),
+        ]
         + ["--format", "json"],
         input=damaged,  # the same damaged file as a WAV stream on stdin
         capture_output=True,
@@ -407,17 +416,17 @@ def test_ser_predict_gives_every_file_a_status_and_never_a_traceback(cases, tiny
 PEAK_SCRIPT = """
 import resource, sys
 import numpy as np, yaml
-from ser import features
-from ser.manifest import inspect_audio
+from ser.features import extract
+from ser.data.manifest import inspect_audio
 from ser.params import parse_params
 
 params = parse_params(yaml.safe_load(open(sys.argv[2]))).features
-features.featurize_file(sys.argv[3], params)  # warm up: imports, caches, filterbanks
+extract.featurize_file(sys.argv[3], params)  # warm up: imports, caches, filterbanks
 inspect_audio(sys.argv[3], silence_threshold=1e-4)
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 if sys.argv[1] == "features":
-    matrix = features.featurize_file(sys.argv[4], params)
-    assert matrix.shape == features.shape(params) and np.isfinite(matrix).all()
+    matrix = extract.featurize_file(sys.argv[4], params)
+    assert matrix.shape == extract.shape(params) and np.isfinite(matrix).all()
 else:
     assert inspect_audio(sys.argv[4], silence_threshold=1e-4)[3] == ""
 print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from ser import features
-from ser.predict import Predictor
-from ser.train import predict_proba
+from ser.features import extract
+from ser.model.inference import predict_proba
+from ser.serve.predict import Predictor
 
-SER = [sys.executable, "-m", "ser.cli"]
+SER = [sys.executable, "-m", "ser.serve.cli"]
 CLASSES = {"neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised"}
 
 
@@ -38,7 +38,7 @@ def test_help_imports_no_heavy_library(command):
     """`ser --help` answers at once: TensorFlow, Keras and librosa load only when used."""
     code = (
         "import sys\n"
-        "from ser import cli\n"
+        "from ser.serve import cli\n"
         "try:\n"
         f"    cli.main({[*command, '--help']!r})\n"
         "except SystemExit:\n"
@@ -71,8 +71,8 @@ def test_predict_a_folder_as_json_matches_the_python_api(tiny_model, clips):
     predictor = Predictor(tiny_model)
     assert predictor.by_speaker  # the default: the folder's recordings are one speaker's
     in_folder = sorted(folder.rglob("*.wav"))
-    matrix, _ = features.featurize_many([str(c) for c in in_folder], predictor.feature_params)
-    matrix = features.normalize_by_speaker(matrix, ["one"] * len(in_folder))
+    matrix, _ = extract.featurize_many([str(c) for c in in_folder], predictor.feature_params)
+    matrix = extract.normalize_by_speaker(matrix, ["one"] * len(in_folder))
     # What the evaluate stage computes: the member's statistics standardised over the
     # speaker's clips too (model.stats_normalize: speaker, the default).
     assert predictor.speaker_statistics

@@ -14,13 +14,13 @@ import pytest
 import soundfile as sf
 import yaml
 
-from ser import corpora
-from ser.corpora import cremad, emodb, savee, tess
+from ser.data import corpora
+from ser.data.corpora import cremad, emodb, savee, tess
+from ser.data.labels import LabelSpec
+from ser.data.manifest import read_manifest
+from ser.data.split import assign_subsets, sorted_speakers
 from ser.errors import ConfigError
-from ser.labels import LabelSpec
-from ser.manifest import read_manifest
 from ser.params import parse_params
-from ser.split import assign_subsets, sorted_speakers
 from tests.conftest import set_key
 
 ROOT = Path(__file__).resolve().parents[1]

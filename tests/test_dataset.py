@@ -2,9 +2,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ser.dataset import Rows, check_subsets, labelled_clips, rows_of
+from ser.data.dataset import Rows, check_subsets, labelled_clips, rows_of
+from ser.data.labels import LabelSpec
 from ser.errors import ConfigError
-from ser.labels import LabelSpec
 
 SPEC = LabelSpec(
     "valence2", {"positive": ("calm", "happy"), "negative": ("sad", "angry")}, "both", False

@@ -1,4 +1,4 @@
-"""Tests for ser.download: resumable verified downloads and safe zip extraction.
+"""Tests for ser.data.download: resumable verified downloads and safe zip extraction.
 
 Every network test talks only to a ThreadingHTTPServer the fixture starts on 127.0.0.1, whose
 behaviour per request is scripted by the test; retries are few and backoff tiny, so each test's
@@ -26,8 +26,8 @@ from pathlib import Path
 
 import pytest
 
-from ser import download
-from ser.download import extract_zip, fetch, md5_of
+from ser.data import download
+from ser.data.download import extract_zip, fetch, md5_of
 from ser.errors import ConfigError, DataError
 
 # --------------------------------------------------------------------------------------------
@@ -677,7 +677,7 @@ def test_extract_zip_io_roundtrip_of_bytes_buffer() -> None:
 KILLED_EXTRACTION = """
 import sys, time
 from pathlib import Path
-import ser.download as download
+import ser.data.download as download
 
 copy = download._copy_member
 

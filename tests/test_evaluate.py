@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from ser.evaluate import scores
+from ser.training.evaluate import scores
 
 
 def test_scores_on_a_known_case():
@@ -22,7 +22,7 @@ def test_a_class_absent_from_the_test_set_has_no_recall():
 
 
 def test_fold_summary_is_mean_and_sample_std():
-    from ser.evaluate import summarise_folds
+    from ser.training.evaluate import summarise_folds
 
     runs = [
         {"accuracy": 0.4, "macro_f1": 0.3, "uar": 0.35},

@@ -13,10 +13,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from ser import export, features, modelio
 from ser.errors import ConfigError, DataError
-from ser.predict import Predictor
-from ser.train import SCALE_FLOOR, needs_speakers, predict_proba, speaker_moments
+from ser.features import extract
+from ser.model import modelio
+from ser.model.inference import SCALE_FLOOR, needs_speakers, predict_proba, speaker_moments
+from ser.serve import export
+from ser.serve.predict import Predictor
 
 ROOT = Path(__file__).resolve().parents[1]
 SER = Path(sys.executable).with_name("ser")
@@ -25,7 +27,7 @@ TOLERANCE = 1e-4
 
 
 def ser(*args: str) -> subprocess.CompletedProcess:
-    command = [str(SER)] if SER.exists() else [sys.executable, "-m", "ser.cli"]
+    command = [str(SER)] if SER.exists() else [sys.executable, "-m", "ser.serve.cli"]
     return subprocess.run(
         [*command, *args], capture_output=True, text=True, timeout=300, check=False
     )
@@ -41,7 +43,7 @@ def cnn_case(tiny_model, clips):
     """(model folder, features of real-looking clips, their speakers) for the default
     architecture."""
     predictor = Predictor(tiny_model)
-    batch = np.stack([features.featurize_file(clip, predictor.feature_params) for clip in clips])
+    batch = np.stack([extract.featurize_file(clip, predictor.feature_params) for clip in clips])
     return tiny_model, batch, np.array([clip.parent.name for clip in clips])
 
 
@@ -50,13 +52,13 @@ def seed_case(default_params_dict, tmp_path_factory, clips):
     """The same for the 2019 architecture on its own feature (untrained)."""
     import keras
 
-    from ser.model import build_model
+    from ser.model.build import build_model
     from ser.params import parse_params
 
     params = dataclasses.replace(parse_params(default_params_dict).features, kind="seed")
-    batch = np.stack([features.featurize_file(clip, params) for clip in clips[:4]])
+    batch = np.stack([extract.featurize_file(clip, params) for clip in clips[:4]])
     keras.utils.set_random_seed(0)
-    model = build_model("seed", input_shape=features.shape(params), num_classes=8)
+    model = build_model("seed", input_shape=extract.shape(params), num_classes=8)
     # Untrained outputs are near uniform; a larger output layer makes them decisive.
     output_layer = model.get_layer("probabilities")
     kernel, bias = output_layer.get_weights()
@@ -64,7 +66,7 @@ def seed_case(default_params_dict, tmp_path_factory, clips):
     folder = tmp_path_factory.mktemp("seed") / "model"
     meta = {
         "classes": [f"class{index}" for index in range(8)],
-        "features": features.describe(params),
+        "features": extract.describe(params),
         "model": {"arch": "seed"},
     }
     modelio.save(folder, model, meta)
@@ -83,7 +85,7 @@ def speaker_case(tiny_model, tiny_corpus):
         for actor in ("Actor_03", "Actor_04")
     ]
     clips = [clip for pair in zip(*actors, strict=True) for clip in pair]
-    batch = np.stack([features.featurize_file(clip, predictor.feature_params) for clip in clips])
+    batch = np.stack([extract.featurize_file(clip, predictor.feature_params) for clip in clips])
     return tiny_model, batch, np.array([clip.parent.name for clip in clips])
 
 
@@ -329,7 +331,7 @@ def test_example_features_are_those_of_ser(example, onnx_export, tiny_model, cli
         samples, _ = librosa.load(clip, sr=settings["sample_rate"], mono=True)
         [window] = example.windows(samples, settings)
         np.testing.assert_allclose(
-            example.features(window, settings), features.featurize_file(clip, params), atol=1e-3
+            example.features(window, settings), extract.featurize_file(clip, params), atol=1e-3
         )
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from ser import features
+from ser.features import extract
 from ser.params import parse_params
 
 
@@ -21,8 +21,8 @@ def clip(tiny_corpus):
 
 def test_mfcc_features_have_the_fixed_shape_and_are_normalised(feature_params, clip):
     feature_params = dataclasses.replace(feature_params, pad="zeros", normalize="utterance")
-    matrix = features.featurize_file(clip, feature_params)
-    assert matrix.shape == features.shape(feature_params) == (301, 40 + 40 + 64 + 4)
+    matrix = extract.featurize_file(clip, feature_params)
+    assert matrix.shape == extract.shape(feature_params) == (301, 40 + 40 + 64 + 4)
     assert matrix.dtype == np.float32 and np.isfinite(matrix).all()
     voiced = matrix[np.abs(matrix).sum(axis=1) > 0]
     # Each coefficient is standardised over the clip's own frames.
@@ -38,25 +38,25 @@ def test_features_do_not_depend_on_the_file_sample_rate_or_channels(feature_para
         np.stack([librosa.resample(samples, orig_sr=rate, target_sr=48000)] * 2, axis=1),
         48000,
     )
-    original = features.featurize_file(clip, feature_params)
-    converted = features.featurize_file(stereo, feature_params)
+    original = extract.featurize_file(clip, feature_params)
+    converted = extract.featurize_file(stereo, feature_params)
     assert converted.shape == original.shape
     assert np.corrcoef(original.ravel(), converted.ravel())[0, 1] > 0.95
 
 
 def test_short_clips_repeat_their_frames_to_fill_the_window(feature_params, rng):
     samples = rng.standard_normal(16000).astype(np.float32)  # 1 s: 101 frames
-    repeated = features.compute(samples, feature_params)
-    zeros = features.compute(samples, dataclasses.replace(feature_params, pad="zeros"))
+    repeated = extract.compute(samples, feature_params)
+    zeros = extract.compute(samples, dataclasses.replace(feature_params, pad="zeros"))
     np.testing.assert_array_equal(repeated[:101], zeros[:101])
     np.testing.assert_array_equal(repeated[101:202], repeated[:101])
     assert not zeros[101:].any()
 
 
 def test_short_and_empty_audio_is_padded_not_an_error(feature_params):
-    short = features.compute(np.full(400, 0.1, dtype=np.float32), feature_params)
+    short = extract.compute(np.full(400, 0.1, dtype=np.float32), feature_params)
     assert short.shape == (301, 148) and np.isfinite(short).all()
-    assert not features.compute(np.zeros(0, dtype=np.float32), feature_params).any()
+    assert not extract.compute(np.zeros(0, dtype=np.float32), feature_params).any()
 
 
 def test_feature_blocks_are_mfcc_deltas_log_mels_and_prosody(feature_params):
@@ -65,9 +65,9 @@ def test_feature_blocks_are_mfcc_deltas_log_mels_and_prosody(feature_params):
     # A tone gliding from 150 to 300 Hz that gets louder: F0 and energy both rise.
     pitch = 150 * 2 ** (time / 2)
     samples = (0.05 + 0.4 * time / 2) * np.sin(2 * np.pi * np.cumsum(pitch) / rate)
-    matrix = features.compute(samples.astype(np.float32), dataclasses.replace(feature_params))
+    matrix = extract.compute(samples.astype(np.float32), dataclasses.replace(feature_params))
     n = 2 * rate // feature_params.hop_length + 1
-    mfcc = features.compute(
+    mfcc = extract.compute(
         samples.astype(np.float32), dataclasses.replace(feature_params, mels=0, prosody=False)
     )
     np.testing.assert_allclose(matrix[:n, :80], mfcc[:n], rtol=1e-5, atol=1e-4)
@@ -82,7 +82,7 @@ def test_speaker_normalisation_standardises_each_speakers_frames(rng):
     matrix = rng.normal(3.0, 2.0, size=(6, 10, 4)).astype(np.float32)
     matrix[3:] += 10.0  # the second speaker is much "louder"
     speakers = ["a", "a", "a", "b", "b", "b"]
-    normalised = features.normalize_by_speaker(matrix, speakers)
+    normalised = extract.normalize_by_speaker(matrix, speakers)
     for rows in (slice(0, 3), slice(3, 6)):
         frames = normalised[rows].reshape(-1, 4)
         np.testing.assert_allclose(frames.mean(axis=0), 0, atol=1e-5)
@@ -98,19 +98,19 @@ def test_speaker_normalisation_standardises_each_speakers_frames(rng):
 
 def test_window_cuts_long_audio(feature_params, rng):
     long = rng.standard_normal(16000 * 20).astype(np.float32)
-    assert len(features.select_window(long, feature_params)) == 48000
+    assert len(extract.select_window(long, feature_params)) == 48000
 
 
 def test_leading_silence_is_trimmed(feature_params, rng):
     voice = 0.5 * np.sin(np.arange(16000) / 16000 * 2 * np.pi * 200).astype(np.float32)
     padded = np.concatenate([np.zeros(8000, dtype=np.float32), voice])
-    assert len(features.select_window(padded, feature_params)) < 16000 + 1000
+    assert len(extract.select_window(padded, feature_params)) < 16000 + 1000
 
 
 def test_seed_features_equal_the_2019_recipe(feature_params, clip):
     seed = dataclasses.replace(feature_params, kind="seed")
-    matrix = features.featurize_file(clip, seed)
-    assert matrix.shape == features.shape(seed) == (259, 1)
+    matrix = extract.featurize_file(clip, seed)
+    assert matrix.shape == extract.shape(seed) == (259, 1)
     y, sr = librosa.load(clip, sr=44100, offset=0.5, duration=3)
     reference = np.mean(librosa.feature.mfcc(y=y, sr=sr, n_mfcc=13), axis=0)
     np.testing.assert_allclose(matrix[: len(reference), 0], reference, rtol=1e-5, atol=1e-4)
@@ -123,8 +123,8 @@ def test_featurize_many_in_parallel_equals_serial_and_reports_failures(
     broken = tmp_path / "broken.wav"
     broken.write_bytes(b"RIFF....WAVEfmt nonsense")
     paths = [str(clip), str(broken), str(clip)]
-    serial, reasons = features.featurize_many(paths, feature_params, n_jobs=1)
-    parallel, parallel_reasons = features.featurize_many(paths, feature_params, n_jobs=2)
+    serial, reasons = extract.featurize_many(paths, feature_params, n_jobs=1)
+    parallel, parallel_reasons = extract.featurize_many(paths, feature_params, n_jobs=2)
     assert reasons == parallel_reasons
     assert reasons[0] == "" and reasons[1].startswith("unreadable")
     np.testing.assert_array_equal(serial, parallel)
@@ -132,13 +132,13 @@ def test_featurize_many_in_parallel_equals_serial_and_reports_failures(
 
 def test_store_round_trip(feature_params, tmp_path, rng):
     matrix = rng.standard_normal((3, 301, 80)).astype(np.float32)
-    features.save_store(
+    extract.save_store(
         tmp_path / "s",
         clip_ids=["a", "b", "c"],
         matrix=matrix,
-        settings=features.describe(feature_params),
+        settings=extract.describe(feature_params),
     )
-    ids, loaded, settings = features.load_store(tmp_path / "s")
+    ids, loaded, settings = extract.load_store(tmp_path / "s")
     assert ids == ["a", "b", "c"] and np.array_equal(loaded, matrix)
     assert settings["n_frames"] == 301 and "n_jobs" not in settings
 
@@ -149,8 +149,8 @@ def test_long_recordings_are_trimmed_like_librosa_without_framing_them_whole(rng
     tone = 0.2 * np.sin(np.arange(500_000) / 7)
     samples = np.concatenate([np.zeros(300_000), speech, hum, tone, np.zeros(123_457)])
     samples = samples.astype(np.float32)
-    assert samples.size > features.TRIM_BLOCKWISE_SAMPLES
+    assert samples.size > extract.TRIM_BLOCKWISE_SAMPLES
     expected, _ = librosa.effects.trim(samples, top_db=40, frame_length=512, hop_length=128)
-    np.testing.assert_array_equal(features.trim_silence(samples), expected)
+    np.testing.assert_array_equal(extract.trim_silence(samples), expected)
     silence = np.zeros(2_000_000, dtype=np.float32)  # no peak to be below: librosa keeps it
-    assert features.trim_silence(silence).size == librosa.effects.trim(silence)[0].size
+    assert extract.trim_silence(silence).size == librosa.effects.trim(silence)[0].size

@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from ser.labels import LabelSpec
+from ser.data.labels import LabelSpec
 from ser.params import parse_params
 from tests.conftest import set_key
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from ser.librosa_import import COMPILED_MODULES, _exclusive, lock_path
+from ser.features.librosa_import import COMPILED_MODULES, _exclusive, lock_path
 
 # Each process first compiles a different number of its own functions, so that the names
 # numba gives its compiled code differ from process to process, as between a test worker,
@@ -18,7 +18,7 @@ import numba
 import numpy as np
 for offset in range(int(sys.argv[1])):
     numba.njit(lambda x, offset=offset: x + offset)(1.0)
-from ser.librosa_import import import_librosa
+from ser.features.librosa_import import import_librosa
 librosa = import_librosa()
 for dtype in (np.float32, np.float64):
     signal = np.sin(np.arange(8000) * 0.05).astype(dtype)
@@ -53,7 +53,7 @@ def test_fresh_processes_compile_one_at_a_time_and_leave_a_cache_that_loads(tmp_
 
 
 def test_a_process_that_has_imported_them_does_not_take_the_lock_again(monkeypatch):
-    import ser.librosa_import as module
+    import ser.features.librosa_import as module
 
     module.import_librosa()
     assert all(name in sys.modules for name in COMPILED_MODULES)

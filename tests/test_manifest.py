@@ -1,7 +1,7 @@
 import numpy as np
 import soundfile as sf
 
-from ser.manifest import COLUMNS, build_manifest, read_manifest, write_csv
+from ser.data.manifest import COLUMNS, build_manifest, read_manifest, write_csv
 
 
 def write(path, samples, sample_rate=16000, subtype="PCM_16"):

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from ser.errors import ConfigError
-from ser.model import build_model
+from ser.model.build import build_model
 
 
 def layer_types(model):
@@ -51,7 +51,7 @@ def test_default_model_saves_and_loads_with_its_custom_layers(tmp_path, rng):
 
     import numpy as np
 
-    from ser import modelio
+    from ser.model import modelio
 
     model = build_model("cnn", input_shape=(40, 6), num_classes=3, filters=4, spec_augment=True)
     modelio.save(tmp_path / "model", model, {"classes": ["a", "b", "c"]})
@@ -59,7 +59,7 @@ def test_default_model_saves_and_loads_with_its_custom_layers(tmp_path, rng):
     np.save(tmp_path / "x.npy", x)
     # A fresh interpreter, as evaluate and `ser predict` are: nothing imported beforehand.
     code = (
-        "import sys, numpy as np; from ser import modelio; "
+        "import sys, numpy as np; from ser.model import modelio; "
         f"m, _ = modelio.load({str(tmp_path / 'model')!r}); "
         f"x = np.load({str(tmp_path / 'x.npy')!r}); "
         f"np.save({str(tmp_path / 'y.npy')!r}, m.predict(x, verbose=0))"
@@ -69,7 +69,7 @@ def test_default_model_saves_and_loads_with_its_custom_layers(tmp_path, rng):
 
 
 def test_utterance_statistics_are_numpys_over_frames(rng):
-    from ser.layers import UtteranceStatistics
+    from ser.model.layers import UtteranceStatistics
 
     x = rng.standard_normal((3, 301, 5)).astype(np.float32)
     names = ["p50", "mean", "std", "min", "max", "diff", "p10", "p25", "p75", "p90"]

@@ -13,8 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ser import augment, features, parallel
+from ser import parallel
 from ser.errors import ConfigError
+from ser.features import augment, extract
 from ser.params import parse_params
 from tests.conftest import set_key
 
@@ -54,9 +55,9 @@ def test_results_come_back_in_input_order_from_the_cluster(scheduler):
 
 
 def test_featurize_on_the_cluster_equals_featurize_here(scheduler, feature_params, paths):
-    local, local_reasons = features.featurize_many(paths, feature_params, n_jobs=1)
+    local, local_reasons = extract.featurize_many(paths, feature_params, n_jobs=1)
     on_cluster = dataclasses.replace(feature_params, scheduler=scheduler)
-    remote, remote_reasons = features.featurize_many(paths, on_cluster)
+    remote, remote_reasons = extract.featurize_many(paths, on_cluster)
     assert remote_reasons == local_reasons and remote_reasons[3].startswith("unreadable")
     assert local[0].any()
     np.testing.assert_array_equal(remote, local)
@@ -113,7 +114,7 @@ def test_an_unreachable_scheduler_is_a_one_line_error_naming_the_key(
     with pytest.raises(
         ConfigError, match=r"features\.scheduler: no Dask scheduler answered at"
     ) as e:
-        features.featurize_many(paths, on_cluster)
+        extract.featurize_many(paths, on_cluster)
     assert address in str(e.value) and "\n" not in str(e.value)
 
 
@@ -137,7 +138,10 @@ def test_a_bad_scheduler_address_is_refused_before_any_work(params_dict, value):
 def test_dask_is_imported_only_when_a_scheduler_is_set():
     code = (
         "import sys\n"
-        "from ser import cli, dataset, features, parallel, store\n"
+        "from ser import parallel\n"
+        "from ser.data import dataset\n"
+        "from ser.features import extract, store\n"
+        "from ser.serve import cli\n"
         "try:\n"
         "    cli.main(['--help'])\n"
         "except SystemExit:\n"

@@ -211,7 +211,7 @@ def test_load_params_reports_unreadable_files(tmp_path):
 
 
 def test_null_training_settings_take_the_architecture_defaults(params_dict, tmp_path):
-    from ser.train import TrainingSettings
+    from ser.training.train import TrainingSettings
 
     params = parse_params(params_dict)
     assert TrainingSettings.resolve(params.model, params.train).optimizer == "adam"

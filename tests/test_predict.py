@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from ser.predict import Predictor
+from ser.serve.predict import Predictor
 
 
 @pytest.fixture(scope="module")
@@ -54,9 +54,9 @@ def test_predict_files_gives_what_predict_file_gives_in_order(
 
 
 def test_batches_split_across_model_calls(predictor, recordings, monkeypatch):
-    import ser.predict
+    import ser.serve.predict
 
-    monkeypatch.setattr(ser.predict, "BATCH_WINDOWS", 3)
+    monkeypatch.setattr(ser.serve.predict, "BATCH_WINDOWS", 3)
     small = list(predictor.predict_files(recordings, n_jobs=1, progress=False))
     monkeypatch.undo()
     large = list(predictor.predict_files(recordings, n_jobs=1, progress=False))
@@ -85,21 +85,21 @@ def _same_predictions(first, second) -> None:
 def test_long_recordings_stream_through_files_with_the_same_results(
     predictor, recordings, monkeypatch
 ):
-    import ser.predict
+    import ser.serve.predict
 
     in_memory = list(predictor.predict_files(recordings, n_jobs=1, progress=False))
     # Every recording above two seconds now takes the block-by-block path, in small blocks,
     # and every speaker's features wait on disk.
-    monkeypatch.setattr(ser.predict, "STREAM_SAMPLES", 2 * predictor.rate)
-    monkeypatch.setattr(ser.predict, "STREAM_BLOCK_SECONDS", 0.7)
-    monkeypatch.setattr(ser.predict, "SPILL_BYTES", 0)
+    monkeypatch.setattr(ser.serve.predict, "STREAM_SAMPLES", 2 * predictor.rate)
+    monkeypatch.setattr(ser.serve.predict, "STREAM_BLOCK_SECONDS", 0.7)
+    monkeypatch.setattr(ser.serve.predict, "SPILL_BYTES", 0)
     streamed = list(predictor.predict_files(recordings, n_jobs=2, progress=False))
     _same_predictions(streamed, in_memory)
     assert len(streamed[1].windows) >= 4
 
 
 def test_audio_blocks_are_what_load_gives(tmp_path):
-    from ser import audio
+    from ser.features import audio
 
     rng = np.random.default_rng(0)
     path = tmp_path / "stereo.flac"
@@ -135,12 +135,12 @@ def test_ser_predict_memory_does_not_grow_with_recording_length(tiny_model, reco
     alike (each fills a whole batch of BATCH_WINDOWS windows for the model)."""
     import sys
 
-    from ser.audio import resample
+    from ser.features.audio import resample
 
     speech, rate = sf.read(recordings[0])
     minute = np.tile(resample(speech.astype(np.float32), orig_sr=rate, target_sr=48000), 30)
     minute = np.stack([minute[: 48000 * 60], 0.5 * minute[: 48000 * 60]], axis=1)
-    ser = [sys.executable, "-m", "ser.cli", "predict", "--model", str(tiny_model)]
+    ser = [sys.executable, "-m", "ser.serve.cli", "predict", "--model", str(tiny_model)]
     peaks = {}
     for minutes in (7, 21):
         path = tmp_path / f"{minutes}" / "recording.wav"

@@ -13,9 +13,9 @@ import pytest
 import soundfile as sf
 import yaml
 
-from ser.corpora import ravdess
+from ser.data.corpora import ravdess
+from ser.data.manifest import read_manifest
 from ser.errors import DataError
-from ser.manifest import read_manifest
 from tests.test_download import NAME, Server, serve
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,9 +1,9 @@
 import pandas as pd
 import pytest
 
+from ser.data.split import assign_subsets, fold_subsets, speakers_by_subset
 from ser.errors import ConfigError, DataError
 from ser.params import SplitParams as _SplitParams
-from ser.split import assign_subsets, fold_subsets, speakers_by_subset
 
 
 def SplitParams(test_actors, val_actors, folds=(1, 2), test_corpus=()):  # noqa: N802 - stands in for the class

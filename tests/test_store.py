@@ -3,7 +3,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from ser import augment, features, store
+from ser.features import augment, extract, store
 from ser.params import parse_params
 
 
@@ -90,7 +90,7 @@ def test_normalising_shard_by_shard_equals_normalising_in_memory(tmp_path, matri
     write(tmp_path / "s", matrix, shard_clips=shard_clips)
     store.normalize_by_speaker(tmp_path / "s", speakers)
     _, rows, _ = store.load(tmp_path / "s")
-    expected = features.normalize_by_speaker(matrix, speakers)
+    expected = extract.normalize_by_speaker(matrix, speakers)
     # Bit for bit: a last-digit difference in one feature is enough to change training.
     np.testing.assert_array_equal(np.asarray(rows), expected)
     assert np.abs(expected).max() > 1  # the comparison is not of near-zeros
@@ -103,7 +103,7 @@ def test_normalising_a_large_store_in_shards_is_exact(tmp_path, rng):
     speakers = rng.integers(0, 4, size=300).astype(str)
     write(tmp_path / "s", matrix, shard_clips=70)
     store.normalize_by_speaker(tmp_path / "s", speakers)
-    expected = features.normalize_by_speaker(matrix, speakers)
+    expected = extract.normalize_by_speaker(matrix, speakers)
     np.testing.assert_array_equal(np.asarray(store.load(tmp_path / "s")[1]), expected)
 
 
@@ -120,14 +120,14 @@ def test_featurize_to_store_equals_featurize_many(params_dict, tiny_corpus, tmp_
     broken.write_bytes(b"RIFF....WAVEfmt nonsense")
     paths.insert(2, str(broken))
     clip_ids = [f"id{index}" for index in range(len(paths))]
-    written, failures = features.featurize_to_store(
+    written, failures = extract.featurize_to_store(
         tmp_path / "s", list(zip(clip_ids, paths, strict=True)), params, shard_clips=2
     )
     assert written == ["id0", "id1", "id3", "id4", "id5"]
     assert [clip for clip, _ in failures] == ["id2"] and failures[0][1].startswith("unreadable")
-    expected, _ = features.featurize_many(paths, params)
-    ids, rows, settings = features.load_store(tmp_path / "s")
-    assert ids == written and settings == features.describe(params)
+    expected, _ = extract.featurize_many(paths, params)
+    ids, rows, settings = extract.load_store(tmp_path / "s")
+    assert ids == written and settings == extract.describe(params)
     assert len(list((tmp_path / "s").glob("features-*.npy"))) == 3
     np.testing.assert_array_equal(np.asarray(rows), expected[[0, 1, 3, 4, 5]])
 

@@ -1,4 +1,4 @@
-"""Tests of the procedural RAVDESS-like corpus (ser.corpora.synthetic)."""
+"""Tests of the procedural RAVDESS-like corpus (ser.data.corpora.synthetic)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from ser.corpora.synthetic import generate, synthesize_clip
+from ser.data.corpora.synthetic import generate, synthesize_clip
 from ser.errors import ConfigError
 
 SR = 16000
@@ -178,7 +178,7 @@ def test_strong_intensity_exaggerates_emotion() -> None:
 
 
 def test_actor_traits_depend_on_actor_and_seed() -> None:
-    from ser.corpora.synthetic import _actor_traits
+    from ser.data.corpora.synthetic import _actor_traits
 
     base = _actor_traits(0, 1)
     assert _actor_traits(0, 1).f0_hz == base.f0_hz

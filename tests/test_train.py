@@ -3,10 +3,13 @@ import dataclasses
 import numpy as np
 import pytest
 
-from ser import store, train
-from ser.dataset import Rows
+from ser.data.dataset import Rows
+from ser.features import store
+from ser.model import inference
+from ser.model.inference import predict_proba
 from ser.params import parse_params
-from ser.train import class_weights, fit, predict_proba
+from ser.training import train
+from ser.training.train import class_weights, fit
 
 
 @pytest.fixture
@@ -162,7 +165,7 @@ def test_large_data_trains_from_disk_batch_by_batch(small_problem, params, tmp_p
     (x_train, y_train), (x_val, y_val) = small_problem
     model_params, train_params = params
     monkeypatch.setattr(train, "IN_MEMORY_BYTES", 1000)  # this data counts as large
-    monkeypatch.setattr(train, "READ_ROWS", 40)
+    monkeypatch.setattr(inference, "READ_ROWS", 40)
     rows = stored(tmp_path / "s", np.concatenate([x_train, x_val]))
     runs = []
     for _ in range(2):
@@ -189,7 +192,7 @@ def test_large_data_trains_from_disk_batch_by_batch(small_problem, params, tmp_p
 def test_predictions_from_rows_equal_predictions_from_the_array(
     small_problem, fitted, tmp_path, monkeypatch
 ):
-    monkeypatch.setattr(train, "READ_ROWS", 16)  # three blocks of two batches of 8
+    monkeypatch.setattr(inference, "READ_ROWS", 16)  # three blocks of two batches of 8
     _, (x_val, _) = small_problem
     model, _ = fitted(epochs=1)
     rows = stored(tmp_path / "s", x_val, shard_clips=7)
@@ -202,7 +205,7 @@ def test_predictions_from_rows_equal_predictions_from_the_array(
 def test_an_ensemble_averages_members_trained_with_consecutive_seeds(
     small_problem, fitted, tmp_path
 ):
-    from ser import modelio
+    from ser.model import modelio
 
     _, (x_val, y_val) = small_problem
 
@@ -267,8 +270,8 @@ def test_mixup_batches_blend_clips_labels_and_class_weights(rng):
 def test_the_statistics_member_is_averaged_in_with_its_weight(
     small_problem, fitted, tmp_path, pooling
 ):
-    from ser import modelio
-    from ser.layers import UtteranceStatistics
+    from ser.model import modelio
+    from ser.model.layers import UtteranceStatistics
 
     (x_train, y_train), (x_val, y_val) = small_problem
     network, _ = fitted()
@@ -310,7 +313,7 @@ def test_the_2019_network_gets_no_statistics_member(small_problem, fitted):
 
 
 def test_the_statistics_member_alone_trains_on_the_copies(small_problem, params, fitted):
-    from ser.layers import UtteranceStatistics
+    from ser.model.layers import UtteranceStatistics
 
     (x_train, y_train), (x_val, _) = small_problem
     # Copies unlike any clip (every feature shifted by 4), so their mark is easy to see.
@@ -344,7 +347,7 @@ def test_the_statistics_member_alone_trains_on_the_copies(small_problem, params,
 def test_speaker_moments_are_each_speakers_mean_and_std_in_any_blocks(rng):
     statistics = (rng.standard_normal((30, 5)) * 3 + 1).astype(np.float32)  # as pooled
     speakers = np.array(["a"] * 12 + ["b"] * 17 + ["c"])
-    whole, blocks = train.SpeakerMoments(), train.SpeakerMoments()
+    whole, blocks = inference.SpeakerMoments(), inference.SpeakerMoments()
     whole.add(statistics, speakers)
     for start in range(0, 30, 7):
         blocks.add(statistics[start : start + 7], speakers[start : start + 7])
@@ -360,9 +363,9 @@ def test_speaker_moments_are_each_speakers_mean_and_std_in_any_blocks(rng):
     # a statistic that does not vary gets the floor as its scale.
     np.testing.assert_array_equal(standardized[speakers == "c"], 0)
     np.testing.assert_array_equal(whole.table()["c"][1], 1)
-    constant = train.SpeakerMoments()
+    constant = inference.SpeakerMoments()
     constant.add(np.ones((4, 2), dtype=np.float32), ["d"] * 4)
-    np.testing.assert_allclose(constant.table()["d"], [[1, 1], [train.SCALE_FLOOR] * 2])
+    np.testing.assert_allclose(constant.table()["d"], [[1, 1], [inference.SCALE_FLOOR] * 2])
 
 
 @pytest.fixture
@@ -381,7 +384,7 @@ def speaker_problem(small_problem, rng):
 def test_the_member_can_standardise_its_statistics_per_speaker(
     speaker_problem, params, fitted, tmp_path, monkeypatch
 ):
-    from ser.layers import UtteranceStatistics
+    from ser.model.layers import UtteranceStatistics
 
     (x_train, y_train, train_speakers), (x_val, y_val, val_speakers) = speaker_problem
     settings = {"stats_weight": 0.25, "stats_epochs": 60, "stats_units": 16}
@@ -396,8 +399,8 @@ def test_the_member_can_standardise_its_statistics_per_speaker(
         trained(settings, train_speakers=train_speakers)
     fused, history = trained(settings, train_speakers=train_speakers, val_speakers=val_speakers)
     assert history["statistics"]["normalize"] == "speaker"
-    assert [tensor.name for tensor in fused.inputs] == ["features", train.SPEAKER_INPUT]
-    assert train.needs_speakers(fused)
+    assert [tensor.name for tensor in fused.inputs] == ["features", inference.SPEAKER_INPUT]
+    assert inference.needs_speakers(fused)
     with pytest.raises(ValueError, match="speaker key"):
         predict_proba(fused, x_val)
 
@@ -406,7 +409,7 @@ def test_the_member_can_standardise_its_statistics_per_speaker(
     head = fused.get_layer("statistics_head")
 
     def member(x, speakers):
-        moments = train.SpeakerMoments()
+        moments = inference.SpeakerMoments()
         moments.add(np.asarray(pooling(x)), speakers)
         return np.asarray(head(moments.standardize(np.asarray(pooling(x)), speakers)))
 
@@ -424,7 +427,7 @@ def test_the_member_can_standardise_its_statistics_per_speaker(
     )
     assert (member(x_val, val_speakers).argmax(axis=1) == y_val).mean() > 0.8
     # Read from disk block by block, the moments and the probabilities are the same.
-    monkeypatch.setattr(train, "READ_ROWS", 16)
+    monkeypatch.setattr(inference, "READ_ROWS", 16)
     rows = Rows((stored(tmp_path / "s", x_val, shard_clips=7), np.arange(len(x_val))))
     np.testing.assert_allclose(
         predict_proba(fused, rows, speakers=val_speakers, batch_size=8),

@@ -39,7 +39,7 @@ GENDERS = ("both", "male", "female")
 # auto: the network made for features.kind (seed features: the 2019 network; else cnn)
 ARCHS = ("auto", "cnn", "seed")
 STATS_NORMALIZE = ("speaker", "none")
-# Statistics over frames that model.stats_pooling may name (ser.layers.UtteranceStatistics):
+# Statistics over frames that model.stats_pooling may name (ser.model.layers.UtteranceStatistics):
 # name -> the percentile it is (None: not a percentile). diff: the mean absolute change
 # from one frame to the next.
 UTTERANCE_STATISTICS = {
@@ -204,10 +204,10 @@ class ModelParams:
     stats_weight: float = 0.0
     stats_units: int = 256
     stats_epochs: int = 60
-    # Which statistics over frames of every feature the member sees (ser.layers).
+    # Which statistics over frames of every feature the member sees (ser.model.layers).
     stats_pooling: tuple[str, ...] = ("mean", "std")
     # speaker: the member's statistics standardised over the clips of the same speaker;
-    # none: over all training clips (older models: what they were trained with).
+    # none: over all training clips.
     stats_normalize: str = "none"
 
     @property
@@ -416,7 +416,7 @@ def _corpora(section: _Section) -> tuple[str, ...]:
 
 
 def _corpus(data: _Section, name: str, *, selected: bool) -> CorpusParams:
-    from ser import corpora
+    from ser.data import corpora
 
     section = data.section(name, _names(CorpusParams))
     url = section.raw["url"]
@@ -544,7 +544,7 @@ def _test_corpus(section: _Section) -> tuple[str, ...]:
 
 def _check_test_corpus(data: DataParams, split: SplitParams) -> None:
     """split.test_corpus names selected corpora, not all of them, and leaves val speakers."""
-    from ser import corpora
+    from ser.data import corpora
 
     if not split.test_corpus:
         return
@@ -575,7 +575,7 @@ def _check_test_corpus(data: DataParams, split: SplitParams) -> None:
 
 def _check_speakers(data: DataParams, split: SplitParams) -> None:
     """Every actor split names exists in a selected corpus (or in the corpus it names)."""
-    from ser import corpora
+    from ser.data import corpora
 
     for key in ("test_actors", "val_actors"):
         for speaker in getattr(split, key):
@@ -765,7 +765,7 @@ def parse_params(raw: Any) -> Params:
         params = dataclasses.replace(params, model=dataclasses.replace(params.model, arch=arch))
     _check_speakers(params.data, params.split)
     _check_test_corpus(params.data, params.split)
-    from ser.labels import LabelSpec
+    from ser.data.labels import LabelSpec
 
     class_names = LabelSpec.from_params(params.labels).class_names
     unknown = [name for name in params.augment.only_classes if name not in class_names]

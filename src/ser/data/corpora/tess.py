@@ -18,7 +18,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from ser.corpora.source import Clip, take
+from ser.data.corpora.source import Clip, take
 
 # Emotion words as in the file names; params.yaml data.tess.emotions says what each is.
 CODES = ("angry", "disgust", "fear", "happy", "neutral", "ps", "sad")

@@ -1,8 +1,8 @@
 """What every corpus adapter shares: the row a clip name gives, and taking a corpus source.
 
 A source is an http(s) URL, a ``file://`` URL or a local path, to a zip archive or to a
-folder. Archives go through :func:`ser.download.fetch` (resumable, cached, verified) and
-:func:`ser.download.extract_zip` (safe, atomic); a folder's matching files are copied, so the
+folder. Archives go through :func:`ser.data.download.fetch` (resumable, cached, verified) and
+:func:`ser.data.download.extract_zip` (safe, atomic); a folder's matching files are copied, so the
 pipeline's ``data/raw`` never points at files DVC does not track.
 """
 
@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ser.download import extract_zip, fetch
+from ser.data.download import extract_zip, fetch
 from ser.errors import DataError
 from ser.fsutil import atomic_dir
 

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from ser.librosa_import import import_librosa
+from ser.features.librosa_import import import_librosa
 from ser.params import AugmentParams
 
 
@@ -121,19 +121,19 @@ def _seeded_generators(seed: int) -> Iterator[None]:
 
 
 def _augment_one(job) -> tuple[np.ndarray | None, str]:
-    from ser import features
+    from ser.features import extract
 
     path, clip_id, copy, feature_params, augment_params = job
     try:
-        augmenter = _cached_augmenter(augment_params, features.analysis_rate(feature_params))
-        samples = features.load_window(path, feature_params)
+        augmenter = _cached_augmenter(augment_params, extract.analysis_rate(feature_params))
+        samples = extract.load_window(path, feature_params)
         augmented = augment_clip(
             samples,
             augmenter=augmenter,
-            sample_rate=features.analysis_rate(feature_params),
+            sample_rate=extract.analysis_rate(feature_params),
             seed=copy_seed(augment_params.seed, clip_id, copy),
         )
-        return features.compute(augmented, feature_params), ""
+        return extract.compute(augmented, feature_params), ""
     except Exception as error:  # a clip that fails is left out, with its reason
         return None, " ".join(str(error).split()) or type(error).__name__
 
@@ -197,9 +197,9 @@ def augment_many(
     (clip_id, reason)). No enabled transform -> no rows. Holds every copy in memory: a
     corpus goes to disk through augment_to_store instead.
     """
-    from ser import features
+    from ser.features import extract
 
-    n_frames, n_features = features.shape(feature_params)
+    n_frames, n_features = extract.shape(feature_params)
     ids, rows, failures = [], [], []
     copies = _augmented(
         clips,
@@ -228,11 +228,11 @@ def augment_to_store(
     progress: bool | None = None,
     shard_clips: int | None = None,
 ) -> tuple[list[str], list[tuple[str, str]]]:
-    """augment_many written to a sharded feature store (ser.store) as the copies come.
+    """augment_many written to a sharded feature store (ser.features.store) as the copies come.
 
     Returns (source clip id per row written, failures as (clip_id, reason)).
     """
-    from ser import features, store
+    from ser.features import extract, store
 
     copies = _augmented(
         clips,
@@ -244,7 +244,7 @@ def augment_to_store(
     return store.write_results(
         folder,
         copies,
-        row_shape=features.shape(feature_params),
-        settings=features.describe(feature_params),
+        row_shape=extract.shape(feature_params),
+        settings=extract.describe(feature_params),
         shard_clips=shard_clips,
     )

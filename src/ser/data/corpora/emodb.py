@@ -18,7 +18,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from ser.corpora.source import Clip, take
+from ser.data.corpora.source import Clip, take
 
 URL = "http://emodb.bilderbar.info/download/download.zip"
 # Emotion letters as in the file names; params.yaml data.emodb.emotions says what each is.

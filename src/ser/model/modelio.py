@@ -61,7 +61,7 @@ def load(folder: Path):
     meta = read_meta(folder)
     import keras
 
-    import ser.layers  # noqa: F401  (registers the custom layers the saved model may use)
+    import ser.model.layers  # noqa: F401  (registers the custom layers the saved model may use)
 
     model = keras.models.load_model(Path(folder) / MODEL_FILE, compile=False)
     return model, meta

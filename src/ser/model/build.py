@@ -97,7 +97,7 @@ def build_cnn(
     import keras
     from keras import layers
 
-    from ser.layers import SpecAugment, StatisticsPooling
+    from ser.model.layers import SpecAugment, StatisticsPooling
 
     regularizer = keras.regularizers.L2(l2) if l2 > 0 else None
     inputs = keras.Input(shape=input_shape, name="features")

@@ -4,7 +4,7 @@
 corpus, the raw folder holds it (RAVDESS and the synthetic corpus as
 ``<channel>/Actor_XX/03-CC-EE-II-SS-RR-AA.wav``, the others as their archive lays them out);
 with several, ``<raw>/<corpus>/`` holds each. :func:`parser` gives, per corpus, the function
-that turns a file under that folder into a :class:`~ser.corpora.source.Clip` (or None), with
+that turns a file under that folder into a :class:`~ser.data.corpora.source.Clip` (or None), with
 the emotion already in the shared vocabulary.
 """
 
@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ser.corpora.source import Clip
+from ser.data.corpora.source import Clip
 
 if TYPE_CHECKING:
     from ser.params import DataParams
@@ -47,7 +47,7 @@ def _materialise_one(
     params: DataParams, name: str, *, out_dir: Path, cache_dir: Path, progress: bool | None
 ) -> None:
     if name == "synthetic":
-        from ser.corpora import synthetic
+        from ser.data.corpora import synthetic
         from ser.fsutil import atomic_dir
 
         with atomic_dir(out_dir / "speech") as speech:
@@ -60,7 +60,7 @@ def _materialise_one(
             )
         return
     if name == "ravdess":
-        from ser.corpora import ravdess
+        from ser.data.corpora import ravdess
 
         ravdess.prepare(
             out_dir,
@@ -86,16 +86,16 @@ def _materialise_one(
 def parser(params: DataParams, name: str, corpus_dir: Path) -> Callable[[Path], Clip | None]:
     """The function that reads a clip's labels from its path, for corpus ``name`` in corpus_dir."""
     if name in ("synthetic", "ravdess"):
-        from ser.corpora import ravdess
+        from ser.data.corpora import ravdess
 
         return ravdess.parse_path
     emotions = getattr(params, name).emotions
     if name == "savee":
-        from ser.corpora import savee
+        from ser.data.corpora import savee
 
         return lambda path: savee.parse_path(path, emotions)
     if name == "cremad":
-        from ser.corpora import cremad
+        from ser.data.corpora import cremad
 
         genders = cremad.read_genders(cremad.find_demographics(corpus_dir))
         return lambda path: cremad.parse_name(path.stem, emotions, genders)
@@ -133,4 +133,4 @@ def _module(name: str):
 
     if name not in MAPPED:
         raise ValueError(f"corpus {name!r} has no emotion table; expected one of {MAPPED}")
-    return import_module(f"ser.corpora.{name}")
+    return import_module(f"ser.data.corpora.{name}")

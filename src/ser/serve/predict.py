@@ -1,6 +1,6 @@
 """Predicting emotions of recordings with a trained model folder: the API the CLI uses.
 
-    from ser.predict import Predictor
+    from ser.serve.predict import Predictor
     predictor = Predictor("data/model")          # loads once
     result = predictor.predict_file("me.wav")    # or predictor.predict_array(samples, rate)
     print(result.label, result.confidence)
@@ -31,8 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ser import audio, features, modelio
 from ser.errors import DataError
+from ser.features import audio, extract
+from ser.model import modelio
 from ser.parallel import map_clips
 from ser.params import FeatureParams, ModelParams
 
@@ -120,13 +121,13 @@ class Predictor:
             if key in {f.name for f in dataclasses.fields(FeatureParams)}
         }
         self.feature_params = FeatureParams(**{"n_jobs": 1, **settings})
-        # The model params it was trained with (a key an older model.json lacks: its default).
+        # The model params it was trained with (a key model.json lacks: its default).
         names = {f.name for f in dataclasses.fields(ModelParams)}
         self.model_params = ModelParams(
             **{key: value for key, value in self.meta["model"].items() if key in names}
         )
         self.classes: list[str] = list(self.meta["classes"])
-        self.rate = features.analysis_rate(self.feature_params)
+        self.rate = extract.analysis_rate(self.feature_params)
         self._model = None
 
     @property
@@ -134,7 +135,7 @@ class Predictor:
         """Whether the model wants each speaker's recordings standardised together: its
         features (features.normalize: speaker), or its statistics member's statistics
         (model.stats_normalize: speaker), or both."""
-        return features.by_speaker(self.feature_params) or self.speaker_statistics
+        return extract.by_speaker(self.feature_params) or self.speaker_statistics
 
     @property
     def speaker_statistics(self) -> bool:
@@ -151,7 +152,7 @@ class Predictor:
 
     def _warm_model(self) -> None:
         """Load the model and call it once: its first call traces it (half a second)."""
-        n_frames, n_features = features.shape(self.feature_params)
+        n_frames, n_features = extract.shape(self.feature_params)
         batch = np.zeros((1, n_frames, n_features), dtype=np.float32)
         self.probabilities(batch, self.neutral_moments(1) if self.speaker_statistics else None)
 
@@ -170,7 +171,7 @@ class Predictor:
         """(n, n_frames, n_features) features -> (n, classes) probabilities.
 
         moments: (n, 2, width), each window's speaker moments, for a model whose statistics
-        member standardises per speaker (speaker_statistics; ser.train.SpeakerMoments)."""
+        member standardises per speaker (speaker_statistics; ser.model.inference.SpeakerMoments)."""
         # predict_on_batch, not predict: predict builds a data pipeline on every call, which
         # cost 80 ms for one clip where the model itself takes about 1 ms.
         parts = []
@@ -241,7 +242,7 @@ class Predictor:
                 desc="predict",
                 unit="file",
                 progress=progress,
-                preload="ser.warm" if fork_server else None,
+                preload="ser.serve.warm" if fork_server else None,
             )
             if parallel:
                 self._warm_model()  # now, while the workers compute features
@@ -279,7 +280,7 @@ class Predictor:
         For a speaker-normalised model, ``speakers`` gives each item's speaker, whose
         windows are standardised together.
         """
-        by_frames = features.by_speaker(self.feature_params)
+        by_frames = extract.by_speaker(self.feature_params)
         scale = _speaker_statistics(items, speakers) if by_frames else {}
 
         def scaled_chunks(index: int, item: _Windows) -> Iterator[np.ndarray]:
@@ -333,7 +334,7 @@ class Predictor:
     def _member_moments(self, items, speakers, scaled_chunks):
         """Each speaker's moments of the statistics member's statistics over all windows of
         its recordings (one pass over the features before the model's)."""
-        from ser.train import POOLING_LAYER, SpeakerMoments
+        from ser.model.inference import POOLING_LAYER, SpeakerMoments
 
         pooling = self.model.get_layer(POOLING_LAYER)
         moments = SpeakerMoments()
@@ -369,14 +370,14 @@ def speaker_folders(paths: list[str]) -> list[str]:
 
 
 def _windows(samples: np.ndarray, params: FeatureParams) -> list[tuple[float, np.ndarray]]:
-    rate = features.analysis_rate(params)
-    length = features.window_samples(params)
+    rate = extract.analysis_rate(params)
+    length = extract.window_samples(params)
     if params.kind == "seed":
         if len(samples) <= length * 1.5:
-            return [(0.0, features.select_window(samples, params))]
+            return [(0.0, extract.select_window(samples, params))]
         trimmed = samples
     else:
-        trimmed = features.trim_silence(samples)
+        trimmed = extract.trim_silence(samples)
         if len(trimmed) <= length * 1.5:
             # What select_window gives, without trimming a second time.
             start = int(round(params.offset_seconds * params.sample_rate))
@@ -398,7 +399,7 @@ def _prepare(
     ``mono`` is an array, or for a long recording a _SignalFile; the features of a long
     recording go to a file in ``spill`` as they are computed.
     """
-    rate = features.analysis_rate(params)
+    rate = extract.analysis_rate(params)
     if len(mono) < MIN_SECONDS * rate:
         return Prediction(source, "too_short", message=f"{len(mono) / rate:.2f} s of audio")
     peak = mono.peak if isinstance(mono, _SignalFile) else float(np.max(np.abs(mono)))
@@ -407,13 +408,13 @@ def _prepare(
     spans = _windows(mono, params)
     starts = [start for start, _ in spans]
     if spill is None or not isinstance(mono, _SignalFile):
-        batch = np.stack([features.compute(np.asarray(window), params) for _, window in spans])
+        batch = np.stack([extract.compute(np.asarray(window), params) for _, window in spans])
         return _Windows(source, starts, batch)
     handle, name = tempfile.mkstemp(dir=spill, suffix=".f32")
     with open(handle, "wb") as out:
         for _, window in spans:
-            out.write(features.compute(np.asarray(window), params).tobytes())
-    return _Windows(source, starts, None, Path(name), features.shape(params))
+            out.write(extract.compute(np.asarray(window), params).tobytes())
+    return _Windows(source, starts, None, Path(name), extract.shape(params))
 
 
 class _SignalFile:
@@ -459,9 +460,9 @@ def _decode_long(path: str, rate: int, folder: Path) -> _SignalFile | None:
 
 def _warm_up(params: FeatureParams) -> None:
     """Run the feature code once before worker processes fork: they inherit its imports
-    (librosa's take seconds) instead of each importing them again. ser.warm runs it in the
+    (librosa's take seconds) instead of each importing them again. ser.serve.warm runs it in the
     server that predict_files(fork_server=True) forks its workers from."""
-    rate = features.analysis_rate(params)
+    rate = extract.analysis_rate(params)
     tone = 0.1 * np.sin(2 * np.pi * 220.0 * np.arange(rate) / rate, dtype=np.float32)
     _prepare(tone, "<warm-up>", params)
 
@@ -471,7 +472,7 @@ def _prepare_file(job: tuple[str, FeatureParams, Path]) -> Prediction | _Windows
 
     A long recording streams through ``spill`` (a folder for temporary files)."""
     path, params, spill = job
-    rate = features.analysis_rate(params)
+    rate = extract.analysis_rate(params)
     long = None
     try:
         long = _decode_long(path, rate, spill)
@@ -488,7 +489,7 @@ def _speaker_statistics(
     items: list[Prediction | _Windows], speakers: list[str]
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Each speaker's feature mean and std (floored at 1e-5) over all frames of its windows:
-    what features.normalize_by_speaker uses, computed a few windows at a time."""
+    what extract.normalize_by_speaker uses, computed a few windows at a time."""
     groups: dict[str, list[_Windows]] = {}
     for item, key in zip(items, speakers, strict=True):
         if isinstance(item, _Windows):

@@ -19,7 +19,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from ser.corpora.source import Clip, take
+from ser.data.corpora.source import Clip, take
 
 # Emotion prefixes as in the file names; params.yaml data.savee.emotions says what each is.
 CODES = ("a", "d", "f", "h", "n", "sa", "su")

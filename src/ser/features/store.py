@@ -207,7 +207,7 @@ def load(folder: Path) -> tuple[list[str], ShardedArray, dict]:
 def normalize_by_speaker(folder: Path, speakers) -> None:
     """Standardise a written store's features per speaker, in place, shard by shard.
 
-    Gives exactly what :func:`ser.features.normalize_by_speaker` gives for the whole array
+    Gives exactly what :func:`ser.features.extract.normalize_by_speaker` gives for the whole array
     (each feature over all frames of each speaker's clips), holding one shard at a time:
     one pass sums each speaker's frames, one its squared deviations from the mean (both in
     float64 and in row order, the order NumPy sums them in), one rewrites the shards.

@@ -122,7 +122,7 @@ FEW_RECORDINGS = 8
 
 def _speakers(files: list[str], grouping: str) -> list[str]:
     """One speaker key per file: its folder, the file itself, or one speaker for all."""
-    from ser.predict import speaker_folders
+    from ser.serve.predict import speaker_folders
 
     if grouping == "file":
         return list(files)
@@ -155,7 +155,7 @@ def cmd_predict(args) -> int:
     if not inputs:
         return 1
     try:
-        from ser.predict import Predictor
+        from ser.serve.predict import Predictor
 
         predictor = Predictor(args.model)
     except SerError as error:
@@ -187,8 +187,8 @@ def cmd_predict(args) -> int:
 
 
 def cmd_info(args) -> int:
-    from ser import modelio
     from ser.errors import SerError
+    from ser.model import modelio
 
     try:
         meta = modelio.read_meta(Path(args.model))
@@ -201,7 +201,7 @@ def cmd_info(args) -> int:
 
 def cmd_export(args) -> int:
     from ser.errors import SerError
-    from ser.export import export
+    from ser.serve.export import export
 
     try:
         written = export(args.model, args.out, format=args.format)
@@ -250,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     export = commands.add_parser(
         "export", help="export the model as ONNX, TFLite or SavedModel, with its settings"
     )
-    # Checked by ser.export (not argparse choices) so that a bad value is a one-line error.
+    # Checked by ser.serve.export (not argparse choices) so that a bad value is a one-line error.
     export.add_argument("--format", required=True, help="onnx, tflite or saved_model")
     export.add_argument(
         "--out", required=True, help="file to write (a folder for saved_model); JSON beside it"

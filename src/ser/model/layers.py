@@ -156,7 +156,7 @@ class SpeakerStandardize(keras.layers.Layer):
     """[(batch, width) statistics, (batch, 2, width) speaker moments] -> (batch, width):
     each clip's statistics minus its speaker's mean (moments[:, 0]), divided by its
     speaker's scale (moments[:, 1]: the standard deviation, floored), as
-    ser.train.SpeakerMoments computes them over the speaker's clips."""
+    ser.model.inference.SpeakerMoments computes them over the speaker's clips."""
 
     def call(self, inputs):
         statistics, moments = inputs

@@ -7,8 +7,8 @@ import logging
 import numpy as np
 import pandas as pd
 
+from ser.data.labels import LabelSpec
 from ser.errors import ConfigError
-from ser.labels import LabelSpec
 
 log = logging.getLogger(__name__)
 

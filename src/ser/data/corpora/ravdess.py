@@ -13,8 +13,8 @@ import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
-from ser.corpora.source import Clip
-from ser.download import extract_zip, fetch
+from ser.data.corpora.source import Clip
+from ser.data.download import extract_zip, fetch
 from ser.errors import DataError
 
 log = logging.getLogger(__name__)

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ser import audio
-from ser.librosa_import import import_librosa
+from ser.features import audio
+from ser.features.librosa_import import import_librosa
 from ser.params import FeatureParams
 
 SEED_SAMPLE_RATE = 44100
@@ -380,10 +380,10 @@ def featurize_to_store(
 ) -> tuple[list[str], list[tuple[str, str]]]:
     """Features of (clip id, path) pairs written to a sharded store as they are computed.
 
-    Memory does not grow with the number of clips (ser.store). Clips that fail are left
+    Memory does not grow with the number of clips (ser.features.store). Clips that fail are left
     out. Returns (clip ids written, in row order; failures as (clip id, reason)).
     """
-    from ser import store
+    from ser.features import store
 
     results = iter_features([path for _, path in clips], params, n_jobs=n_jobs, progress=progress)
     return store.write_results(
@@ -399,8 +399,9 @@ def featurize_to_store(
 
 
 def save_store(folder: Path, *, clip_ids: list[str], matrix: np.ndarray, settings: dict) -> None:
-    """Write an in-memory (n, n_frames, n_features) matrix as a feature store (ser.store)."""
-    from ser import store
+    """Write an in-memory (n, n_frames, n_features) matrix as a feature store
+    (ser.features.store)."""
+    from ser.features import store
 
     store.write(
         folder, zip(clip_ids, matrix, strict=True), row_shape=matrix.shape[1:], settings=settings
@@ -408,10 +409,10 @@ def save_store(folder: Path, *, clip_ids: list[str], matrix: np.ndarray, setting
 
 
 def load_store(folder: Path) -> tuple[list[str], np.ndarray, dict]:
-    """Read a feature store: (clip ids, rows read on demand (ser.store.ShardedArray), settings).
+    """Read a feature store: (clip ids, rows read on demand (store.ShardedArray), settings).
 
     The rows index like an (n, n_frames, n_features) array and are read only when indexed.
     """
-    from ser import store
+    from ser.features import store
 
     return store.load(folder)

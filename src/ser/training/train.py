@@ -1,8 +1,8 @@
 """Training: seeded, deterministic Keras fitting that keeps the best-val_loss weights.
 
-Training data up to IN_MEMORY_BYTES is read into memory and fitted as arrays, as it always
-was; more (a large corpus's feature store on disk, ser.store) is read batch by batch
-from disk and never held whole.
+Training data up to IN_MEMORY_BYTES is read into memory and fitted as arrays; more (a large
+corpus's feature store on disk, ser.features.store) is read batch by batch from disk and never
+held whole (blocks of ser.model.inference.READ_ROWS rows).
 """
 
 from __future__ import annotations
@@ -13,23 +13,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ser.model import DEFAULTS, build_model
+from ser.model import inference
+from ser.model.build import DEFAULTS, build_model
+from ser.model.inference import POOLING_LAYER, SPEAKER_INPUT, SpeakerMoments, predict_proba
 from ser.params import ModelParams, TrainParams
 
 # Training and validation data up to this size are fitted in memory, as arrays; above it,
 # from disk in batches (an order of its own: the same seed gives other, equally
 # deterministic weights than the in-memory fit of the same data would).
 IN_MEMORY_BYTES = 1 << 30
-# Rows read at once when features stream from disk (normalisation statistics, prediction):
-# 256 x 301 x 148 float32 = 46 MB. Normalization.adapt holds several copies of a block;
-# with 2048 rows, training on 100,000 clips peaked at 2.0 GB instead of 0.9 GB.
-READ_ROWS = 256
-# The statistics member's layers and second input (model.stats_normalize: speaker).
-POOLING_LAYER = "utterance_statistics"
-SPEAKER_INPUT = "speaker_statistics"
-# The least a speaker's standard deviation of a statistic counts as when dividing by it. On
-# RAVDESS (speech and song, actors 01-20) the smallest of any speaker is 0.017.
-SCALE_FLOOR = 1e-3
 
 
 @dataclass(frozen=True)
@@ -102,8 +94,8 @@ def fit(
     scores and ``history["ensemble"]`` the averaged model's. ``on_epoch_end`` sees every
     member's epochs, one after the other.
 
-    With ``model_params.stats_weight`` = w > 0 and the cnn architecture (the 2019 network
-    stays as it was), a second member joins: a dense network on each clip's utterance
+    With ``model_params.stats_weight`` = w > 0 and the cnn architecture (not the 2019
+    network), a second member joins: a dense network on each clip's utterance
     statistics (``stats_pooling``: the mean, standard deviation, extremes or percentiles of
     every feature over its frames; input dropout 0.2, ``stats_units`` ReLU units, dropout
     0.5, softmax), trained with Adam for a fixed ``stats_epochs`` epochs on the training
@@ -227,7 +219,7 @@ def _with_statistics_member(
     import keras
     from keras import layers
 
-    from ser.layers import SpeakerStandardize, UtteranceStatistics
+    from ser.model.layers import SpeakerStandardize, UtteranceStatistics
 
     by_speaker = model_params.speaker_statistics
     pooling = UtteranceStatistics(model_params.stats_pooling, name=POOLING_LAYER)
@@ -288,72 +280,6 @@ def _with_statistics_member(
     return keras.Model(model_inputs, fused, name=f"{network.name}_with_statistics"), history
 
 
-class SpeakerMoments:
-    """Each speaker's mean and scale (standard deviation, at least SCALE_FLOOR) of every
-    column of the clips' statistics, accumulated block by block (float64 sums).
-
-    ``add`` blocks of (statistics, speaker keys); ``rows(keys)`` gives the (n, 2, width)
-    second input of a speaker-statistics model; ``standardize`` applies them in NumPy.
-    A speaker with a single clip gets scale 1 and standardised statistics of 0.
-    """
-
-    def __init__(self):
-        self._sums: dict = {}
-        self._table: dict | None = None
-
-    def add(self, statistics: np.ndarray, speakers) -> None:
-        self._table = None
-        statistics = np.asarray(statistics, dtype=np.float64)
-        speakers = np.asarray(speakers)
-        for key in np.unique(speakers):
-            block = statistics[speakers == key]
-            count, total, squares = self._sums.get(key, (0, 0.0, 0.0))
-            self._sums[key] = (
-                count + len(block),
-                total + block.sum(axis=0),
-                squares + (block**2).sum(axis=0),
-            )
-
-    def table(self) -> dict:
-        """{speaker: (2, width) float32 [mean, scale]}."""
-        if self._table is not None:
-            return self._table
-        result = {}
-        for key, (count, total, squares) in self._sums.items():
-            mean = total / count
-            std = np.sqrt(np.maximum(squares / count - mean**2, 0.0))
-            # One clip has no spread: scale 1 keeps its standardised statistics at (about) 0
-            # rather than magnifying rounding differences.
-            scale = np.maximum(std, SCALE_FLOOR) if count > 1 else np.ones_like(std)
-            result[key] = np.stack([mean, scale]).astype(np.float32)
-        self._table = result
-        return result
-
-    def rows(self, speakers) -> np.ndarray:
-        """(n, 2, width): the moments of each row's speaker."""
-        table = self.table()
-        return np.stack([table[key] for key in np.asarray(speakers).tolist()])
-
-    def standardize(self, statistics: np.ndarray, speakers) -> np.ndarray:
-        moments = self.rows(speakers)
-        return ((statistics - moments[:, 0]) / moments[:, 1]).astype(np.float32)
-
-
-def needs_speakers(model) -> bool:
-    """Whether a model takes speaker moments as a second input (model.stats_normalize)."""
-    return len(model.inputs) > 1
-
-
-def speaker_moments(model, x, speakers) -> SpeakerMoments:
-    """The moments, over each speaker's rows of x, of the statistics model's member pools."""
-    pooling = model.get_layer(POOLING_LAYER)
-    speakers = np.asarray(speakers)
-    moments = SpeakerMoments()
-    for start, block in zip(range(0, len(x), READ_ROWS), _chunks(x), strict=True):
-        moments.add(np.asarray(pooling(block)), speakers[start : start + len(block)])
-    return moments
-
-
 def fit_statistics_head(
     statistics: np.ndarray,
     labels: np.ndarray,
@@ -394,7 +320,9 @@ def fit_statistics_head(
 
 def _statistics(x, pooling) -> np.ndarray:
     """Each clip's utterance statistics, computed block by block by the member's own layer."""
-    return np.concatenate([np.asarray(pooling(block)) for block in _chunks(x)]).astype(np.float32)
+    return np.concatenate([np.asarray(pooling(block)) for block in inference.blocks(x)]).astype(
+        np.float32
+    )
 
 
 def _validation_scores(model, x_val, y_val: np.ndarray) -> dict[str, float]:
@@ -423,7 +351,7 @@ def _fit_one(
     """Train one network from scratch: (model with the best-val_loss weights, history dict).
 
     x: (n, n_frames, n_features) float32, an array or array-like rows read when indexed
-    (ser.dataset.Rows, ser.store.ShardedArray); y: (n,) int class indices.
+    (ser.data.dataset.Rows, ser.features.store.ShardedArray); y: (n,) int class indices.
     ReduceLROnPlateau and early stopping both watch val_loss; the weights returned are those
     of the epoch with the lowest val_loss, not the last epoch's. ``in_memory``: None decides
     by size (IN_MEMORY_BYTES); True reads x into memory, False streams it from where it is.
@@ -449,14 +377,14 @@ def _fit_one(
         seed=train_params.seed,
     )
     if any(layer.name == "normalize" for layer in model.layers):
-        model.get_layer("normalize").adapt(x_train if in_memory else _chunks(x_train))
+        model.get_layer("normalize").adapt(x_train if in_memory else inference.blocks(x_train))
     if settings.optimizer == "sgd":
         optimizer = keras.optimizers.SGD(learning_rate=settings.learning_rate)
     else:
         optimizer = keras.optimizers.Adam(learning_rate=settings.learning_rate)
     soft = train_params.label_smoothing > 0 or train_params.mixup > 0
     if soft:
-        # Soft targets need one-hot labels; off, the loss is the integer-label one, as it was.
+        # Soft targets need one-hot labels; off, the loss is the integer-label one.
         loss = keras.losses.CategoricalCrossentropy(label_smoothing=train_params.label_smoothing)
         y_train, y_val = _one_hot(y_train, num_classes), _one_hot(y_val, num_classes)
     else:
@@ -523,12 +451,6 @@ def _fit_one(
 
 def _nbytes(x) -> int:
     return int(np.prod(x.shape)) * np.dtype(np.float32).itemsize
-
-
-def _chunks(x):
-    """x in consecutive blocks of READ_ROWS rows (what Normalization.adapt takes as batches)."""
-    for start in range(0, len(x), READ_ROWS):
-        yield np.asarray(x[np.arange(start, min(len(x), start + READ_ROWS))])
 
 
 def _batches(x, y: np.ndarray, batch_size: int, *, seed: int | None):
@@ -636,46 +558,3 @@ def _best_weights_callback():
                 model.set_weights(self.weights)
 
     return BestWeights()
-
-
-def predict_proba(model, x, *, speakers=None, batch_size: int = 256) -> np.ndarray:
-    """Class probabilities (n, num_classes) in batches; x as for fit, read a block at a time.
-
-    speakers: one key per row of x, for a model whose member standardises its statistics
-    per speaker (needs_speakers): each speaker's moments are taken over its rows of x.
-    """
-    if len(x) == 0:
-        return np.zeros((0, model.output_shape[-1]), dtype=np.float32)
-    moments = None
-    if needs_speakers(model):
-        if speakers is None or len(speakers) != len(x):
-            raise ValueError(
-                "this model standardises its statistics per speaker: give one speaker key "
-                "per clip (speakers=)"
-            )
-        speakers = np.asarray(speakers)
-        moments = speaker_moments(model, x, speakers)
-
-    def inputs(rows: np.ndarray, block):
-        if moments is None:
-            return block
-        return [block, moments.rows(speakers[rows])]
-
-    if isinstance(x, np.ndarray):
-        everything = np.arange(len(x))
-        return np.asarray(
-            model.predict(inputs(everything, x), batch_size=batch_size, verbose=0),
-            dtype=np.float32,
-        )
-    # Blocks of whole batches: the model sees the same batches as with x in memory.
-    block = max(1, READ_ROWS // batch_size) * batch_size
-    parts = []
-    for start in range(0, len(x), block):
-        rows = np.arange(start, min(len(x), start + block))
-        parts.append(
-            np.asarray(
-                model.predict(inputs(rows, np.asarray(x[rows])), batch_size=batch_size, verbose=0),
-                dtype=np.float32,
-            )
-        )
-    return np.concatenate(parts)

@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 
-from ser.corpora.ravdess import parse_path
-from ser.corpora.source import Clip
+from ser.data.corpora.ravdess import parse_path
+from ser.data.corpora.source import Clip
 from ser.progress import progress_bar
 
 COLUMNS = (

@@ -4,7 +4,7 @@ code once, so every worker starts with librosa's modules imported and its compil
 functions loaded, instead of loading them itself. Importing it takes seconds."""
 
 from ser.params import FeatureParams
-from ser.predict import _warm_up
+from ser.serve.predict import _warm_up
 
 # Any feature settings load the same modules; these are the default model's.
 _warm_up(

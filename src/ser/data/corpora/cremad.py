@@ -21,7 +21,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from ser.corpora.source import UNKNOWN_GENDER, Clip, take
+from ser.data.corpora.source import UNKNOWN_GENDER, Clip, take
 
 log = logging.getLogger(__name__)
 

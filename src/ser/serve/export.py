@@ -1,20 +1,21 @@
 """Exporting a trained model folder for use without this project: ONNX, TFLite or SavedModel.
 
-    from ser.export import export
+    from ser.serve.export import export
     export("data/model", "emotion.onnx", format="onnx")   # writes emotion.onnx(.json)
 
 The exported graph takes the feature matrix as the Keras model does, a float32 tensor
 ``features`` of shape (batch, n_frames, n_features), and returns ``probabilities`` of shape
 (batch, n_classes), in inference mode (SpecAugment and dropout off). A model whose statistics
-member standardises per speaker (``model.stats_normalize: speaker``; ser.train.needs_speakers)
-takes a second input, ``speaker_statistics`` (batch, 2, width): each clip's speaker's mean
-and scale (standard deviation, floored) of the member's statistics over the speaker's clips.
-Its export also returns those statistics, ``statistics`` (batch, width), so that the moments can be
-computed with the exported model alone, in two passes (see ``describe``). A JSON description
-is written beside it (``<out>.json``; inside the folder, ``export.json``, for a SavedModel):
-the class order, the inputs and outputs, the feature settings needed to compute the input,
-and where the model came from. An existing output is replaced only if an earlier export
-wrote it; everything is written under a temporary name and renamed when complete.
+member standardises per speaker (``model.stats_normalize: speaker``;
+ser.model.inference.needs_speakers) takes a second input, ``speaker_statistics`` (batch, 2,
+width): each clip's speaker's mean and scale (standard deviation, floored) of the member's
+statistics over the speaker's clips. Its export also returns those statistics, ``statistics``
+(batch, width), so that the moments can be computed with the exported model alone, in two
+passes (see ``describe``). A JSON description is written beside it (``<out>.json``; inside the
+folder, ``export.json``, for a SavedModel): the class order, the inputs and outputs, the
+feature settings needed to compute the input, and where the model came from. An existing output
+is replaced only if an earlier export wrote it; everything is written under a temporary name
+and renamed when complete.
 """
 
 from __future__ import annotations
@@ -27,15 +28,16 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from ser import __version__, modelio
+from ser import __version__
 from ser.errors import ConfigError, SerError
 from ser.fsutil import atomic_dir, read_json, write_json
-from ser.train import SCALE_FLOOR
+from ser.model import modelio
+from ser.model.inference import SCALE_FLOOR
 
 FORMATS = ("onnx", "tflite", "saved_model")
 INPUT_NAME = "features"
 OUTPUT_NAME = "probabilities"
-# A speaker-statistics model's second input (as in ser.train.SPEAKER_INPUT) and the extra
+# A speaker-statistics model's second input (as in ser.model.inference.SPEAKER_INPUT) and the extra
 # output that gives what it needs: each clip's statistics, as the member pools them.
 SPEAKER_INPUT_NAME = "speaker_statistics"
 STATISTICS_OUTPUT_NAME = "statistics"
@@ -189,7 +191,7 @@ def _check_requirements(format: str) -> None:
 def _input_shapes(model) -> dict[str, tuple[int, ...]]:
     """{exported input name: shape without the batch dimension}, in the model's input order:
     ``features``, then ``speaker_statistics`` for a model that takes speaker moments."""
-    from ser.train import SPEAKER_INPUT, needs_speakers
+    from ser.model.inference import SPEAKER_INPUT, needs_speakers
 
     if not needs_speakers(model):
         return {INPUT_NAME: tuple(int(size) for size in model.input_shape[1:])}
@@ -218,7 +220,7 @@ def _inference(model):
     """The exported computation, inference mode: features -> {"probabilities": ...}; for a
     speaker-statistics model, (features, speaker_statistics) -> {"probabilities": ...,
     "statistics": each clip's statistics as the member pools them}."""
-    from ser.train import POOLING_LAYER, needs_speakers
+    from ser.model.inference import POOLING_LAYER, needs_speakers
 
     if not needs_speakers(model):
 
