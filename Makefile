@@ -41,6 +41,7 @@ fuzz: setup
 lint: setup
 	$(BIN)/ruff check src stages tests benchmarks
 	$(BIN)/ruff format --check src stages tests benchmarks
+	$(BIN)/lint-imports  # the layer rules, [tool.importlinter] in pyproject.toml
 
 format: setup
 	$(BIN)/ruff format src stages tests benchmarks
