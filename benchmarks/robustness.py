@@ -1,0 +1,455 @@
+"""Robustness of trained models: held-out speech through channel perturbations, speech ->
+song of the same held-out actors, and a corpus the models never saw.
+
+Takes the models of a pipeline run: a folder where `dvc repro` (or `dvc exp run`) ran, with
+data/manifest.csv, data/split.csv, data/folds.csv and the model folders. Each model is
+tested only on the actors it never saw: ``fixed`` (data/model) on split.test_actors, fold
+K (data/cv/K/model) on fold K. Every clip is predicted through ser.serve.predict.Predictor,
+
+* alone (k = 1: ``predict_array``, the clip is its own speaker, as ``ser predict FILE``), and
+* with all of its speaker's clips (k = all: ``predict_files(..., speakers=...)``),
+
+clean and through each perturbation of ser.features.channel (applied at the file's own
+rate, before the model resamples). Writes accuracy, UAR, macro F1 and collapse (the share
+of the most-predicted class) per condition as JSON (``dvc metrics show/diff``) and CSV
+(``dvc plots show``), by default into the run's metrics/ and plots/:
+
+    python benchmarks/robustness.py --workspace RUN --models fixed 1 \\
+        --song ../shared/data/ravdess-song-actors01-20-24k.zip
+    python benchmarks/robustness.py --workspace RUN --models 1 --clips-per-actor 10 \\
+        --perturbations telephone noise_10db
+    python benchmarks/robustness.py --workspace RUN --models fixed --no-perturbations \\
+        --corpus emodb=path/to/emodb.zip
+
+docs/robustness.md describes the protocol and the figures measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import json
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import soundfile as sf
+
+from ser.data import corpora
+from ser.data.download import extract_zip, fetch
+from ser.data.labels import LabelSpec
+from ser.data.manifest import build_manifest, read_manifest
+from ser.features import audio, channel
+from ser.features.augment import copy_seed
+from ser.params import load_params
+from ser.serve.predict import Predictor
+from ser.training.evaluate import scores
+
+try:  # the evaluate stage's definition, where it reports collapse
+    from ser.training.evaluate import collapse
+except ImportError:  # pragma: no cover - before it does
+
+    def collapse(y_pred: np.ndarray, num_classes: int) -> float:
+        y_pred = np.asarray(y_pred, dtype=int)
+        if not len(y_pred):
+            return 0.0
+        return round(float(np.bincount(y_pred, minlength=num_classes).max() / len(y_pred)), 6)
+
+
+CLEAN = "clean"
+RECORDINGS = ("1", "all")
+
+
+@dataclasses.dataclass
+class Outcome:
+    """Predictions of one model on one set of clips under one condition."""
+
+    model: str
+    condition: str
+    true: list[int] = dataclasses.field(default_factory=list)
+    emotions: list[str] = dataclasses.field(default_factory=list)
+    single: list[int] = dataclasses.field(default_factory=list)  # k = 1; -1: no prediction
+    together: list[int] = dataclasses.field(default_factory=list)  # k = all
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workspace", type=Path, required=True, help="a pipeline run's folder")
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        default=["fixed"],
+        help="fixed (data/model, tested on split.test_actors) and/or fold numbers K "
+        "(data/cv/K/model, tested on fold K)",
+    )
+    parser.add_argument(
+        "--perturbations",
+        nargs="*",
+        default=list(channel.names()),
+        help=f"of {', '.join(channel.names())} (default: all)",
+    )
+    parser.add_argument("--no-perturbations", action="store_true", help="clean speech only")
+    parser.add_argument("--actors", type=int, nargs="*", help="only these of the test actors")
+    parser.add_argument(
+        "--clips-per-actor", type=int, default=0, help="clips per test actor (0 = all)"
+    )
+    parser.add_argument("--song", help="RAVDESS song archive or folder: speech -> song")
+    parser.add_argument(
+        "--corpus",
+        action="append",
+        default=[],
+        metavar="NAME=SOURCE",
+        help=f"a corpus the models never saw ({', '.join(corpora.MAPPED)}), as a zip or folder",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="of the perturbations and clip choice")
+    parser.add_argument(
+        "--out", type=Path, help="JSON (default: WORKSPACE/metrics/robustness.json)"
+    )
+    parser.add_argument("--plot", type=Path, help="CSV (default: WORKSPACE/plots/robustness.csv)")
+    args = parser.parse_args(argv)
+    check_args(args, parser)
+    return args
+
+
+def check_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """Refuse what cannot run, before any model loads."""
+    unknown = sorted(set(args.perturbations) - set(channel.names()))
+    if unknown:
+        parser.error(f"--perturbations: unknown {unknown}; expected any of {list(channel.names())}")
+    if args.no_perturbations:
+        args.perturbations = []
+    for key in args.models:
+        if key != "fixed" and not key.isdigit():
+            parser.error(f"--models: expected 'fixed' or a fold number, got {key!r}")
+    if args.clips_per_actor < 0:
+        parser.error(f"--clips-per-actor must be >= 0, got {args.clips_per_actor}")
+    sources = {}
+    for item in args.corpus:
+        name, sep, source = item.partition("=")
+        if not sep or name not in corpora.MAPPED:
+            parser.error(f"--corpus: expected NAME=SOURCE with NAME in {list(corpora.MAPPED)}")
+        if not Path(source).exists():
+            parser.error(f"--corpus {name}: no such zip or folder: {source}")
+        sources[name] = source
+    args.corpus = sources
+    if args.song is not None and not Path(args.song).exists():
+        parser.error(f"--song: no such zip or folder: {args.song}")
+    for name in ("data/manifest.csv", *(model_folder(Path(), key) for key in args.models)):
+        if not (args.workspace / name).exists():
+            parser.error(f"--workspace: {args.workspace / name} is missing (did the run train it?)")
+
+
+def model_folder(workspace: Path, key: str) -> Path:
+    return workspace / ("data/model" if key == "fixed" else f"data/cv/{key}/model")
+
+
+def unseen_actors(workspace: Path, key: str) -> list[int]:
+    """The actors model ``key`` never saw: the fixed split's test actors, or fold K's."""
+    if key == "fixed":
+        split = pd.read_csv(workspace / "data/split.csv")
+        return sorted(split.loc[split["subset"] == "test", "actor"].unique().tolist())
+    folds = pd.read_csv(workspace / "data/folds.csv")
+    return sorted(folds.loc[folds["fold"] == int(key), "actor"].unique().tolist())
+
+
+def choose(clips: pd.DataFrame, *, actors, per_actor: int, seed: int) -> pd.DataFrame:
+    """The clips of ``actors`` (None: all), ``per_actor`` of each (0: all) in a seeded draw."""
+    if actors:
+        clips = clips[clips["actor"].isin(actors)]
+    if per_actor:
+        clips = clips.sample(frac=1.0, random_state=seed).groupby("actor").head(per_actor)
+    return clips.sort_values("clip_id").reset_index(drop=True)
+
+
+def labelled(clips: pd.DataFrame, predictor: Predictor) -> pd.DataFrame:
+    """The clips the model's grouping labels, with their class index in ``target``."""
+    spec = LabelSpec.from_dict(predictor.meta["labels"])
+    classes = spec.assign(clips)
+    kept = clips[classes.notna()].copy()
+    kept["target"] = [predictor.classes.index(name) for name in classes[classes.notna()]]
+    return kept
+
+
+def predict(
+    predictor: Predictor,
+    clips: pd.DataFrame,
+    *,
+    model: str,
+    condition: str,
+    seed: int,
+    scratch: Path,
+) -> Outcome:
+    """Each clip (columns path, sample_rate, actor, clip_id, target, emotion) under
+    ``condition`` (clean or a perturbation's name), alone and with its speaker's clips."""
+    outcome = Outcome(model, condition)
+    folder = Path(tempfile.mkdtemp(dir=scratch))
+    written, speakers = [], []
+    for row in clips.itertuples():
+        samples = audio.load(row.path, sample_rate=int(row.sample_rate))
+        if condition != CLEAN:
+            samples = channel.perturb(
+                samples,
+                name=condition,
+                sample_rate=int(row.sample_rate),
+                seed=copy_seed(seed, f"{row.clip_id}:{condition}", 0),
+            )
+        result = predictor.predict_array(samples, int(row.sample_rate), source=row.clip_id)
+        outcome.single.append(_index(predictor, result))
+        outcome.true.append(int(row.target))
+        outcome.emotions.append(row.emotion)
+        path = folder / f"{len(written)}.wav"
+        sf.write(path, samples, int(row.sample_rate), subtype="FLOAT")
+        written.append(path)
+        speakers.append(f"{model}:{row.actor}")
+    for result in predictor.predict_files(written, speakers=speakers):
+        outcome.together.append(_index(predictor, result))
+    return outcome
+
+
+def _index(predictor: Predictor, result) -> int:
+    return predictor.classes.index(result.label) if result.status == "ok" else -1
+
+
+def summarise(outcomes: list[Outcome], class_names: list[str], *, emotions=None) -> dict:
+    """Scores of the pooled outcomes, for k = 1 and k = all (only ``emotions``' clips, if
+    given)."""
+    true = np.concatenate([np.asarray(o.true, dtype=int) for o in outcomes])
+    keep = np.ones(len(true), dtype=bool)
+    if emotions is not None:
+        keep = np.isin(np.concatenate([np.asarray(o.emotions) for o in outcomes]), emotions)
+    result = {"clips": int(keep.sum())}
+    for recordings, attribute in zip(RECORDINGS, ("single", "together"), strict=True):
+        predicted = np.concatenate([np.asarray(getattr(o, attribute), dtype=int) for o in outcomes])
+        y_true, y_pred = true[keep], predicted[keep]
+        found = scores(y_true, y_pred, class_names)
+        result[f"k_{recordings}"] = {
+            "accuracy": found["accuracy"],
+            "uar": found["uar"],
+            "macro_f1": found["macro_f1"],
+            "collapse": collapse(y_pred[y_pred >= 0], len(class_names)),
+            "most_predicted": class_names[int(np.bincount(y_pred[y_pred >= 0]).argmax())]
+            if (y_pred >= 0).any()
+            else None,
+            "unpredicted": int((y_pred < 0).sum()),
+        }
+    return result
+
+
+def read_song(source: str, scratch: Path) -> pd.DataFrame:
+    """The song clips of a RAVDESS song archive or folder, usable ones only, paths absolute."""
+    folder = Path(source)
+    if not folder.is_dir():
+        folder = scratch / "song"
+        extract_zip(
+            fetch(source, cache_dir=scratch), folder, max_bytes=4 * 10**9, suffixes=(".wav",)
+        )
+    frame = build_manifest(folder, corpus="ravdess", silence_threshold=1e-4, root=folder)
+    frame["path"] = [str(folder / path) for path in frame["path"]]
+    return frame[(frame["excluded"] == "") & (frame["channel"] == "song")]
+
+
+def read_corpus(name: str, source: str, workspace: Path, scratch: Path) -> pd.DataFrame:
+    """Corpus ``name`` from ``source`` through the download stage's own code, with the
+    run's emotion table for it; every clip, paths absolute."""
+    params = load_params(workspace / "params.yaml").data
+    settings = dataclasses.replace(getattr(params, name), url=source)
+    data = dataclasses.replace(params, corpus=name, **{name: settings})
+    raw = scratch / f"raw-{name}"
+    corpora.materialise(data, raw_dir=raw, cache_dir=scratch / "downloads")
+    frame = build_manifest(
+        raw,
+        corpus=name,
+        silence_threshold=data.silence_threshold,
+        parse=corpora.parser(data, name, raw),
+        root=raw,
+    )
+    frame["path"] = [str(raw / path) for path in frame["path"]]
+    return frame[frame["excluded"] == ""]
+
+
+def describe_run(workspace: Path, args: argparse.Namespace, tested: dict) -> dict:
+    def git(*command: str, cwd: Path) -> str:
+        try:
+            return subprocess.run(
+                ["git", *command], cwd=cwd, capture_output=True, text=True, check=True
+            ).stdout.strip()
+        except (OSError, subprocess.CalledProcessError):
+            return ""
+
+    return {
+        "date": time.strftime("%Y-%m-%d"),
+        "benchmark_commit": git("rev-parse", "--short", "HEAD", cwd=Path(__file__).parent),
+        "workspace_commit": git("rev-parse", "--short", "HEAD", cwd=workspace),
+        "machine": f"{platform.machine()}, {platform.system()}, Python {platform.python_version()}",
+        "command": " ".join(sys.argv),
+        "tested_actors": tested,
+        "clips_per_actor": args.clips_per_actor or "all",
+        "seed": args.seed,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    workspace = args.workspace.resolve()
+    out = args.out or workspace / "metrics/robustness.json"
+    plot = args.plot or workspace / "plots/robustness.csv"
+    manifest = read_manifest(workspace / "data/manifest.csv")
+    manifest = manifest[manifest["excluded"] == ""].copy()
+    manifest["path"] = [str(workspace / path) for path in manifest["path"]]
+    song = None
+    conditions = [CLEAN, *args.perturbations]
+    speech: dict[str, list[Outcome]] = {condition: [] for condition in conditions}
+    sung: list[Outcome] = []
+    other: dict[str, list[Outcome]] = {name: [] for name in args.corpus}
+    tested: dict[str, list[int]] = {}
+    class_names: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="ser-robustness-") as scratch_name:
+        scratch = Path(scratch_name)
+        if args.song:
+            song = read_song(args.song, scratch)
+        extra = {
+            name: read_corpus(name, source, workspace, scratch)
+            for name, source in args.corpus.items()
+        }
+        for key in args.models:
+            predictor = Predictor(model_folder(workspace, key))
+            if class_names and predictor.classes != class_names:
+                raise SystemExit(
+                    f"model {key}: classes {predictor.classes} differ from {class_names}"
+                )
+            class_names = predictor.classes
+            actors = unseen_actors(workspace, key)
+            if args.actors:
+                actors = [actor for actor in actors if actor in args.actors]
+            tested[key] = actors
+            clips = labelled(
+                choose(manifest, actors=actors, per_actor=args.clips_per_actor, seed=args.seed),
+                predictor,
+            )
+            for condition in conditions:
+                started = time.perf_counter()
+                speech[condition].append(
+                    predict(
+                        predictor,
+                        clips,
+                        model=key,
+                        condition=condition,
+                        seed=args.seed,
+                        scratch=scratch,
+                    )
+                )
+                print(
+                    f"model {key}, {condition}: {len(clips)} clips, "
+                    f"{time.perf_counter() - started:.0f} s",
+                    flush=True,
+                )
+            if song is not None:
+                chosen = labelled(
+                    choose(song, actors=actors, per_actor=args.clips_per_actor, seed=args.seed),
+                    predictor,
+                )
+                sung.append(
+                    predict(
+                        predictor,
+                        chosen,
+                        model=key,
+                        condition=CLEAN,
+                        seed=args.seed,
+                        scratch=scratch,
+                    )
+                )
+            for name, frame in extra.items():
+                chosen = labelled(
+                    choose(frame, actors=None, per_actor=args.clips_per_actor, seed=args.seed),
+                    predictor,
+                )
+                other[name].append(
+                    predict(
+                        predictor,
+                        chosen,
+                        model=key,
+                        condition=CLEAN,
+                        seed=args.seed,
+                        scratch=scratch,
+                    )
+                )
+
+    report: dict = {"protocol": describe_run(workspace, args, tested), "speech": {}}
+    for condition, outcomes in speech.items():
+        report["speech"][condition] = summarise(outcomes, class_names)
+    if sung:
+        song_emotions = sorted(set(song["emotion"]))
+        report["song"] = {
+            "emotions": song_emotions,
+            "speech_same_emotions": summarise(speech[CLEAN], class_names, emotions=song_emotions),
+            "song": summarise(sung, class_names),
+        }
+    for name, outcomes in other.items():
+        report.setdefault("corpora", {})[name] = summarise(outcomes, class_names)
+    report["by_model"] = {
+        key: {
+            condition: summarise([o for o in outcomes if o.model == key], class_names)
+            for condition, outcomes in speech.items()
+        }
+        for key in args.models
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    write_plot(report, plot)
+    print_table(report)
+    print(f"wrote {out} and {plot}")
+
+
+def rows(report: dict) -> list[dict]:
+    """One row per condition and recordings-per-speaker, for the CSV and the table."""
+    found = [(f"speech {name}", result) for name, result in report["speech"].items()]
+    if "song" in report:
+        found.append(("speech, song's emotions", report["song"]["speech_same_emotions"]))
+        found.append(("song", report["song"]["song"]))
+    found += [(f"corpus {name}", result) for name, result in report.get("corpora", {}).items()]
+    table = []
+    for condition, result in found:
+        for recordings in RECORDINGS:
+            scored = result[f"k_{recordings}"]
+            table.append(
+                {
+                    "condition": condition,
+                    "recordings": recordings,
+                    "clips": result["clips"],
+                    **{key: scored[key] for key in ("accuracy", "uar", "macro_f1", "collapse")},
+                    "most_predicted": scored["most_predicted"],
+                }
+            )
+    return table
+
+
+def write_plot(report: dict, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table = rows(report)
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(table[0]))
+        writer.writeheader()
+        writer.writerows(table)
+
+
+def print_table(report: dict) -> None:
+    print(
+        f"{'condition':28} {'k':>3} {'clips':>5} {'acc':>6} {'UAR':>6} {'collapse':>8}"
+        "  most predicted"
+    )
+    for row in rows(report):
+        print(
+            f"{row['condition']:28} {row['recordings']:>3} {row['clips']:>5} "
+            f"{row['accuracy']:>6.3f} {row['uar']:>6.3f} {row['collapse']:>8.3f}  "
+            f"{row['most_predicted']}"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,146 @@
+"""benchmarks/robustness.py: its argument checks, its scoring, and a run on a tiny workspace."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ser.data.manifest import build_manifest, write_csv
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def robustness():
+    spec = importlib.util.spec_from_file_location("robustness", ROOT / "benchmarks/robustness.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["robustness"] = module  # its dataclass looks its module up by name
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def workspace(tiny_corpus, tiny_model, tmp_path_factory) -> Path:
+    """What a pipeline run leaves: manifest, split (actor 4 tests), folds (fold 1 = actor 4),
+    the fixed split's model and fold 1's (the same tiny model)."""
+    root = tmp_path_factory.mktemp("run")
+    shutil.copytree(tiny_corpus / "speech", root / "data/raw/speech")
+    shutil.copy(ROOT / "params.yaml", root / "params.yaml")
+    manifest = build_manifest(
+        root / "data/raw", corpus="synthetic", silence_threshold=1e-4, root=root
+    )
+    write_csv(manifest, root / "data/manifest.csv")
+    actors = manifest["actor"]
+    pd.DataFrame(
+        {
+            "clip_id": manifest["clip_id"],
+            "actor": actors,
+            "subset": np.where(actors == 4, "test", "train"),
+        }
+    ).to_csv(root / "data/split.csv", index=False)
+    pd.DataFrame(
+        {"clip_id": manifest["clip_id"], "actor": actors, "fold": np.where(actors == 4, 1, 2)}
+    ).to_csv(root / "data/folds.csv", index=False)
+    shutil.copytree(tiny_model, root / "data/model")
+    shutil.copytree(tiny_model, root / "data/cv/1/model")
+    return root
+
+
+@pytest.fixture(scope="module")
+def song(tiny_corpus, tmp_path_factory) -> Path:
+    """The tiny corpus's neutral/calm/happy/sad/angry/fearful clips renamed as song."""
+    folder = tmp_path_factory.mktemp("song")
+    for clip in sorted((tiny_corpus / "speech").rglob("*.wav")):
+        parts = clip.stem.split("-")
+        if parts[2] in {"01", "02", "03", "04", "05", "06"}:
+            parts[1] = "02"
+            (folder / clip.parent.name).mkdir(exist_ok=True)
+            shutil.copy(clip, folder / clip.parent.name / ("-".join(parts) + ".wav"))
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--perturbations", "radio"], r"--perturbations: unknown \['radio'\]"),
+        (["--models", "best"], "--models: expected 'fixed' or a fold number, got 'best'"),
+        (["--corpus", "iemocap=x"], "--corpus: expected NAME=SOURCE with NAME in"),
+        (["--corpus", "emodb=/no/such/emodb.zip"], "--corpus emodb: no such zip or folder"),
+        (["--models", "3"], r"data/cv/3/model is missing \(did the run train it\?\)"),
+        (["--clips-per-actor", "-1"], "--clips-per-actor must be >= 0"),
+    ],
+)
+def test_arguments_that_cannot_run_are_refused_by_name(
+    robustness, workspace, capsys, arguments, message
+):
+    with pytest.raises(SystemExit):
+        robustness.parse_args(["--workspace", str(workspace), *arguments])
+    assert re.search(message, capsys.readouterr().err)
+
+
+def test_a_user_corpus_is_accepted_as_an_argument(robustness, workspace, tmp_path):
+    args = robustness.parse_args(["--workspace", str(workspace), "--corpus", f"emodb={tmp_path}"])
+    assert args.corpus == {"emodb": str(tmp_path)}
+
+
+def test_unseen_actors_follow_the_split_and_the_folds(robustness, workspace):
+    assert robustness.unseen_actors(workspace, "fixed") == [4]
+    assert robustness.unseen_actors(workspace, "1") == [4]
+    assert robustness.unseen_actors(workspace, "2") == [1, 2, 3]
+
+
+def test_a_clip_without_prediction_counts_as_wrong_and_not_in_collapse(robustness):
+    outcome = robustness.Outcome(
+        "fixed", "clean", true=[0, 1, 2, 3], emotions=["neutral"] * 4, single=[0, 0, 0, -1]
+    )
+    outcome.together = [0, 1, 2, 3]
+    result = robustness.summarise([outcome], ["a", "b", "c", "d"])
+    assert result["k_1"]["accuracy"] == 0.25
+    assert result["k_1"]["collapse"] == 1.0 and result["k_1"]["most_predicted"] == "a"
+    assert result["k_1"]["unpredicted"] == 1
+    assert result["k_all"]["accuracy"] == 1.0 and result["k_all"]["collapse"] == 0.25
+
+
+def test_benchmark_runs_on_a_tiny_workspace(robustness, workspace, song, tmp_path):
+    out, plot = tmp_path / "robustness.json", tmp_path / "robustness.csv"
+    robustness.main(
+        [
+            "--workspace",
+            str(workspace),
+            "--models",
+            "fixed",
+            "1",
+            "--clips-per-actor",
+            "6",
+            "--perturbations",
+            "quiet",
+            "telephone",
+            "--song",
+            str(song),
+            "--out",
+            str(out),
+            "--plot",
+            str(plot),
+        ]
+    )
+    report = json.loads(out.read_text())
+    assert list(report["speech"]) == ["clean", "quiet", "telephone"]
+    assert report["protocol"]["tested_actors"] == {"fixed": [4], "1": [4]}
+    for condition in report["speech"].values():
+        assert condition["clips"] == 12  # 6 clips of actor 4, once per model
+        for recordings in ("k_1", "k_all"):
+            scored = condition[recordings]
+            assert 0 <= scored["accuracy"] <= 1 and 1 / 8 <= scored["collapse"] <= 1
+    assert report["song"]["emotions"] == ["angry", "calm", "fearful", "happy", "neutral", "sad"]
+    assert report["song"]["song"]["clips"] == 12
+    table = pd.read_csv(plot)
+    assert set(table["recordings"].astype(str)) == {"1", "all"}
+    assert "song" in set(table["condition"])
