@@ -56,7 +56,9 @@ def _predict_stdin(predictor):
 
 def _print_results(results, output_format: str, per_window: bool) -> None:
     if output_format == "json":
-        print(json.dumps([_as_dict(r, per_window) for r in results], indent=2))
+        from ser.serve.results import as_dict
+
+        print(json.dumps([as_dict(r, per_window=per_window) for r in results], indent=2))
         return
     if output_format == "csv":
         import csv
@@ -213,6 +215,38 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_serve(args) -> int:
+    from ser.errors import SerError
+    from ser.model import modelio
+
+    try:
+        modelio.read_meta(Path(args.model))
+    except SerError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    from ser.serve.app import ServeSettings, serve
+
+    print(
+        f"ser serve: loading {args.model} into {args.workers} worker(s); then "
+        f"http://{args.host}:{args.port}/ (Ctrl-C stops)",
+        flush=True,
+    )
+    serve(
+        ServeSettings(model_dir=Path(args.model), max_bytes=args.max_bytes),
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+    )
+    return 0
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="ser", description="Speech emotion recognition with a model trained by this pipeline."
@@ -257,6 +291,26 @@ def main(argv: list[str] | None = None) -> int:
     )
     export.add_argument("--model", default="data/model", help="model folder (default: data/model)")
     export.set_defaults(run=cmd_export)
+
+    serve = commands.add_parser(
+        "serve", help="serve predictions over HTTP, with a page that records the microphone"
+    )
+    serve.add_argument("--model", default="data/model", help="model folder (default: data/model)")
+    serve.add_argument("--host", default="127.0.0.1", help="address (default: 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    serve.add_argument(
+        "--workers",
+        type=_positive,
+        default=1,
+        help="processes, each with the model (default 1; page sessions need 1)",
+    )
+    serve.add_argument(
+        "--max-bytes",
+        type=_positive,
+        default=256 * 2**20,
+        help="largest upload accepted, in bytes (default: 268435456, 256 MiB)",
+    )
+    serve.set_defaults(run=cmd_serve)
 
     args = parser.parse_args(argv)
     return args.run(args)
