@@ -3,6 +3,7 @@ taking each from a zip, a folder or an HTTP server, alone or several corpora at 
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import zipfile
@@ -421,3 +422,19 @@ def test_download_stage_takes_several_corpora_into_one_manifest(tmp_path):
     assert (project / "data" / "raw" / "emodb" / "wav" / "03a01Fa.wav").is_file()
     assert (project / "data" / "raw" / "cremad" / "AudioWAV" / "1001_DFA_ANG_XX.wav").is_file()
     assert "emodb: 4 clips, 3 actors" in result.stderr
+
+
+def test_download_stage_reports_emodb_names_with_unknown_codes(tmp_path):
+    # Emotion X and speaker 04 do not exist in EmoDB; readme.wav is no clip name at all.
+    strays = ["wav/03a01Xa.wav", "wav/04a01Fa.wav", "wav/readme.wav"]
+    folder = write_clips(tmp_path / "emodb", [*EMODB, *strays])
+    project = tmp_path / "project"
+    result = run_download_stage(
+        project, {"data.corpus": "emodb", "data.emodb.url": str(folder), **EMODB_SPLIT}
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads((project / "data" / "manifest-summary.json").read_text())
+    assert report["corpora"]["emodb"]["clips"] == 4
+    assert report["corpora"]["emodb"]["skipped"] == 3
+    assert sorted(report["corpora"]["emodb"]["skipped_examples"]) == sorted(strays)
+    assert "emodb: 3 file(s) skipped" in result.stderr

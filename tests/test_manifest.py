@@ -1,7 +1,17 @@
 import numpy as np
+import pandas as pd
 import soundfile as sf
 
-from ser.data.manifest import COLUMNS, build_manifest, read_manifest, write_csv
+from ser.data.corpora.ravdess import parse_path
+from ser.data.manifest import (
+    COLUMNS,
+    SKIPPED_EXAMPLES,
+    build_manifest,
+    read_manifest,
+    skipped_files,
+    summary,
+    write_csv,
+)
 
 
 def write(path, samples, sample_rate=16000, subtype="PCM_16"):
@@ -73,3 +83,35 @@ def test_what_a_killed_write_left_in_hidden_folders_is_not_a_clip(tmp_path, rng)
     manifest = build_manifest(tmp_path, corpus="ravdess", silence_threshold=1e-4, root=tmp_path)
     assert list(manifest["path"]) == ["speech/Actor_01/03-01-03-01-01-01-01.wav"]
     assert list(manifest["excluded"]) == [""]
+
+
+def test_files_not_named_as_clips_are_listed_as_skipped(tmp_path, rng):
+    actor = tmp_path / "Actor_01"
+    for name in [
+        "03-01-01-01-01-01-01",  # a clip
+        "03-01-05-02-01-03-01",  # repetition 03: RAVDESS has 01 and 02
+        "03-01-09-01-01-01-01",  # emotion 09
+        "notes",
+    ]:
+        write(actor / f"{name}.wav", 0.3 * rng.standard_normal(800))
+    write(tmp_path / ".Actor_01.tmp-x" / "03-01-09-01-01-01-02.wav", np.ones(800))  # hidden
+    skipped = skipped_files(tmp_path, parse=parse_path)
+    assert skipped == [
+        "Actor_01/03-01-05-02-01-03-01.wav",
+        "Actor_01/03-01-09-01-01-01-01.wav",
+        "Actor_01/notes.wav",
+    ]
+    manifest = build_manifest(tmp_path, corpus="ravdess", silence_threshold=1e-4, root=tmp_path)
+    assert summary(manifest, skipped) == {
+        "clips": 1,
+        "excluded": 0,
+        "skipped": 3,
+        "skipped_examples": skipped,
+    }
+
+
+def test_summary_names_only_the_first_few_skipped_files():
+    names = [f"Actor_01/03-01-09-01-01-01-{actor:02d}.wav" for actor in range(1, 9)]
+    report = summary(pd.DataFrame({"excluded": ["", "silent: peak 0"]}), names)
+    assert report["skipped"] == 8 and report["skipped_examples"] == names[:SKIPPED_EXAMPLES]
+    assert report["clips"] == 2 and report["excluded"] == 1

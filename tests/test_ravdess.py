@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import stat
 import subprocess
 import sys
@@ -296,3 +297,27 @@ def test_download_stage_resumes_a_dropped_connection_within_the_run(scripted, tm
     assert result.returncode == 0, result.stderr
     assert [r["range"] is not None for r in scripted.requests] == [False, True]
     assert len(read_manifest(project / "data" / "manifest.csv")) == 12
+
+
+def test_download_stage_reports_files_outside_ravdess_naming(tiny_corpus, tmp_path):
+    archive = make_archive(tmp_path / "speech.zip", tiny_corpus)
+    clip = sorted((tiny_corpus / "speech").rglob("*.wav"))[0]
+    strays = ["Actor_01/03-01-05-02-01-03-01.wav", "Actor_01/03-01-09-01-01-01-01.wav"]
+    with zipfile.ZipFile(archive, "a") as handle:
+        for name in strays:
+            handle.write(clip, name)
+    project = tmp_path / "project"
+    project.mkdir()
+    result = run_download_stage(project, str(archive))
+    assert result.returncode == 0, result.stderr
+    assert len(read_manifest(project / "data" / "manifest.csv")) == 240
+    report = json.loads((project / "data" / "manifest-summary.json").read_text())
+    assert report["corpora"]["ravdess"] == {
+        "clips": 240,
+        "excluded": 0,
+        "skipped": 2,
+        "skipped_examples": [f"speech/{name}" for name in strays],
+    }
+    assert "ravdess: 2 file(s) skipped, not named as clips of the corpus, e.g. speech/" in (
+        result.stderr
+    )

@@ -103,18 +103,12 @@ def build_manifest(
 
     Paths in the manifest are relative to ``root`` (default: the current directory), so
     the manifest stays valid when the project folder moves. ``parse`` reads a clip's labels
-    from its path (default: RAVDESS names); files it does not recognise are ignored.
+    from its path (default: RAVDESS names); files it does not recognise are left out
+    (:func:`skipped_files` names them).
     ``id_prefix`` is put before every clip id (``emodb:`` when several corpora share a run).
     """
     root = Path.cwd() if root is None else root
-    paths = sorted(
-        (
-            p
-            for p in raw_dir.rglob("*")
-            if p.suffix.lower() == ".wav" and p.is_file() and not _hidden(p.relative_to(raw_dir))
-        ),
-        key=lambda p: (p.name, str(p)),
-    )
+    paths = audio_files(raw_dir)
     rows = []
     seen: set[str] = set()
     for path in progress_bar(paths, desc="manifest", unit="clip", enabled=progress):
@@ -150,6 +144,42 @@ def build_manifest(
         )
     frame = pd.DataFrame(rows, columns=list(COLUMNS))
     return frame.sort_values("clip_id", kind="stable").reset_index(drop=True)
+
+
+def audio_files(raw_dir: Path) -> list[Path]:
+    """The .wav files under raw_dir that build_manifest looks at (hidden ones left out),
+    sorted by name."""
+    return sorted(
+        (
+            p
+            for p in raw_dir.rglob("*")
+            if p.suffix.lower() == ".wav" and p.is_file() and not _hidden(p.relative_to(raw_dir))
+        ),
+        key=lambda p: (p.name, str(p)),
+    )
+
+
+def skipped_files(raw_dir: Path, *, parse: Callable[[Path], Clip | None]) -> list[str]:
+    """The .wav files under raw_dir that ``parse`` does not take as clips of the corpus (an
+    unknown emotion or speaker code, a repetition RAVDESS does not have, a stray file), as
+    paths relative to raw_dir: build_manifest leaves them out."""
+    return [str(path.relative_to(raw_dir)) for path in audio_files(raw_dir) if parse(path) is None]
+
+
+# How many skipped files the summary names.
+SKIPPED_EXAMPLES = 5
+
+
+def summary(manifest: pd.DataFrame, skipped: list[str]) -> dict:
+    """What one corpus's manifest holds and what was left out of it: clip and excluded
+    counts, and the count and first few names of the files not taken as clips."""
+    excluded = manifest[manifest["excluded"] != ""]
+    return {
+        "clips": int(len(manifest)),
+        "excluded": int(len(excluded)),
+        "skipped": len(skipped),
+        "skipped_examples": skipped[:SKIPPED_EXAMPLES],
+    }
 
 
 def _hidden(relative: Path) -> bool:
