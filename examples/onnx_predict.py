@@ -7,10 +7,10 @@ The settings come from the JSON that `ser export` writes beside the model (emoti
 The features are computed as ser computes them for `features.kind: mfcc`, and a long
 recording is cut into windows whose probabilities are averaged, as `ser predict` does.
 With `normalize: speaker` (the default), the features of all the recordings given are
-standardised together, as `ser predict --speaker all` does: give several recordings of
-one speaker. So are the statistics member's statistics of a model exported with a second
-input (`model.stats_normalize: speaker`), in the two passes that the JSON's
-speaker_input.how describes.
+standardised together, as `ser predict --speaker all` does: one recording works, several
+of the same speaker work better. So are the statistics member's statistics of a model
+exported with a second input (`model.stats_normalize: speaker`), in the two passes that
+the JSON's speaker_input.how describes.
 """
 
 import json
@@ -92,12 +92,29 @@ def predict(session, settings, paths):
         samples, _ = librosa.load(path, sr=feature_settings["sample_rate"], mono=True)
         found = windows(samples, feature_settings)
         batches.append(np.stack([features(w, feature_settings) for w in found]))
-    if feature_settings["normalize"] == "speaker":
+    if "normalizer" in settings:  # settings["normalizer"]["how"] says what this does
+        normalizer = settings["normalizer"]
         frames = np.concatenate(batches).reshape(-1, feature_settings["n_features"])
-        mean, std = frames.mean(axis=0), np.maximum(frames.std(axis=0), 1e-5)
-        batches = [((batch - mean) / std).astype(np.float32) for batch in batches]
+        k, prior = len(np.concatenate(batches)), normalizer["shrinkage"]
+        mean = (k * frames.mean(axis=0) + prior * np.array(normalizer["population_mean"])) / (
+            k + prior
+        )
+        var = (k * frames.var(axis=0) + prior * np.array(normalizer["population_var"])) / (
+            k + prior
+        )
+        std = np.maximum(np.sqrt(var), 1e-5)
+        trust = np.float32(k / (k + prior))
+        batches = [
+            np.concatenate(
+                [(batch - mean) / std, np.full((*batch.shape[:2], 1), trust)], axis=-1
+            ).astype(np.float32)
+            for batch in batches
+        ]
     if "speaker_input" not in settings:
-        return [session.run(["probabilities"], {"features": b})[0].mean(axis=0) for b in batches]
+        return [
+            calibrated(session.run(["probabilities"], {"features": b})[0], settings).mean(axis=0)
+            for b in batches
+        ]
     # First pass: every window's statistics; their mean and std over all windows given.
     speaker = settings["speaker_input"]
     width = speaker["shape"][-1]
@@ -111,12 +128,24 @@ def predict(session, settings, paths):
     moments = np.stack([statistics.mean(axis=0), scale]).astype(np.float32)
     # Second pass: the probabilities, given the speaker's moments.
     return [
-        session.run(
-            ["probabilities"],
-            {"features": b, "speaker_statistics": np.repeat(moments[None], len(b), axis=0)},
-        )[0].mean(axis=0)
+        calibrated(
+            session.run(
+                ["probabilities"],
+                {"features": b, "speaker_statistics": np.repeat(moments[None], len(b), axis=0)},
+            )[0],
+            settings,
+        ).mean(axis=0)
         for b in batches
     ]
+
+
+def calibrated(probabilities, settings):
+    """Each window's probabilities rescaled by the model's temperature, as ser predict does."""
+    logits = np.log(np.clip(probabilities.astype(np.float64), 1e-12, 1.0))
+    logits /= settings.get("temperature", 1.0)
+    logits -= logits.max(axis=1, keepdims=True)
+    scaled = np.exp(logits)
+    return scaled / scaled.sum(axis=1, keepdims=True)
 
 
 def main(model_path, *recordings):

@@ -12,7 +12,7 @@ import pandas as pd
 
 from ser import stage
 from ser.data.manifest import read_manifest, write_csv
-from ser.features import augment, extract, store
+from ser.features import augment
 from ser.fsutil import atomic_dir
 from ser.params import load_params
 
@@ -39,10 +39,6 @@ def main() -> None:
             augment_params=params.augment,
             n_jobs=stage.workers(params.features.n_jobs),
         )
-        if extract.by_speaker(params.features) and source_ids:
-            # Each speaker's copies are standardised together, like the speaker's own clips.
-            speaker_of = dict(zip(train["clip_id"], extract.speakers_of(train), strict=True))
-            store.normalize_by_speaker(folder, [speaker_of[clip] for clip in source_ids])
         write_csv(pd.DataFrame(failures, columns=["clip_id", "excluded"]), folder / "excluded.csv")
     log.info("augment: %d copies of %d clips outside the test actors", len(source_ids), len(train))
 

@@ -1,4 +1,8 @@
-"""Stage 6: the kept model on the test actors -> metrics/evaluate.json, plots/confusion.csv.
+"""Stage 6: the kept model on the test actors -> metrics/evaluate.json, plots/.
+
+Every test clip is judged as ``ser predict`` judges it (the same Predictor): alone, as one
+recording of a voice never heard ("single" in the metrics), in groups of 2, 4 and 8 clips of
+the same speaker, and with all of the speaker's clips (the top-level scores).
 
 ``python stages/evaluate.py --fold K`` evaluates cross-validation fold K's model on the
 fold's test actors instead -> metrics/cv/K/evaluate.json.
@@ -8,65 +12,78 @@ import argparse
 import logging
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ser import stage
-from ser.data.dataset import Rows, labelled_clips, rows_of
+from ser.data.dataset import labelled_clips, rows_of
 from ser.data.labels import LabelSpec
 from ser.data.manifest import read_manifest, write_csv
 from ser.data.split import fold_subsets
 from ser.features import extract
 from ser.fsutil import write_json
-from ser.model import modelio
-from ser.model.inference import predict_proba
+from ser.model.calibration import calibration_error
 from ser.params import load_params
-from ser.training.evaluate import scores
+from ser.serve.predict import Predictor
+from ser.training.evaluate import RECORDINGS, collapse, deal_groups, scores
 
 MANIFEST = Path("data/manifest.csv")
 SPLIT = Path("data/split.csv")
 FOLDS = Path("data/folds.csv")
 FEATURES = Path("data/features")
-
-
-def outputs(fold: int | None) -> tuple[Path, Path, Path | None]:
-    """(model folder, metrics file, confusion table or None) of the fixed split or a fold."""
-    if fold is None:
-        return Path("data/model"), Path("metrics/evaluate.json"), Path("plots/confusion.csv")
-    return Path(f"data/cv/{fold}/model"), Path(f"metrics/cv/{fold}/evaluate.json"), None
-
+PLOTS = Path("plots")
 
 log = logging.getLogger("evaluate")
+
+
+def outputs(fold: int | None) -> tuple[Path, Path, bool]:
+    """(model folder, metrics file, whether to write plots) of the fixed split or a fold."""
+    if fold is None:
+        return Path("data/model"), Path("metrics/evaluate.json"), True
+    return Path(f"data/cv/{fold}/model"), Path(f"metrics/cv/{fold}/evaluate.json"), False
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fold", type=int, help="cross-validation fold to evaluate")
     fold = parser.parse_args().fold
-    model_dir, metrics_path, confusion_path = outputs(fold)
+    model_dir, metrics_path, with_plots = outputs(fold)
 
     if fold is None:
         split = pd.read_csv(SPLIT)
     else:
         split = fold_subsets(pd.read_csv(FOLDS), fold, load_params().split.fold_count)
-    model, meta = modelio.load(model_dir)
+    predictor = Predictor(model_dir)
+    meta = predictor.meta
     spec = LabelSpec.from_dict(meta["labels"])
+    names = list(spec.class_names)
     manifest = read_manifest(MANIFEST)
     store_ids, store, _ = extract.load_store(FEATURES)
     clips = labelled_clips(manifest, split, spec)
     clips = clips.assign(row=rows_of(store_ids, clips["clip_id"]))
     test = clips[(clips["subset"] == "test") & (clips["row"] >= 0)]
-
-    # A member with statistics standardised per speaker takes them over each test
-    # speaker's test clips (as the features were over all of its clips).
     speaker_of = dict(zip(manifest["clip_id"], extract.speakers_of(manifest), strict=True))
-    probabilities = predict_proba(
-        model,
-        Rows((store, test["row"].to_numpy())),
-        speakers=test["clip_id"].map(speaker_of).to_numpy(),
-    )
-    predicted = probabilities.argmax(axis=1)
-    names = list(spec.class_names)
+    speakers = test["clip_id"].map(speaker_of).to_numpy()
+    y_true = test["y"].to_numpy()
+    # One window per clip, as featurize computed it from the file.
+    windows = [store[np.array([row])] for row in test["row"].to_numpy()]
 
+    judged = {}
+    for recordings in RECORDINGS:
+        groups = deal_groups(speakers, recordings)
+        results = predictor.predict_features(windows, list(groups), list(test["clip_id"]))
+        probabilities = np.array([[r.probabilities[name] for name in names] for r in results])
+        judged[recordings] = probabilities.reshape(len(results), len(names))
+
+    def judge(probabilities: np.ndarray) -> dict:
+        predicted = probabilities.argmax(axis=1)
+        return {
+            **scores(y_true, predicted, names),
+            "ece": round(calibration_error(probabilities, y_true), 6),
+            "collapse": collapse(predicted, len(names)),
+        }
+
+    whole, single = judge(judged["all"]), judge(judged[1])
     excluded = pd.concat(
         [
             manifest.loc[manifest["excluded"] != "", ["clip_id", "excluded"]],
@@ -75,7 +92,8 @@ def main() -> None:
     )
     subsets = clips.assign(usable=clips["row"] >= 0).groupby("subset")["usable"].sum()
     metrics = {
-        **scores(test["y"].to_numpy(), predicted, names),
+        **whole,
+        "single": {key: single[key] for key in ("accuracy", "macro_f1", "uar", "ece", "collapse")},
         "clips": {subset: int(subsets.get(subset, 0)) for subset in ("train", "val", "test")},
         "clips_excluded": len(excluded),
         "excluded": {c: r for c, r in zip(excluded["clip_id"], excluded["excluded"], strict=True)},
@@ -84,22 +102,39 @@ def main() -> None:
         "test_actors": meta["actors"]["test"],
     }
     write_json(metrics_path, metrics)
-    if confusion_path is not None:
-        write_csv(
-            pd.DataFrame(
-                {"actual": test["label"].to_numpy(), "predicted": [names[i] for i in predicted]}
-            ),
-            confusion_path,
-        )
+    if with_plots:
+        for name, recordings in (("confusion.csv", "all"), ("confusion_single.csv", 1)):
+            write_csv(
+                pd.DataFrame(
+                    {
+                        "clip_id": test["clip_id"].to_numpy(),
+                        "actual": test["label"].to_numpy(),
+                        "predicted": [names[i] for i in judged[recordings].argmax(axis=1)],
+                    }
+                ),
+                PLOTS / name,
+            )
+        curve = [
+            {"recordings": str(recordings), **_accuracy_and_uar(y_true, judged[recordings], names)}
+            for recordings in RECORDINGS
+        ]
+        write_csv(pd.DataFrame(curve), PLOTS / "recordings.csv")
     log.info(
-        "%stest (%d clips, actors %s): accuracy %.4f, macro F1 %.4f, UAR %.4f",
+        "%stest (%d clips, actors %s): one recording alone: accuracy %.4f, UAR %.4f; all of a "
+        "speaker's: accuracy %.4f, UAR %.4f",
         "" if fold is None else f"fold {fold}: ",
         len(test),
         meta["actors"]["test"],
-        metrics["accuracy"],
-        metrics["macro_f1"],
-        metrics["uar"],
+        single["accuracy"],
+        single["uar"],
+        whole["accuracy"],
+        whole["uar"],
     )
+
+
+def _accuracy_and_uar(y_true: np.ndarray, probabilities: np.ndarray, names: list[str]) -> dict:
+    judged = scores(y_true, probabilities.argmax(axis=1), names)
+    return {"accuracy": judged["accuracy"], "uar": judged["uar"]}
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 The features go to disk in shards as they are computed (ser.features.store), on features.n_jobs
 local processes or the Dask cluster at features.scheduler; memory does not grow with the
-corpus.
+corpus. They are stored as computed: a speaker is standardised later, by the model's
+normaliser (ser.features.speaker), with the recordings it is given.
 """
 
 import logging
@@ -12,7 +13,7 @@ import pandas as pd
 
 from ser import stage
 from ser.data.manifest import read_manifest, write_csv
-from ser.features import extract, store
+from ser.features import extract
 from ser.fsutil import atomic_dir
 from ser.params import load_params
 
@@ -26,7 +27,6 @@ def main() -> None:
     params = load_params().features
     manifest = read_manifest(MANIFEST)
     usable = manifest[manifest["excluded"] == ""]
-    speaker_of = dict(zip(usable["clip_id"], extract.speakers_of(usable), strict=True))
     with atomic_dir(FEATURES) as folder:
         written, failures = extract.featurize_to_store(
             folder,
@@ -34,8 +34,6 @@ def main() -> None:
             params,
             n_jobs=stage.workers(params.n_jobs),
         )
-        if extract.by_speaker(params):
-            store.normalize_by_speaker(folder, [speaker_of[clip] for clip in written])
         write_csv(pd.DataFrame(failures, columns=["clip_id", "excluded"]), folder / "excluded.csv")
     log.info(
         "featurize: %d clips -> %s, %d excluded",

@@ -13,14 +13,17 @@ import numpy as np
 import pandas as pd
 
 from ser import stage
-from ser.data.dataset import Rows, check_subsets, labelled_clips, rows_of
+from ser.data.dataset import check_subsets, labelled_clips, rows_of
 from ser.data.labels import LabelSpec
 from ser.data.manifest import read_manifest
 from ser.data.split import fold_subsets, speakers_by_subset
 from ser.features import extract
 from ser.fsutil import write_json
 from ser.model import modelio
+from ser.model.calibration import calibrate, calibration_error, fit_temperature
+from ser.model.inference import needs_speakers, predict_proba
 from ser.params import load_params
+from ser.training.data import build_training_data
 from ser.training.train import TrainingSettings, fit
 
 MANIFEST = Path("data/manifest.csv")
@@ -64,73 +67,38 @@ def main() -> None:
         test_key = "split.test_actors"
     check_subsets(clips, spec, test_key=test_key)
 
-    train = clips[clips["subset"] == "train"]
-    val = clips[clips["subset"] == "val"]
-    augmented_ids, augmented, _ = extract.load_store(AUGMENTED)
-    chosen = set(params.augment.only_classes) or set(spec.class_names)
-
-    def copies_of(subsets: pd.DataFrame) -> list[tuple[int, int]]:
-        """(row in the augmented store, class) of the copies of these clips' chosen classes."""
-        label_of = dict(zip(subsets["clip_id"], subsets["y"], strict=True))
-        return [
-            (row, label_of[clip])
-            for row, clip in enumerate(augmented_ids)
-            if clip in label_of and spec.class_names[label_of[clip]] in chosen
-        ]
-
-    # augment.members: the network trains on the copies of the training clips; the
-    # statistics member, which trains on the validation clips too, on theirs as well.
-    extra = copies_of(train) if params.augment.network_copies else []
-    member_copies = (
-        copies_of(pd.concat([train, val]))
-        if params.augment.statistics_copies and params.model.statistics_member
-        else []
-    )
-    # Rows of the stores on disk, read when training asks for them.
-    x_train = Rows(
-        (store, train["row"].to_numpy()), (augmented, np.array([r for r, _ in extra], dtype=int))
-    )
-    y_train = np.concatenate([train["y"].to_numpy(), np.array([y for _, y in extra], dtype=int)])
-    x_val, y_val = Rows((store, val["row"].to_numpy())), val["y"].to_numpy()
-    x_copies = Rows((augmented, np.array([r for r, _ in member_copies], dtype=int)))
-    y_copies = np.array([y for _, y in member_copies], dtype=int)
-    # Each clip's speaker, for a member that standardises its statistics per speaker.
     speaker_of = dict(zip(manifest["clip_id"], extract.speakers_of(manifest), strict=True))
-    train_speakers = np.concatenate(
-        [
-            train["clip_id"].map(speaker_of).to_numpy(),
-            [speaker_of[augmented_ids[r]] for r, _ in extra],
-        ]
-    )
-    val_speakers = val["clip_id"].map(speaker_of).to_numpy()
-    copy_speakers = np.array([speaker_of[augmented_ids[r]] for r, _ in member_copies])
+    clips = clips.assign(speaker=clips["clip_id"].map(speaker_of))
+    augmented_ids, augmented, _ = extract.load_store(AUGMENTED)
+    copies = pd.DataFrame({"clip_id": augmented_ids, "row": np.arange(len(augmented_ids))})
+    data = build_training_data(clips, store, params, copies=copies, augmented=augmented)
     log.info(
         "%strain: %d clips (+%d augmented), val: %d clips, statistics member's copies: %d, "
         "classes: %s",
         "" if fold is None else f"fold {fold}: ",
-        len(train),
-        len(extra),
-        len(val),
-        len(member_copies),
+        data.counts["train"],
+        data.counts["train_augmented"],
+        data.counts["val"],
+        0 if data.x_copies is None else len(data.x_copies),
         ", ".join(spec.class_names),
     )
 
     def train_model(on_epoch_end=None):
         return fit(
-            x_train,
-            y_train,
-            x_val,
-            y_val,
+            data.x_train,
+            data.y_train,
+            data.x_val,
+            data.y_val,
             num_classes=len(spec.class_names),
             model_params=params.model,
             train_params=params.train,
             on_epoch_end=on_epoch_end,
             verbose=1 if sys.stdout.isatty() else 0,
-            x_copies=x_copies if member_copies else None,
-            y_copies=y_copies,
-            train_speakers=train_speakers,
-            val_speakers=val_speakers,
-            copy_speakers=copy_speakers,
+            x_copies=data.x_copies,
+            y_copies=data.y_copies,
+            train_speakers=data.train_speakers,
+            val_speakers=data.val_speakers,
+            copy_speakers=data.copy_speakers,
         )
 
     if curves is None:
@@ -153,7 +121,7 @@ def main() -> None:
         "epochs_run": len(history["loss"]),
         "val_loss": round(history["val_loss"][best - 1], 6),
         "val_accuracy": round(history["val_accuracy"][best - 1], 6),
-        "clips": {"train": len(train), "train_augmented": len(extra), "val": len(val)},
+        "clips": data.counts,
     }
     if "ensemble" in history:  # model.ensemble > 1: the first member's epochs above
         summary["members"] = [
@@ -164,6 +132,21 @@ def main() -> None:
     # val scores above are the network's, which chose its epoch on them.
     if "statistics" in history:
         summary["statistics"] = history["statistics"]
+    # Temperature scaling on the validation speakers (every number of recordings they were
+    # drawn with), so that a prediction's confidence reads as the chance it is right.
+    validation = predict_proba(
+        model,
+        data.x_val,
+        speakers=data.val_speakers if needs_speakers(model) else None,
+    )
+    temperature = fit_temperature(validation, data.y_val)
+    summary["calibration"] = {
+        "temperature": temperature,
+        "val_ece_before": round(calibration_error(validation, data.y_val), 6),
+        "val_ece_after": round(
+            calibration_error(calibrate(validation, temperature), data.y_val), 6
+        ),
+    }
     meta = modelio.metadata(
         labels=spec,
         feature_settings=settings,
@@ -177,6 +160,8 @@ def main() -> None:
         # "corpus:actor" with several corpora: actor 3 of two corpora is two speakers.
         actors=speakers_by_subset(clips, manifest),
         validation=summary,
+        normalizer=data.normalizer,
+        temperature=temperature,
     )
     modelio.save(model_dir, model, meta)
     write_json(metrics_path, summary)

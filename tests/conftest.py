@@ -84,43 +84,58 @@ def tiny_model(tiny_corpus, tmp_path_factory) -> Path:
     """A model folder trained for two epochs on the tiny synthetic corpus (emotions8)."""
     import dataclasses
 
+    import pandas as pd
+
     from ser.data.labels import LabelSpec
     from ser.features import extract
     from ser.model import modelio
     from ser.params import parse_params
+    from ser.training.data import build_training_data
     from ser.training.train import fit
 
     params = parse_params(yaml.safe_load((ROOT / "params.yaml").read_text()))
+    params = dataclasses.replace(
+        params,
+        model=dataclasses.replace(params.model, filters=8),
+        train=dataclasses.replace(params.train, epochs=2),
+    )
     spec = LabelSpec.from_params(params.labels)
-    clips = sorted((tiny_corpus / "speech").rglob("*.wav"))
-    x, _ = extract.featurize_many([str(c) for c in clips], params.features)
-    emotions = [c.stem.split("-")[2] for c in clips]
-    y = np.array([int(code) - 1 for code in emotions])
-    actors = np.array([int(c.stem[-2:]) for c in clips])
-    if extract.by_speaker(params.features):  # as the featurize stage does
-        x = extract.normalize_by_speaker(x, actors)
-    model_params = dataclasses.replace(params.model, filters=8)
-    train_params = dataclasses.replace(params.train, epochs=2)
+    files = sorted((tiny_corpus / "speech").rglob("*.wav"))
+    x, _ = extract.featurize_many([str(f) for f in files], params.features)
+    y = np.array([int(f.stem.split("-")[2]) - 1 for f in files])
+    actors = np.array([int(f.stem[-2:]) for f in files])
+    clips = pd.DataFrame(
+        {
+            "clip_id": [f.stem for f in files],
+            "subset": np.where(actors <= 3, "train", "val"),
+            "label": [spec.class_names[i] for i in y],
+            "y": y,
+            "row": np.arange(len(files)),
+            "speaker": actors,
+        }
+    )
+    data = build_training_data(clips, x, params)
     model, history = fit(
-        x[actors <= 3],
-        y[actors <= 3],
-        x[actors == 4],
-        y[actors == 4],
+        data.x_train,
+        data.y_train,
+        data.x_val,
+        data.y_val,
         num_classes=8,
-        model_params=model_params,
-        train_params=train_params,
-        train_speakers=actors[actors <= 3],
-        val_speakers=actors[actors == 4],
+        model_params=params.model,
+        train_params=params.train,
+        train_speakers=data.train_speakers,
+        val_speakers=data.val_speakers,
     )
     folder = tmp_path_factory.mktemp("model") / "model"
     meta = modelio.metadata(
         labels=spec,
         feature_settings=extract.describe(params.features),
-        model_params=model_params,
+        model_params=params.model,
         training={"epochs": 2},
         corpus="synthetic",
         actors={"train": [1, 2, 3], "val": [4], "test": []},
         validation={"best_epoch": history["best_epoch"]},
+        normalizer=data.normalizer,
     )
     modelio.save(folder, model, meta)
     return folder

@@ -78,24 +78,6 @@ def test_feature_blocks_are_mfcc_deltas_log_mels_and_prosody(feature_params):
     assert (matrix[5 : n - 5, 145] > 0).mean() > 0.9  # the F0 delta is rising
 
 
-def test_speaker_normalisation_standardises_each_speakers_frames(rng):
-    matrix = rng.normal(3.0, 2.0, size=(6, 10, 4)).astype(np.float32)
-    matrix[3:] += 10.0  # the second speaker is much "louder"
-    speakers = ["a", "a", "a", "b", "b", "b"]
-    normalised = extract.normalize_by_speaker(matrix, speakers)
-    for rows in (slice(0, 3), slice(3, 6)):
-        frames = normalised[rows].reshape(-1, 4)
-        np.testing.assert_allclose(frames.mean(axis=0), 0, atol=1e-5)
-        np.testing.assert_allclose(frames.std(axis=0), 1, atol=1e-4)
-    # A speaker's clips keep their differences from each other.
-    np.testing.assert_allclose(
-        normalised[0] - normalised[1],
-        (matrix[0] - matrix[1]) / matrix[:3].reshape(-1, 4).std(0),
-        rtol=1e-4,
-        atol=1e-4,
-    )
-
-
 def test_window_cuts_long_audio(feature_params, rng):
     long = rng.standard_normal(16000 * 20).astype(np.float32)
     assert len(extract.select_window(long, feature_params)) == 48000

@@ -129,7 +129,17 @@ def test_repro_on_a_fresh_copy_runs_every_stage(project):
     assert metrics["clips"] == {"train": 120, "val": 120, "test": 120}
     assert metrics["corpus"] == "synthetic"
     confusion = (folder / "plots" / "confusion.csv").read_text().splitlines()
-    assert confusion[0] == "actual,predicted" and len(confusion) == 121
+    assert confusion[0] == "clip_id,actual,predicted" and len(confusion) == 121
+    # Each clip judged alone too, beside all of a speaker's clips, with calibration and
+    # the collapse share; and accuracy against recordings per speaker as a plot.
+    for scores in (metrics, metrics["single"]):
+        assert 0.0 <= scores["accuracy"] <= 1.0 and 0.0 <= scores["ece"] <= 1.0
+        assert 1 / len(metrics["classes"]) <= scores["collapse"] <= 1.0
+    curve = (folder / "plots" / "recordings.csv").read_text().splitlines()
+    assert curve[0] == "recordings,accuracy,uar"
+    assert [line.split(",")[0] for line in curve[1:]] == ["1", "2", "4", "8", "all"]
+    assert float(curve[1].split(",")[1]) == pytest.approx(metrics["single"]["accuracy"])
+    assert float(curve[-1].split(",")[1]) == pytest.approx(metrics["accuracy"])
     assert (folder / "plots" / "train" / "plots" / "metrics" / "val_loss.tsv").is_file()
     meta = json.loads((folder / "data" / "model" / "model.json").read_text())
     assert meta["classes"] == metrics["classes"]
@@ -141,6 +151,8 @@ def test_cross_validation_summarises_every_fold(project):
     summary = json.loads((folder / "metrics" / "cv.json").read_text())
     folds = [json.loads((folder / f"metrics/cv/{k}/evaluate.json").read_text()) for k in (1, 2, 3)]
     assert summary["runs"] == 3
+    singles = [fold["single"]["accuracy"] for fold in folds]
+    assert summary["single"]["accuracy"]["mean"] == pytest.approx(sum(singles) / 3, abs=1e-6)
     accuracies = [fold["accuracy"] for fold in folds]
     assert summary["accuracy"]["mean"] == pytest.approx(sum(accuracies) / 3, abs=1e-6)
     assert summary["fold_accuracy"] == {
@@ -156,6 +168,35 @@ def test_cross_validation_summarises_every_fold(project):
         assert not set(seen) & {5, 6}
     shown = dvc("metrics", "show", "--json", cwd=folder).stdout
     assert '"metrics/cv.json"' in shown
+
+
+def test_evaluate_judges_each_clip_as_ser_predict_does(project):
+    """The metrics' single-recording figures are what `ser predict FILE` gives, clip for clip."""
+    folder, _ = project
+    single = [
+        line.split(",")
+        for line in (folder / "plots/confusion_single.csv").read_text().splitlines()[1:]
+    ]
+    manifest = {
+        row.split(",")[0]: row.split(",")[1]
+        for row in (folder / "data/manifest.csv").read_text().splitlines()[1:]
+    }
+    files = [str(folder / manifest[clip]) for clip, _, _ in single]
+    result = run(
+        [
+            str(Path(sys.executable).parent / "ser"),
+            "predict",
+            *files,
+            "--format",
+            "json",
+            "--model",
+            str(folder / "data/model"),
+        ],
+        cwd=folder,
+    )
+    assert result.stderr == ""
+    predicted = [row["label"] for row in json.loads(result.stdout)]
+    assert predicted == [label for _, _, label in single]
 
 
 def test_second_repro_runs_nothing(project):

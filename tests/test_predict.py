@@ -153,3 +153,26 @@ def test_ser_predict_memory_does_not_grow_with_recording_length(tiny_model, reco
     # The peak of the same command varies by up to about 100 MiB from run to run (seen on
     # 2026-11-27 with the machine idle, cause not found), so the bound sits between the two.
     assert peaks[21] - peaks[7] < 200, peaks
+
+
+def test_a_stream_of_one_speakers_recordings_ends_where_the_batch_does(predictor, tiny_corpus):
+    clips = sorted((tiny_corpus / "speech" / "Actor_02").glob("*.wav"))[:6]
+    stream = predictor.stream()
+    first = stream.add_file(clips[0])
+    # The first recording alone is judged as predict_file judges one file.
+    alone = predictor.predict_file(clips[0])
+    assert first.label == alone.label
+    assert first.probabilities == pytest.approx(alone.probabilities, abs=1e-6)
+    samples, rate = sf.read(clips[1])
+    arrivals = [first, stream.add_array(samples, rate, source=str(clips[1]))]
+    arrivals += [stream.add_file(path) for path in clips[2:]]
+    assert stream.add_file(Path("missing.wav")).status == "error"  # not added
+    batch = list(predictor.predict_files(clips, progress=False, speakers=["one"] * len(clips)))
+    # Once all are in: the last arrival, and every recording judged again, are the batch's.
+    assert arrivals[-1].probabilities == pytest.approx(batch[-1].probabilities, abs=1e-6)
+    for again, expected in zip(stream.again(), batch, strict=True):
+        assert again.label == expected.label
+        assert again.probabilities == pytest.approx(expected.probabilities, abs=1e-6)
+    # The speaker's statistics grew as recordings came: the second file is judged otherwise
+    # at arrival (two recordings known) than at the end (six).
+    assert arrivals[1].probabilities != pytest.approx(batch[1].probabilities, abs=1e-6)

@@ -84,35 +84,6 @@ def test_a_store_of_one_array_from_before_sharding_still_reads(tmp_path, matrix)
     np.testing.assert_array_equal(rows[[5, 1]], matrix[[5, 1]])
 
 
-@pytest.mark.parametrize("shard_clips", [1, 4, 64])
-def test_normalising_shard_by_shard_equals_normalising_in_memory(tmp_path, matrix, shard_clips):
-    speakers = np.array(["a", "b", "a", "c", "b", "a", "c", "c", "b", "a", "d"])
-    write(tmp_path / "s", matrix, shard_clips=shard_clips)
-    store.normalize_by_speaker(tmp_path / "s", speakers)
-    _, rows, _ = store.load(tmp_path / "s")
-    expected = extract.normalize_by_speaker(matrix, speakers)
-    # Bit for bit: a last-digit difference in one feature is enough to change training.
-    np.testing.assert_array_equal(np.asarray(rows), expected)
-    assert np.abs(expected).max() > 1  # the comparison is not of near-zeros
-
-
-def test_normalising_a_large_store_in_shards_is_exact(tmp_path, rng):
-    # Enough frames per speaker (and more than one summing block) for the order of the
-    # additions to show in the last bits (sums and sums of squares by shard: 12 values differ).
-    matrix = rng.normal(-40.0, 12.0, size=(300, 301, 40)).astype(np.float32)
-    speakers = rng.integers(0, 4, size=300).astype(str)
-    write(tmp_path / "s", matrix, shard_clips=70)
-    store.normalize_by_speaker(tmp_path / "s", speakers)
-    expected = extract.normalize_by_speaker(matrix, speakers)
-    np.testing.assert_array_equal(np.asarray(store.load(tmp_path / "s")[1]), expected)
-
-
-def test_normalising_needs_one_speaker_per_row(tmp_path, matrix):
-    write(tmp_path / "s", matrix)
-    with pytest.raises(ValueError, match="11 rows but 3 speakers"):
-        store.normalize_by_speaker(tmp_path / "s", ["a", "b", "c"])
-
-
 def test_featurize_to_store_equals_featurize_many(params_dict, tiny_corpus, tmp_path):
     params = parse_params(params_dict).features
     paths = sorted(str(p) for p in (tiny_corpus / "speech" / "Actor_02").glob("*.wav"))[:5]

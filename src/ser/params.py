@@ -209,6 +209,11 @@ class ModelParams:
     # speaker: the member's statistics standardised over the clips of the same speaker;
     # none: over all training clips.
     stats_normalize: str = "none"
+    # features.normalize: speaker: pseudo-recordings of the training population in every
+    # speaker estimate, and copies of each training row (the first standardised by all of its
+    # speaker's clips, the others by random subsets of them; ser.features.speaker).
+    speaker_shrinkage: float = 2.0
+    speaker_draws: int = 2
 
     @property
     def statistics_member(self) -> bool:
@@ -699,6 +704,8 @@ def _model(section: _Section) -> ModelParams:
         stats_epochs=section.integer("stats_epochs", minimum=1, maximum=10000),
         stats_pooling=_stats_pooling(section),
         stats_normalize=section.choice("stats_normalize", STATS_NORMALIZE),
+        speaker_shrinkage=section.number("speaker_shrinkage", minimum=0.0, maximum=1000.0),
+        speaker_draws=section.integer("speaker_draws", minimum=1, maximum=10),
     )
 
 

@@ -277,26 +277,9 @@ def _mel_basis(sample_rate: int, n_fft: int, n_mels: int) -> np.ndarray:
     return librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels)
 
 
-def normalize_by_speaker(matrix: np.ndarray, speakers) -> np.ndarray:
-    """Standardise each feature over all frames of each speaker's clips (``normalize: speaker``).
-
-    matrix: (n, n_frames, n_features); speakers: (n,) one key per clip. Removes what is
-    constant in a voice (vocal tract, microphone, habitual pitch and loudness) and keeps how
-    each clip departs from the speaker's usual: the part emotion changes. Uses no labels,
-    only other recordings of the same speaker. Returns a new float32 array.
-    """
-    speakers = np.asarray(speakers)
-    result = np.empty(matrix.shape, dtype=np.float32)
-    for speaker in np.unique(speakers):
-        rows = np.flatnonzero(speakers == speaker)
-        frames = np.asarray(matrix[rows], dtype=np.float64).reshape(-1, matrix.shape[2])
-        mean, std = frames.mean(axis=0), frames.std(axis=0)
-        result[rows] = (matrix[rows] - mean) / np.maximum(std, 1e-5)
-    return result
-
-
 def by_speaker(params: FeatureParams) -> bool:
-    """Whether these features are standardised per speaker (``mfcc`` with normalize: speaker).
+    """Whether a model on these features standardises them per speaker (``mfcc`` with
+    normalize: speaker; ser.features.speaker).
 
     The ``seed`` recipe is the 2019 one exactly and is never normalised.
     """

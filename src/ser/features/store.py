@@ -7,8 +7,7 @@ A store is a folder::
     clips.txt            one clip id per row
     settings.json        the feature settings (features.describe)
 
-Rows are written shard by shard as they are computed (:func:`write`), standardised per
-speaker in two passes over the shards (:func:`normalize_by_speaker`), and read back lazily
+Rows are written shard by shard as they are computed (:func:`write`) and read back lazily
 (:func:`load`): a :class:`ShardedArray` reads only the rows it is asked for, from the
 files. A 100,000-clip store of the default features is 18 GB; a shard of the default size
 91 MB.
@@ -202,72 +201,3 @@ def load(folder: Path) -> tuple[list[str], ShardedArray, dict]:
     if len(rows) != len(clip_ids):
         raise ValueError(f"{folder}: {len(rows)} feature rows for {len(clip_ids)} clip ids")
     return clip_ids, rows, read_json(folder / "settings.json")
-
-
-def normalize_by_speaker(folder: Path, speakers) -> None:
-    """Standardise a written store's features per speaker, in place, shard by shard.
-
-    Gives exactly what :func:`ser.features.extract.normalize_by_speaker` gives for the whole array
-    (each feature over all frames of each speaker's clips), holding one shard at a time:
-    one pass sums each speaker's frames, one its squared deviations from the mean (both in
-    float64 and in row order, the order NumPy sums them in), one rewrites the shards.
-    speakers: (n,) one key per row of the store.
-    """
-    folder = Path(folder)
-    speakers = np.asarray(speakers)
-    paths = _shard_paths(folder)
-    sizes = [_Shard(path).rows for path in paths]
-    if sum(sizes) != len(speakers):
-        raise ValueError(f"{folder}: {sum(sizes)} rows but {len(speakers)} speakers")
-    if not len(speakers):
-        return
-    names, owner = np.unique(speakers, return_inverse=True)
-    frames = np.bincount(owner, minlength=len(names)) * _Shard(paths[0]).row_shape[0]
-    mean = _sum_by_speaker(paths, owner, len(names), lambda block, _: block) / frames[:, None]
-    squares = _sum_by_speaker(
-        paths, owner, len(names), lambda block, speaker: np.square(block - mean[speaker])
-    )
-    std = np.sqrt(squares / frames[:, None])
-    start = 0
-    for path in paths:
-        shard = np.load(path)
-        owners = owner[start : start + len(shard)]
-        start += len(shard)
-        for speaker in np.unique(owners):
-            rows = np.flatnonzero(owners == speaker)
-            shard[rows] = (shard[rows] - mean[speaker]) / np.maximum(std[speaker], 1e-5)
-        # The store is being written (in a temporary folder): replace each shard whole.
-        temporary = path.with_name(f".{path.name}.tmp")
-        with open(temporary, "wb") as file:
-            np.save(file, shard)
-        os.replace(temporary, path)
-
-
-# Clips converted to float64 at a time while summing (64 x 301 x 148 x 8 bytes = 23 MB).
-_SUM_CLIPS = 64
-
-
-def _sum_by_speaker(paths: list[Path], owner: np.ndarray, speakers: int, term) -> np.ndarray:
-    """Per speaker, the sum over the frames of its rows, in row order, of term(frames, speaker).
-
-    frames: (k, n_features) float64. (speakers, n_features) float64. Each new block is
-    added to the running total frame after frame, as NumPy's sum over axis 0 of all of a
-    speaker's frames at once would add them.
-    """
-    totals = None
-    start = 0
-    for path in paths:
-        shard = np.load(path)
-        for first in range(0, len(shard), _SUM_CLIPS):
-            block = shard[first : first + _SUM_CLIPS]
-            owners = owner[start + first : start + first + len(block)]
-            if totals is None:
-                totals = np.zeros((speakers, block.shape[-1]), dtype=np.float64)
-            for speaker in np.unique(owners):
-                frames = block[owners == speaker].astype(np.float64).reshape(-1, block.shape[-1])
-                values = term(frames, speaker)
-                totals[speaker] = np.add.reduce(
-                    np.concatenate([totals[speaker][None], values]), axis=0
-                )
-        start += len(shard)
-    return totals

@@ -12,6 +12,9 @@ from ser.fsutil import atomic_dir, read_json, write_json
 
 MODEL_FILE = "model.keras"
 META_FILE = "model.json"
+# model.json's layout. 2: "normalizer" (the speaker standardiser of features.normalize:
+# speaker, ser.features.speaker) and "calibration". read_meta upgrades older files.
+SCHEMA = 2
 
 
 def metadata(
@@ -23,11 +26,16 @@ def metadata(
     corpus: str,
     actors: dict[str, list[int | str]],
     validation: dict,
+    normalizer=None,
+    temperature: float = 1.0,
 ) -> dict:
-    """What model.json holds: class order, labels, features, architecture, training, data."""
+    """What model.json holds: class order, labels, features, architecture, training, data,
+    the speaker standardiser (a SpeakerNormalizer, or None) and the calibration temperature
+    that divides the log-probabilities."""
     from dataclasses import asdict
 
     return {
+        "schema": SCHEMA,
         "classes": list(labels.class_names),
         "labels": labels.to_dict(),
         "features": feature_settings,
@@ -36,7 +44,27 @@ def metadata(
         "corpus": corpus,
         "actors": actors,
         "validation": validation,
+        "normalizer": None if normalizer is None else normalizer.to_dict(),
+        "calibration": {"temperature": float(temperature)},
     }
+
+
+def upgrade(meta: dict) -> dict:
+    """model.json of any schema, as the current schema has it.
+
+    Schema 1 (no "schema" key) had no normalizer: its speaker-normalised features were
+    standardised by all of a speaker's recordings, which the current code does not do, so
+    such a model is refused by prediction (see ser.serve.predict) rather than misread.
+    """
+    meta = dict(meta)
+    version = meta.get("schema", 1)
+    if version > SCHEMA:
+        raise DataError(
+            f"model.json schema {version} is newer than this ser reads ({SCHEMA}): update ser"
+        )
+    if version == 1:
+        meta.update(schema=SCHEMA, normalizer=None, calibration={"temperature": 1.0})
+    return meta
 
 
 def save(folder: Path, model, meta: dict) -> None:
@@ -53,7 +81,7 @@ def read_meta(folder: Path) -> dict:
             f"{folder}: not a model folder (expected {MODEL_FILE} and {META_FILE}; "
             "train one with `dvc repro`)"
         )
-    return read_json(folder / META_FILE)
+    return upgrade(read_json(folder / META_FILE))
 
 
 def load(folder: Path):

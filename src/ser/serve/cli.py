@@ -118,10 +118,6 @@ def _as_dict(result, per_window: bool) -> dict:
     return data
 
 
-# A speaker-normalised model's statistics of a speaker are unreliable from fewer recordings.
-FEW_RECORDINGS = 8
-
-
 def _speakers(files: list[str], grouping: str) -> list[str]:
     """One speaker key per file: its folder, the file itself, or one speaker for all."""
     from ser.serve.predict import speaker_folders
@@ -131,21 +127,6 @@ def _speakers(files: list[str], grouping: str) -> list[str]:
     if grouping == "all":
         return ["all"] * len(files)
     return speaker_folders(files)
-
-
-def _warn_few_recordings(speakers: list[str], grouping: str) -> None:
-    from collections import Counter
-
-    few = {key: n for key, n in Counter(speakers).items() if n < FEW_RECORDINGS}
-    if few:
-        key, count = next(iter(few.items()))
-        print(
-            f"warning: this model standardises features (or its statistics) over each "
-            f"speaker's recordings "
-            f"(--speaker {grouping}); {len(few)} speaker(s) have fewer than {FEW_RECORDINGS}, "
-            f"e.g. {key} with {count}; predictions are less reliable (see README)",
-            file=sys.stderr,
-        )
 
 
 def cmd_predict(args) -> int:
@@ -167,8 +148,6 @@ def cmd_predict(args) -> int:
 
     files = [name for name in inputs if name != "-"]
     speakers = _speakers(files, args.speaker)
-    if predictor.by_speaker:
-        _warn_few_recordings(speakers, args.speaker)
     # Files go through predict_files (features in parallel, batched model calls), in order.
     file_results = predictor.predict_files(
         files,
@@ -264,10 +243,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     predict.add_argument(
         "--speaker",
-        choices=("folder", "file", "all"),
-        default="folder",
-        help="for a speaker-normalised model, which recordings share a speaker: those in the "
-        "same folder (default), none, or all of them",
+        choices=("file", "folder", "all"),
+        default="file",
+        help="which recordings are of the same speaker, standardised together: none (each "
+        "file alone, the default), those in the same folder, or all of them",
     )
     predict.add_argument(
         "--jobs",

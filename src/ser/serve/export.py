@@ -48,6 +48,13 @@ SPEAKER_HOW = (
     "and run again with speaker_statistics[i] = [mean, max(std, scale_floor)] of clip i's "
     "speaker (a speaker with a single clip: [its statistics, 1]) for the probabilities."
 )
+NORMALIZER_HOW = (
+    "Standardise the features of a speaker's k windows (k = 1 for one short recording) by "
+    "m = (k * mean + shrinkage * population_mean) / (k + shrinkage) and "
+    "s = sqrt((k * var + shrinkage * population_var) / (k + shrinkage)), floored at 1e-5, "
+    "where mean and var are over all frames of the k windows; then append one feature, "
+    "k / (k + shrinkage), to every frame."
+)
 # The description's marker: an output carrying it may be replaced by a new export.
 EXPORTED_BY = "ser export"
 SAVED_MODEL_DESCRIPTION = "export.json"
@@ -114,6 +121,8 @@ def describe(meta: dict, model, *, format: str, file_name: str) -> dict:
 
     For a speaker-statistics model, ``speaker_input`` describes the second input (with
     ``how``: the two passes that compute it) and ``statistics_output`` the second output.
+    For a speaker-normalised model, ``normalizer`` gives what standardises its input (with
+    ``how``), and ``temperature`` what the log-probabilities are divided by.
     """
     shapes = _input_shapes(model)
     classes = list(meta["classes"])
@@ -144,6 +153,12 @@ def describe(meta: dict, model, *, format: str, file_name: str) -> dict:
             "shape": [None, width],
             "dtype": "float32",
         }
+    if meta.get("normalizer") is not None:
+        description["normalizer"] = {
+            **meta["normalizer"],
+            "how": NORMALIZER_HOW,
+        }
+    description["temperature"] = meta["calibration"]["temperature"]
     return {
         **description,
         "classes": classes,

@@ -12,12 +12,13 @@ window); the file's probabilities are the mean over its windows.
 Many files go faster through ``predictor.predict_files(paths, n_jobs=...)``: features in
 worker processes, the model once per batch of windows.
 
-A model trained with ``features.normalize: speaker`` standardises features over all
-recordings of a speaker, and one with ``model.stats_normalize: speaker`` its statistics
-member's statistics over all windows of a speaker. ``predict_files`` takes one speaker key
-per file (``speakers``; default: the file's folder) and standardises each speaker's windows
-together; a single recording (predict_file, predict_array) is its own speaker, which works
-less well (with one window, the member sees its speaker's mean and adds little).
+A model trained with ``features.normalize: speaker`` standardises a speaker's features by
+the recordings of that speaker it is given (ser.features.speaker: one recording alone is a
+first-class case, the model was trained for it). ``predict_files`` takes one speaker key per
+file (``speakers``; default: each file is its own speaker) and standardises each speaker's
+windows together; ``predictor.stream()`` takes one speaker's recordings as they arrive,
+each judged with the ones before it. A model with ``model.stats_normalize: speaker`` also
+standardises its statistics member's statistics over a speaker's windows.
 """
 
 from __future__ import annotations
@@ -33,7 +34,9 @@ import numpy as np
 
 from ser.errors import DataError
 from ser.features import audio, extract
+from ser.features.speaker import Moments, SpeakerNormalizer
 from ser.model import modelio
+from ser.model.calibration import calibrate
 from ser.parallel import map_clips
 from ser.params import FeatureParams, ModelParams
 
@@ -128,6 +131,17 @@ class Predictor:
         )
         self.classes: list[str] = list(self.meta["classes"])
         self.rate = extract.analysis_rate(self.feature_params)
+        # The speaker standardiser of a features.normalize: speaker model (ser.features.speaker).
+        self.normalizer = None
+        if extract.by_speaker(self.feature_params):
+            if self.meta["normalizer"] is None:
+                raise DataError(
+                    f"{self.model_dir}: this model standardises speakers the way ser did before "
+                    "model.json schema 2 and cannot be used for prediction; retrain it with "
+                    "`dvc repro`"
+                )
+            self.normalizer = SpeakerNormalizer.from_dict(self.meta["normalizer"])
+        self.temperature = float(self.meta["calibration"]["temperature"])
         self._model = None
 
     @property
@@ -153,6 +167,8 @@ class Predictor:
     def _warm_model(self) -> None:
         """Load the model and call it once: its first call traces it (half a second)."""
         n_frames, n_features = extract.shape(self.feature_params)
+        if self.normalizer is not None:
+            n_features = self.normalizer.width
         batch = np.zeros((1, n_frames, n_features), dtype=np.float32)
         self.probabilities(batch, self.neutral_moments(1) if self.speaker_statistics else None)
 
@@ -168,7 +184,7 @@ class Predictor:
         return _windows(samples, self.feature_params)
 
     def probabilities(self, batch: np.ndarray, moments: np.ndarray | None = None) -> np.ndarray:
-        """(n, n_frames, n_features) features -> (n, classes) probabilities.
+        """(n, n_frames, n_features) model inputs -> (n, classes) calibrated probabilities.
 
         moments: (n, 2, width), each window's speaker moments, for a model whose statistics
         member standardises per speaker (speaker_statistics; ser.model.inference.SpeakerMoments)."""
@@ -180,7 +196,7 @@ class Predictor:
             if moments is not None:
                 block = [block, np.asarray(moments[start : start + BATCH_WINDOWS])]
             parts.append(self.model.predict_on_batch(block))
-        return np.asarray(np.concatenate(parts), dtype=float)
+        return calibrate(np.concatenate(parts), self.temperature)
 
     def predict_array(
         self, samples: np.ndarray, sample_rate: int, *, source: str = "<array>"
@@ -192,6 +208,24 @@ class Predictor:
             return Prediction(source=source, status="error", message=str(error))
         item = _prepare(mono, source, self.feature_params)
         return self._predict([item], [source])[0]
+
+    def predict_features(
+        self, windows: list[np.ndarray], speakers: list[str], sources: list[str] | None = None
+    ) -> list[Prediction]:
+        """Predict recordings given as their windows' features, (windows, n_frames,
+        n_features) each as ``extract.compute`` gives them, one speaker key per recording:
+        the path ``ser predict`` takes once a file's features are computed (the evaluate
+        stage uses it on the feature store)."""
+        sources = sources or [f"<recording {index}>" for index in range(len(windows))]
+        items = [
+            _Windows(source, [0.0] * len(batch), np.asarray(batch, dtype=np.float32))
+            for source, batch in zip(sources, windows, strict=True)
+        ]
+        return self._predict(items, list(speakers))
+
+    def stream(self) -> SpeakerStream:
+        """One speaker's recordings, predicted as they arrive (see SpeakerStream)."""
+        return SpeakerStream(self)
 
     def predict_file(self, path: str | Path) -> Prediction:
         """Predict one audio file; decoding problems give status 'error', never an exception."""
@@ -220,8 +254,8 @@ class Predictor:
         one loads TensorFlow, which saves seconds of start-up (the CLI does this; your main
         script must then be safe to import: ``if __name__ == "__main__":``).
 
-        For a speaker-normalised model, ``speakers`` names each file's speaker (default: its
-        folder); every file is prepared before the first prediction.
+        For a speaker-normalised model, ``speakers`` names each file's speaker (default: each
+        file is its own); every file is prepared before the first prediction.
 
         Memory stays bounded: a long recording is decoded and featurised a block at a time
         into a temporary file, and a speaker model's features beyond SPILL_BYTES wait on
@@ -255,7 +289,7 @@ class Predictor:
                         else:
                             held += item.batch.nbytes
                     items.append(item)
-                keys = speakers if speakers is not None else speaker_folders(paths)
+                keys = speakers if speakers is not None else list(paths)
                 yield from self._predict(items, keys)
                 return
             pending: list[Prediction | _Windows] = []
@@ -280,14 +314,17 @@ class Predictor:
         For a speaker-normalised model, ``speakers`` gives each item's speaker, whose
         windows are standardised together.
         """
-        by_frames = extract.by_speaker(self.feature_params)
-        scale = _speaker_statistics(items, speakers) if by_frames else {}
+        scale = {}
+        if self.normalizer is not None:
+            scale = {
+                key: self.normalizer.scale(moments)
+                for key, moments in speaker_moments(items, speakers).items()
+            }
 
         def scaled_chunks(index: int, item: _Windows) -> Iterator[np.ndarray]:
             for chunk in item.chunks(BATCH_WINDOWS):
                 if scale:
-                    mean, std = scale[speakers[index]]
-                    chunk = ((chunk - mean) / std).astype(np.float32)
+                    chunk = self.normalizer.apply(chunk, *scale[speakers[index]])
                 yield chunk
 
         moments = None
@@ -362,6 +399,50 @@ class Predictor:
                 for start, row in zip(item.starts, probabilities, strict=True)
             ],
         )
+
+
+class SpeakerStream:
+    """Recordings of one speaker arriving one after another (a voice message, then another;
+    a page where a visitor keeps talking): each is judged with the speaker's recordings so
+    far, itself included, so predictions improve as they arrive. Once all are in, ``again``
+    gives what ``predict_files`` gives for them as one speaker.
+
+    The recordings' features are held in memory for as long as the stream lives.
+    """
+
+    KEY = "stream"
+
+    def __init__(self, predictor: Predictor):
+        self.predictor = predictor
+        self.items: list[_Windows] = []
+
+    def add_array(self, samples: np.ndarray, sample_rate: int, *, source: str = "<array>"):
+        """Add one recording given as samples; returns its Prediction."""
+        try:
+            mono = audio.resample(
+                audio.to_mono(samples), orig_sr=sample_rate, target_sr=self.predictor.rate
+            )
+        except DataError as error:
+            return Prediction(source=source, status="error", message=str(error))
+        return self._add(_prepare(mono, source, self.predictor.feature_params))
+
+    def add_file(self, path: str | Path) -> Prediction:
+        """Add one audio file; returns its Prediction (status error if it cannot be read)."""
+        try:
+            mono = audio.load(str(path), sample_rate=self.predictor.rate)
+        except DataError as error:
+            return Prediction(source=str(path), status="error", message=str(error))
+        return self._add(_prepare(mono, str(path), self.predictor.feature_params))
+
+    def _add(self, item: Prediction | _Windows) -> Prediction:
+        if not isinstance(item, _Windows):
+            return item  # silent, too short: not a recording of the speaker
+        self.items.append(item)
+        return self.again()[-1]
+
+    def again(self) -> list[Prediction]:
+        """Every recording so far, judged with all of them."""
+        return self.predictor._predict(self.items, [self.KEY] * len(self.items))
 
 
 def speaker_folders(paths: list[str]) -> list[str]:
@@ -485,27 +566,15 @@ def _prepare_file(job: tuple[str, FeatureParams, Path]) -> Prediction | _Windows
             long.path.unlink(missing_ok=True)
 
 
-def _speaker_statistics(
+def speaker_moments(
     items: list[Prediction | _Windows], speakers: list[str]
-) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Each speaker's feature mean and std (floored at 1e-5) over all frames of its windows:
-    what extract.normalize_by_speaker uses, computed a few windows at a time."""
-    groups: dict[str, list[_Windows]] = {}
+) -> dict[str, Moments]:
+    """Each speaker's frame moments over all windows of its recordings (each window counts
+    as one recording), a few windows at a time."""
+    moments: dict[str, Moments] = {}
     for item, key in zip(items, speakers, strict=True):
         if isinstance(item, _Windows):
-            groups.setdefault(key, []).append(item)
-    statistics = {}
-    for key, group in groups.items():
-        total, count = 0.0, 0
-        for item in group:
             for chunk in item.chunks(STATISTICS_WINDOWS):
-                frames = chunk.reshape(-1, chunk.shape[-1])
-                total = total + frames.sum(axis=0, dtype=np.float64)
-                count += len(frames)
-        mean = total / count
-        squares = 0.0
-        for item in group:
-            for chunk in item.chunks(STATISTICS_WINDOWS):
-                squares = squares + ((chunk.reshape(-1, chunk.shape[-1]) - mean) ** 2).sum(axis=0)
-        statistics[key] = (mean, np.maximum(np.sqrt(squares / count), 1e-5))
-    return statistics
+                part = Moments.of(chunk)
+                moments[key] = moments[key] + part if key in moments else part
+    return moments

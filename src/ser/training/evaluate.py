@@ -1,4 +1,9 @@
-"""Scores of predictions against true classes."""
+"""Scores of predictions against true classes, and how test clips are grouped by speaker.
+
+The evaluate stage judges a model as users meet it: each test clip alone (one recording of
+a voice never heard, what ``ser predict FILE`` does), in small groups of the same speaker,
+and with all of the speaker's clips standardised together.
+"""
 
 from __future__ import annotations
 
@@ -39,21 +44,76 @@ def scores(y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequence[str]) -
     }
 
 
-SUMMARY_METRICS = ("accuracy", "macro_f1", "uar")
+# Recordings per test speaker at which a model is judged: one alone, a few, all of them.
+RECORDINGS = (1, 2, 4, 8, "all")
+# The seed of the order in which a test speaker's clips are dealt into groups.
+DEAL_SEED = 0
+# Above this share of one predicted class on a balanced test set, the model has collapsed.
+COLLAPSE_LIMIT = 0.6
+
+
+def deal_groups(speakers, recordings: int | str, *, seed: int = DEAL_SEED) -> np.ndarray:
+    """Each clip's group: its speaker's clips dealt, in a seeded order, into groups of
+    ``recordings`` ("all": one group per speaker); a speaker's last group may be smaller.
+
+    speakers: (n,) one key per clip. Returns (n,) group keys "speaker/index". The order of
+    a speaker's clips depends on the seed and the speaker's key only.
+    """
+    speakers = np.asarray(speakers).astype(str)
+    groups = np.empty(len(speakers), dtype=object)
+    for key in np.unique(speakers):
+        members = np.flatnonzero(speakers == key)
+        size = len(members) if recordings == "all" else int(recordings)
+        order = np.random.default_rng([seed, *key.encode()]).permutation(len(members))
+        for start in range(0, len(members), size):
+            groups[members[order[start : start + size]]] = f"{key}/{start // size}"
+    return groups
+
+
+def collapse(y_pred: np.ndarray, num_classes: int) -> float:
+    """The share of clips given the most-predicted class (1 / num_classes on a balanced test
+    set at best; above COLLAPSE_LIMIT the model says one thing for almost everything)."""
+    y_pred = np.asarray(y_pred, dtype=int)
+    if not len(y_pred):
+        return 0.0
+    return _round(np.bincount(y_pred, minlength=num_classes).max() / len(y_pred))
+
+
+SUMMARY_METRICS = (
+    "accuracy",
+    "macro_f1",
+    "uar",
+    "single.accuracy",
+    "single.macro_f1",
+    "single.uar",
+)
 
 
 def summarise_folds(runs: Sequence[dict]) -> dict:
     """Mean and sample standard deviation over folds (or seeds) of each score of `scores`.
 
-    ``{"runs": k, "accuracy": {"mean": .., "std": ..}, "macro_f1": .., "uar": ..}``; std is
-    0.0 for a single run. Runs whose score is null (no test clip) are left out of it.
+    ``{"runs": k, "accuracy": {"mean": .., "std": ..}, "macro_f1": .., "uar": ..,
+    "single": {"accuracy": .., ...}}`` (single: each clip judged alone); std is 0.0 for a
+    single run. Runs whose score is null or missing are left out of it.
     """
     summary: dict = {"runs": len(runs)}
     for metric in SUMMARY_METRICS:
-        values = [run[metric] for run in runs if run.get(metric) is not None]
-        if not values:
-            summary[metric] = {"mean": None, "std": None}
-            continue
+        values = [value for run in runs if (value := _get(run, metric)) is not None]
         std = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
-        summary[metric] = {"mean": _round(np.mean(values)), "std": _round(std)}
+        entry = (
+            {"mean": _round(np.mean(values)), "std": _round(std)}
+            if values
+            else {"mean": None, "std": None}
+        )
+        section, _, name = metric.rpartition(".")
+        (summary.setdefault(section, {}) if section else summary)[name] = entry
     return summary
+
+
+def _get(run: dict, dotted: str):
+    """run["a"]["b"] for "a.b"; None where a key is missing."""
+    for key in dotted.split("."):
+        if not isinstance(run, dict) or key not in run:
+            return None
+        run = run[key]
+    return run

@@ -1,0 +1,192 @@
+"""The one place that builds a training run's data: which rows, which copies, which speaker
+keys, and how each row is standardised. The train stage, the benchmarks and the tests' fixtures
+all call :func:`build_training_data`, so a figure measured by any of them is the pipeline's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ser.data.dataset import Rows
+from ser.features.speaker import (
+    ClipSums,
+    Scales,
+    SpeakerNormalizer,
+    Standardized,
+    draw_scales,
+)
+from ser.params import Params
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """Arrays (or array-likes read when indexed) for training.fit, and how they were made.
+
+    x_*: (n, n_frames, n_features) rows; y_*: (n,) class indices; *_speakers: (n,) speaker
+    keys (the statistics member standardises per speaker with them). copies: augmented
+    copies the statistics member trains on too. normalizer: the speaker standardiser the
+    model needs at prediction time (None when features.normalize is not speaker).
+    """
+
+    x_train: object
+    y_train: np.ndarray
+    x_val: object
+    y_val: np.ndarray
+    x_copies: object | None
+    y_copies: np.ndarray
+    train_speakers: np.ndarray
+    val_speakers: np.ndarray
+    copy_speakers: np.ndarray
+    normalizer: SpeakerNormalizer | None
+    counts: dict
+
+
+def build_training_data(
+    clips: pd.DataFrame,
+    store,
+    params: Params,
+    *,
+    copies: pd.DataFrame | None = None,
+    augmented=None,
+) -> TrainingData:
+    """The training data of one run.
+
+    clips: the run's labelled clips with columns clip_id, subset (train, val; others are
+    ignored), label, y (class index), row (in ``store``) and speaker (key). copies:
+    augmented copies with columns clip_id (of the clip copied), row (in ``augmented``); the
+    copies of the chosen
+    classes (augment.only_classes) of training clips join the network's training rows
+    when augment.members has network, and those of training and validation clips the
+    statistics member's rows when it has statistics.
+
+    With features.normalize: speaker, rows are standardised by SpeakerNormalizer (fitted
+    on the training speakers, shrinkage model.speaker_shrinkage): model.speaker_draws
+    copies of every training and validation row, the first standardised by all of its
+    speaker's clips, the others by random subsets of them (features/speaker.py), so the
+    model learns every number of recordings a user may give it.
+    """
+    train = clips[clips["subset"] == "train"]
+    val = clips[clips["subset"] == "val"]
+    chosen_copies = _copies(train, val, copies, params)
+    normalizer = None
+    if params.features.kind == "mfcc" and params.features.normalize == "speaker":
+        sums = ClipSums.of(store)
+        normalizer = SpeakerNormalizer.fit(
+            _subset(sums, train["row"].to_numpy()),
+            train["speaker"].to_numpy(),
+            shrinkage=params.model.speaker_shrinkage,
+        )
+        copy_sums = ClipSums.of(augmented) if augmented is not None and len(augmented) else None
+    draws = params.model.speaker_draws if normalizer is not None else 1
+    seed = params.train.seed
+
+    def rows_of(source, frame: pd.DataFrame, sums, *, salt: int):
+        """frame's rows of source, standardised (draws copies) or as they are."""
+        rows = frame["row"].to_numpy()
+        if normalizer is None:
+            return Rows((source, rows)), frame["speaker"].to_numpy()
+        part = _subset(sums, rows)
+        speakers = frame["speaker"].to_numpy()
+        scales = [
+            draw_scales(normalizer, part, speakers, whole=draw == 0, seed=seed * 1000 + salt + draw)
+            for draw in range(draws)
+        ]
+        merged = Scales(
+            np.concatenate([s.mean for s in scales]),
+            np.concatenate([s.std for s in scales]),
+            np.concatenate([s.trust for s in scales]),
+        )
+        return Standardized(Rows((source, np.tile(rows, draws))), merged, normalizer), np.tile(
+            speakers, draws
+        )
+
+    sums_of_store = sums if normalizer is not None else None
+    sums_of_copies = copy_sums if normalizer is not None else None
+    x_train, train_speakers = rows_of(store, train, sums_of_store, salt=1)
+    x_val, val_speakers = rows_of(store, val, sums_of_store, salt=2)
+    y_train = np.tile(train["y"].to_numpy(), draws)
+    y_val = np.tile(val["y"].to_numpy(), draws)
+    network = chosen_copies["network"]
+    if len(network):
+        # The network's copies: a speaker's copies are standardised among its copies.
+        x_net, net_speakers = rows_of(augmented, network, sums_of_copies, salt=3)
+        x_train = _concat(x_train, x_net)
+        train_speakers = np.concatenate([train_speakers, net_speakers])
+        y_train = np.concatenate([y_train, np.tile(network["y"].to_numpy(), draws)])
+    member = chosen_copies["statistics"]
+    x_copies, copy_speakers, y_copies = None, np.array([]), np.array([], dtype=int)
+    if len(member):
+        x_copies, copy_speakers = rows_of(augmented, member, sums_of_copies, salt=4)
+        y_copies = np.tile(member["y"].to_numpy(), draws)
+    return TrainingData(
+        x_train=x_train,
+        y_train=y_train,
+        x_val=x_val,
+        y_val=y_val,
+        x_copies=x_copies,
+        y_copies=y_copies,
+        train_speakers=train_speakers,
+        val_speakers=val_speakers,
+        copy_speakers=copy_speakers,
+        normalizer=normalizer,
+        counts={"train": len(train), "train_augmented": len(network), "val": len(val)},
+    )
+
+
+def _copies(train, val, copies, params: Params) -> dict[str, pd.DataFrame]:
+    """The augmented copies each member trains on, with their clip's class and speaker."""
+    empty = pd.DataFrame(columns=["clip_id", "row", "y", "speaker"])
+    if copies is None or not len(copies):
+        return {"network": empty, "statistics": empty}
+    chosen = set(params.augment.only_classes) or set(train["label"]) | set(val["label"])
+
+    def of(subsets: pd.DataFrame) -> pd.DataFrame:
+        picked = copies.merge(subsets[["clip_id", "y", "label", "speaker"]], on="clip_id")
+        return picked[picked["label"].isin(chosen)].reset_index(drop=True)
+
+    return {
+        "network": of(train) if params.augment.network_copies else empty,
+        "statistics": of(pd.concat([train, val]))
+        if params.augment.statistics_copies and params.model.statistics_member
+        else empty,
+    }
+
+
+def _subset(sums: ClipSums | None, rows: np.ndarray) -> ClipSums | None:
+    if sums is None:
+        return None
+    return ClipSums(sums.frames[rows], sums.total[rows], sums.squares[rows])
+
+
+class _Concatenated:
+    """Two array-likes of the same row shape, one after the other, read when indexed."""
+
+    def __init__(self, first, second):
+        self.first, self.second = first, second
+        self.shape = (len(first) + len(second), *first.shape[1:])
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, index) -> np.ndarray:
+        rows = np.atleast_1d(np.arange(len(self))[index])
+        result = np.empty((len(rows), *self.shape[1:]), dtype=np.float32)
+        low = rows < len(self.first)
+        if low.any():
+            result[low] = self.first[rows[low]]
+        if (~low).any():
+            result[~low] = self.second[rows[~low] - len(self.first)]
+        return result
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        whole = np.concatenate([np.asarray(self.first), np.asarray(self.second)])
+        return whole if dtype is None else whole.astype(dtype)
+
+
+def _concat(first, second):
+    if isinstance(first, Rows) and isinstance(second, Rows):
+        return Rows(*first.parts, *second.parts)
+    return _Concatenated(first, second)

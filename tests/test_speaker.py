@@ -1,0 +1,94 @@
+"""The speaker standardiser (ser.features.speaker): one recording to all of a speaker's."""
+
+import numpy as np
+import pytest
+
+from ser.features.speaker import (
+    ClipSums,
+    Moments,
+    SpeakerNormalizer,
+    Standardized,
+    draw_scales,
+)
+
+
+@pytest.fixture
+def clips(rng):
+    """Two speakers of six clips each, the second much "louder", (12, 10, 4)."""
+    matrix = rng.normal(3.0, 2.0, size=(12, 10, 4)).astype(np.float32)
+    matrix[6:] += 10.0
+    return matrix, np.array(["a"] * 6 + ["b"] * 6)
+
+
+def test_moments_merge_exactly(clips):
+    matrix, _ = clips
+    merged = Moments.of(matrix[:4]) + Moments.of(matrix[4:9])
+    whole = Moments.of(matrix[:9])
+    assert merged.recordings == 9 and merged.frames == 90
+    np.testing.assert_allclose(merged.mean, whole.mean)
+    np.testing.assert_allclose(merged.var, matrix[:9].reshape(-1, 4).var(axis=0), rtol=1e-6)
+
+
+def test_without_shrinkage_a_speaker_is_standardised_over_all_its_frames(clips):
+    matrix, speakers = clips
+    sums = ClipSums.of(matrix)
+    normalizer = SpeakerNormalizer.fit(sums, speakers, shrinkage=0.0)
+    for key in ("a", "b"):
+        rows = np.flatnonzero(speakers == key)
+        standard = normalizer.apply_group(matrix[rows], sums.group(rows))
+        frames = standard[..., :4].reshape(-1, 4)
+        np.testing.assert_allclose(frames.mean(axis=0), 0, atol=1e-5)
+        np.testing.assert_allclose(frames.std(axis=0), 1, atol=1e-4)
+        np.testing.assert_array_equal(standard[..., 4], 1.0)  # trust: all of it
+
+
+def test_shrinkage_pulls_one_recording_toward_the_population(clips):
+    matrix, speakers = clips
+    sums = ClipSums.of(matrix)
+    normalizer = SpeakerNormalizer.fit(sums, speakers, shrinkage=2.0)
+    np.testing.assert_allclose(
+        normalizer.population_mean,
+        (matrix[:6].mean(axis=(0, 1)) + matrix[6:].mean(axis=(0, 1))) / 2,
+        rtol=1e-5,
+    )
+    one = sums.group(np.array([7]))
+    mean, _, trust = normalizer.scale(one)
+    np.testing.assert_allclose(mean, (one.mean + 2.0 * normalizer.population_mean) / 3.0)
+    assert trust == pytest.approx(1 / 3)
+    # One recording alone is not erased: its own standardised mean is not zero.
+    standard = normalizer.apply_group(matrix[[7]], one)
+    assert np.abs(standard[..., :4].mean(axis=(0, 1))).max() > 0.5
+    assert standard.shape == (1, 10, normalizer.width) and normalizer.width == 5
+
+
+def test_training_draws_cover_one_recording_to_all(clips):
+    matrix, speakers = clips
+    sums = ClipSums.of(matrix)
+    normalizer = SpeakerNormalizer.fit(sums, speakers, shrinkage=2.0)
+    whole = draw_scales(normalizer, sums, speakers, whole=True, seed=0)
+    np.testing.assert_allclose(whole.trust, 6 / 8)
+    drawn = [draw_scales(normalizer, sums, speakers, whole=False, seed=seed) for seed in range(20)]
+    sizes = {round(2 * t / (1 - t)) for scales in drawn for t in scales.trust}
+    assert sizes == {1, 2, 3, 4, 5, 6}  # k = 2 t / (1 - t) for shrinkage 2
+    again = draw_scales(normalizer, sums, speakers, whole=False, seed=3)
+    np.testing.assert_array_equal(again.mean, drawn[3].mean)  # seeded
+
+
+def test_standardized_rows_read_like_an_array(clips):
+    matrix, speakers = clips
+    sums = ClipSums.of(matrix)
+    normalizer = SpeakerNormalizer.fit(sums, speakers, shrinkage=1.0)
+    scales = draw_scales(normalizer, sums, speakers, whole=False, seed=0)
+    rows = Standardized(matrix, scales, normalizer)
+    assert rows.shape == (12, 10, 5) and len(rows) == 12
+    np.testing.assert_array_equal(rows[np.array([3, 8])], np.asarray(rows)[[3, 8]])
+    expected = normalizer.apply(matrix[[8]], scales.mean[8], scales.std[8], scales.trust[8])
+    np.testing.assert_allclose(rows[np.array([8])], expected)
+
+
+def test_the_normalizer_round_trips_through_json(clips):
+    matrix, speakers = clips
+    normalizer = SpeakerNormalizer.fit(ClipSums.of(matrix), speakers, shrinkage=2.0)
+    again = SpeakerNormalizer.from_dict(normalizer.to_dict())
+    np.testing.assert_array_equal(again.population_var, normalizer.population_var)
+    assert again.shrinkage == 2.0
