@@ -3,7 +3,7 @@
     POST /predict           an audio file (raw body, or multipart field ``file``) -> the JSON
                             object ``ser predict --format json`` prints for it
     GET  /model             what ``ser info`` prints
-    GET  /health            {"status": "ok", "sessions": ...} once the model is warm
+    GET  /health            {"status": "ok", ...} once the model is warm
     DELETE /session/{id}    forget a page's speaker session
     GET  /                  the page (ser/serve/static/)
 
@@ -221,7 +221,11 @@ def create_app(settings: ServeSettings) -> FastAPI:
 
     @app.get("/health")
     async def health() -> dict:
-        return {"status": "ok", "sessions": sessions is not None}
+        return {
+            "status": "ok",
+            "sessions": sessions is not None,
+            "open_sessions": 0 if sessions is None else len(sessions),
+        }
 
     @app.get("/model")
     async def model() -> dict:
