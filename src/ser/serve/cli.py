@@ -196,10 +196,10 @@ def cmd_export(args) -> int:
 
 def cmd_serve(args) -> int:
     from ser.errors import SerError
-    from ser.model import modelio
+    from ser.serve.predict import Predictor
 
     try:
-        modelio.read_meta(Path(args.model))
+        Predictor(args.model)  # reads model.json only: a bad folder fails here, in one line
     except SerError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
