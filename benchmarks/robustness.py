@@ -64,6 +64,14 @@ except ImportError:  # pragma: no cover - before it does
 
 CLEAN = "clean"
 RECORDINGS = ("1", "all")
+# Other ways of grouping clean test clips into "speakers" (k = all), as `ser predict` groups
+# files by folder: each speaker's clips of one emotion together (what a corpus laid out in
+# speaker_emotion folders, like TESS, gets), or every test speaker's clips as one speaker
+# (a corpus in one folder, like EmoDB's wav/ or CREMA-D's AudioWAV/).
+GROUPINGS = {
+    "speaker_emotion": lambda model, row: f"{model}:{row.actor}:{row.emotion}",
+    "all_speakers": lambda model, row: model,
+}
 
 
 @dataclasses.dataclass
@@ -76,6 +84,7 @@ class Outcome:
     emotions: list[str] = dataclasses.field(default_factory=list)
     single: list[int] = dataclasses.field(default_factory=list)  # k = 1; -1: no prediction
     together: list[int] = dataclasses.field(default_factory=list)  # k = all
+    grouped: dict[str, list[int]] = dataclasses.field(default_factory=dict)  # GROUPINGS
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -106,6 +115,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=[],
         metavar="NAME=SOURCE",
         help=f"a corpus the models never saw ({', '.join(corpora.MAPPED)}), as a zip or folder",
+    )
+    parser.add_argument(
+        "--groupings",
+        nargs="*",
+        default=[],
+        choices=sorted(GROUPINGS),
+        help="also score clean speech with the clips grouped into speakers these ways",
     )
     parser.add_argument("--seed", type=int, default=0, help="of the perturbations and clip choice")
     parser.add_argument(
@@ -184,6 +200,7 @@ def predict(
     condition: str,
     seed: int,
     scratch: Path,
+    groupings: tuple[str, ...] = (),
 ) -> Outcome:
     """Each clip (columns path, sample_rate, actor, clip_id, target, emotion) under
     ``condition`` (clean or a perturbation's name), alone and with its speaker's clips."""
@@ -209,6 +226,11 @@ def predict(
         speakers.append(f"{model}:{row.actor}")
     for result in predictor.predict_files(written, speakers=speakers):
         outcome.together.append(_index(predictor, result))
+    for grouping in groupings:
+        keys = [GROUPINGS[grouping](model, row) for row in clips.itertuples()]
+        outcome.grouped[grouping] = [
+            _index(predictor, result) for result in predictor.predict_files(written, speakers=keys)
+        ]
     return outcome
 
 
@@ -342,6 +364,7 @@ def main(argv: list[str] | None = None) -> None:
                         condition=condition,
                         seed=args.seed,
                         scratch=scratch,
+                        groupings=tuple(args.groupings) if condition == CLEAN else (),
                     )
                 )
                 print(
@@ -390,6 +413,9 @@ def main(argv: list[str] | None = None) -> None:
             "speech_same_emotions": summarise(speech[CLEAN], class_names, emotions=song_emotions),
             "song": summarise(sung, class_names),
         }
+    for grouping in args.groupings:
+        regrouped = [dataclasses.replace(o, together=o.grouped[grouping]) for o in speech[CLEAN]]
+        report.setdefault("groupings", {})[grouping] = summarise(regrouped, class_names)
     for name, outcomes in other.items():
         report.setdefault("corpora", {})[name] = summarise(outcomes, class_names)
     report["by_model"] = {
@@ -413,6 +439,10 @@ def rows(report: dict) -> list[dict]:
         found.append(("speech, song's emotions", report["song"]["speech_same_emotions"]))
         found.append(("song", report["song"]["song"]))
     found += [(f"corpus {name}", result) for name, result in report.get("corpora", {}).items()]
+    found += [
+        (f"speech clean, grouped {name}", result)
+        for name, result in report.get("groupings", {}).items()
+    ]
     table = []
     for condition, result in found:
         for recordings in RECORDINGS:

@@ -125,6 +125,9 @@ def test_benchmark_runs_on_a_tiny_workspace(robustness, workspace, song, tmp_pat
             "telephone",
             "--song",
             str(song),
+            "--groupings",
+            "speaker_emotion",
+            "all_speakers",
             "--out",
             str(out),
             "--plot",
@@ -141,6 +144,8 @@ def test_benchmark_runs_on_a_tiny_workspace(robustness, workspace, song, tmp_pat
             assert 0 <= scored["accuracy"] <= 1 and 1 / 8 <= scored["collapse"] <= 1
     assert report["song"]["emotions"] == ["angry", "calm", "fearful", "happy", "neutral", "sad"]
     assert report["song"]["song"]["clips"] == 12
+    assert set(report["groupings"]) == {"speaker_emotion", "all_speakers"}
+    assert report["groupings"]["all_speakers"]["clips"] == 12
     table = pd.read_csv(plot)
     assert set(table["recordings"].astype(str)) == {"1", "all"}
     assert "song" in set(table["condition"])
