@@ -92,46 +92,46 @@ def make_corpus(work: Path) -> list[Path]:
 def train_default_model(work: Path, clips: list[Path], params_path: Path) -> Path:
     """A model of the default params, trained briefly on the synthetic clips."""
     import numpy as np
+    import pandas as pd
 
     from ser.data.labels import LabelSpec
     from ser.features import extract
     from ser.model import modelio
     from ser.params import load_params
-    from ser.training.train import TrainingSettings, fit
+    from ser.training.run import train_run
 
     folder = work / "model"
     if folder.exists():
         return folder
     params = load_params(params_path)
+    params = dataclasses.replace(
+        params, train=dataclasses.replace(params.train, epochs=TRAIN_EPOCHS)
+    )
     spec = LabelSpec.from_params(params.labels)
     x, _ = extract.featurize_many([str(c) for c in clips], params.features, n_jobs=os.cpu_count())
     # Synthetic names follow RAVDESS: 03-01-EMOTION-...-ACTOR.wav; emotions8 keeps all eight.
     y = np.array([int(c.stem.split("-")[2]) - 1 for c in clips])
     actors = np.array([int(c.stem.split("-")[-1]) for c in clips])
-    train, val = np.isin(actors, TRAIN_ACTORS), np.isin(actors, VAL_ACTORS)
-    train_params = dataclasses.replace(params.train, epochs=TRAIN_EPOCHS)
-    model, history = fit(
-        x[train],
-        y[train],
-        x[val],
-        y[val],
-        num_classes=len(spec.class_names),
-        model_params=params.model,
-        train_params=train_params,
-        train_speakers=actors[train],
-        val_speakers=actors[val],
+    subsets = np.select(
+        [np.isin(actors, TRAIN_ACTORS), np.isin(actors, VAL_ACTORS)], ["train", "val"], "other"
     )
+    frame = pd.DataFrame(
+        {
+            "clip_id": [c.stem for c in clips],
+            "subset": subsets,
+            "label": [spec.class_names[i] for i in y],
+            "y": y,
+            "row": np.arange(len(clips)),
+            "speaker": actors,
+        }
+    )
+    model, _, fields = train_run(frame, x, params, spec)
     meta = modelio.metadata(
         labels=spec,
         feature_settings=extract.describe(params.features),
-        model_params=params.model,
-        training={
-            **vars(TrainingSettings.resolve(params.model, train_params)),
-            "epochs": TRAIN_EPOCHS,
-        },
         corpus="synthetic",
         actors={"train": list(TRAIN_ACTORS), "val": list(VAL_ACTORS), "test": []},
-        validation={"best_epoch": history["best_epoch"]},
+        **fields,
     )
     modelio.save(folder, model, meta)
     return folder
@@ -171,6 +171,7 @@ def one_core_worker(model_dir: Path, inputs: Path, clips: int) -> None:
     threadpool_limits(limits=1)
 
     from ser.features import audio, extract
+    from ser.features.speaker import Moments
     from ser.serve.predict import Predictor
 
     predictor = Predictor(model_dir)
@@ -184,6 +185,8 @@ def one_core_worker(model_dir: Path, inputs: Path, clips: int) -> None:
         )[None]
         for path in paths[:5]
     ]
+    if predictor.normalizer is not None:  # as ser predict does for one file alone
+        batches = [predictor.normalizer.apply_group(b, Moments.of(b)) for b in batches]
     for path in paths[:5]:  # warm-up: first calls trace and allocate
         predictor.predict_file(path)
     # Wall time, and CPU time of this process (on its one core): the CPU time does not grow

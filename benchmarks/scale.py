@@ -7,8 +7,8 @@ speaker as in RAVDESS. Each measurement runs in a child process; the parent samp
 resident memory (RSS) of the child and all its descendants (pool workers, a Dask cluster)
 every 0.2 s and keeps the peak of their sum.
 
-* featurize: what the featurize stage does (ser.features.extract.featurize_to_store, then
-  ser.features.store.normalize_by_speaker), once per --workers setting: a number of local worker
+* featurize: what the featurize stage does (ser.features.extract.featurize_to_store), once
+  per --workers setting: a number of local worker
   processes, or ``dask`` for a distributed.LocalCluster of two one-thread worker processes
   on 127.0.0.1 (its start-up is timed apart).
 * train: ser.training.train.fit for --train-epochs epochs on the last store (actors 1-16 of each
@@ -62,8 +62,8 @@ def corpus(work: Path, clips: int) -> list[tuple[str, str, str, int, int]]:
 
 
 def featurize(work: Path, clips: int, setting: str, store_dir: Path) -> dict:
-    """Child: featurize and normalise the scaled corpus into store_dir."""
-    from ser.features import extract, store
+    """Child: featurize the scaled corpus into store_dir."""
+    from ser.features import extract
     from ser.fsutil import atomic_dir
     from ser.params import load_params
 
@@ -89,16 +89,12 @@ def featurize(work: Path, clips: int, setting: str, store_dir: Path) -> dict:
         n_jobs = 1
     else:
         n_jobs = int(setting)
-    speaker_of = {clip_id: speaker for clip_id, _, speaker, _, _ in rows}
     with atomic_dir(store_dir) as folder:
         started = time.perf_counter()
         written, failures = extract.featurize_to_store(
             folder, [(clip_id, path) for clip_id, path, *_ in rows], params, n_jobs=n_jobs
         )
         figures["featurize_seconds"] = round(time.perf_counter() - started, 1)
-        started = time.perf_counter()
-        store.normalize_by_speaker(folder, [speaker_of[clip] for clip in written])
-        figures["normalize_seconds"] = round(time.perf_counter() - started, 1)
     if cluster is not None:
         cluster.close()
     figures["clips_per_second"] = round(len(written) / figures["featurize_seconds"], 1)
@@ -111,11 +107,13 @@ def train(work: Path, clips: int, epochs: int, store_dir: Path) -> dict:
     import dataclasses
 
     import numpy as np
+    import pandas as pd
 
-    from ser.data.dataset import Rows
     from ser.features import store
+    from ser.features.speaker import ClipSums, Standardized
     from ser.model.inference import predict_proba
     from ser.params import load_params
+    from ser.training.data import build_training_data
     from ser.training.train import IN_MEMORY_BYTES, fit
 
     params = load_params(ROOT / "params.yaml")
@@ -128,28 +126,48 @@ def train(work: Path, clips: int, epochs: int, store_dir: Path) -> dict:
         "val": np.flatnonzero((actors >= 17) & (actors <= 20)),
         "test": np.flatnonzero(actors >= 21),
     }
-    x_train, x_val = Rows((rows, subsets["train"])), Rows((rows, subsets["val"]))
+    clips = pd.DataFrame(
+        {
+            "clip_id": clip_ids,
+            "subset": np.select([actors <= 16, actors <= 20], ["train", "val"], default="test"),
+            "label": labels.astype(str),
+            "y": labels,
+            "row": np.arange(len(clip_ids)),
+            "speaker": actors,
+        }
+    )
+    params = dataclasses.replace(params, train=dataclasses.replace(params.train, epochs=epochs))
+    data = build_training_data(clips, rows, params)
     started = time.perf_counter()
     model, history = fit(
-        x_train,
-        labels[subsets["train"]],
-        x_val,
-        labels[subsets["val"]],
+        data.x_train,
+        data.y_train,
+        data.x_val,
+        data.y_val,
         num_classes=8,
         model_params=params.model,
-        train_params=dataclasses.replace(params.train, epochs=epochs),
-        train_speakers=actors[subsets["train"]],
-        val_speakers=actors[subsets["val"]],
+        train_params=params.train,
+        train_speakers=data.train_speakers,
+        val_speakers=data.val_speakers,
     )
     seconds = time.perf_counter() - started
     started = time.perf_counter()
+    # Each test speaker standardised by all of its clips (the normaliser's k = all).
+    test = subsets["test"]
+    sums = ClipSums.of(rows)
+    scales = data.normalizer.scales(
+        ClipSums(sums.frames[test], sums.total[test], sums.squares[test]), actors[test]
+    )
+    from ser.data.dataset import Rows
+
     predicted = predict_proba(
-        model, Rows((rows, subsets["test"])), speakers=actors[subsets["test"]]
+        model, Standardized(Rows((rows, test)), scales, data.normalizer)
     ).argmax(axis=1)
     return {
         "train_clips": len(subsets["train"]),
         "val_clips": len(subsets["val"]),
-        "from_disk": x_train.nbytes + x_val.nbytes > IN_MEMORY_BYTES,
+        "from_disk": 4 * (np.prod(data.x_train.shape) + np.prod(data.x_val.shape))
+        > IN_MEMORY_BYTES,
         "epochs": len(history["loss"]),
         "train_seconds": round(seconds, 1),
         "predict_seconds": round(time.perf_counter() - started, 1),

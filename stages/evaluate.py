@@ -22,10 +22,9 @@ from ser.data.manifest import read_manifest, write_csv
 from ser.data.split import fold_subsets
 from ser.features import extract
 from ser.fsutil import write_json
-from ser.model.calibration import calibration_error
 from ser.params import load_params
 from ser.serve.predict import Predictor
-from ser.training.evaluate import RECORDINGS, collapse, deal_groups, scores
+from ser.training.evaluate import RECORDINGS, judge, judge_recordings, scores
 
 MANIFEST = Path("data/manifest.csv")
 SPLIT = Path("data/split.csv")
@@ -68,22 +67,8 @@ def main() -> None:
     # One window per clip, as featurize computed it from the file.
     windows = [store[np.array([row])] for row in test["row"].to_numpy()]
 
-    judged = {}
-    for recordings in RECORDINGS:
-        groups = deal_groups(speakers, recordings)
-        results = predictor.predict_features(windows, list(groups), list(test["clip_id"]))
-        probabilities = np.array([[r.probabilities[name] for name in names] for r in results])
-        judged[recordings] = probabilities.reshape(len(results), len(names))
-
-    def judge(probabilities: np.ndarray) -> dict:
-        predicted = probabilities.argmax(axis=1)
-        return {
-            **scores(y_true, predicted, names),
-            "ece": round(calibration_error(probabilities, y_true), 6),
-            "collapse": collapse(predicted, len(names)),
-        }
-
-    whole, single = judge(judged["all"]), judge(judged[1])
+    judged = judge_recordings(predictor, windows, speakers, list(test["clip_id"]), names)
+    whole, single = judge(judged["all"], y_true, names), judge(judged[1], y_true, names)
     excluded = pd.concat(
         [
             manifest.loc[manifest["excluded"] != "", ["clip_id", "excluded"]],

@@ -20,11 +20,8 @@ from ser.data.split import fold_subsets, speakers_by_subset
 from ser.features import extract
 from ser.fsutil import write_json
 from ser.model import modelio
-from ser.model.calibration import calibrate, calibration_error, fit_temperature
-from ser.model.inference import needs_speakers, predict_proba
 from ser.params import load_params
-from ser.training.data import build_training_data
-from ser.training.train import TrainingSettings, fit
+from ser.training.run import train_run
 
 MANIFEST = Path("data/manifest.csv")
 SPLIT = Path("data/split.csv")
@@ -71,38 +68,34 @@ def main() -> None:
     clips = clips.assign(speaker=clips["clip_id"].map(speaker_of))
     augmented_ids, augmented, _ = extract.load_store(AUGMENTED)
     copies = pd.DataFrame({"clip_id": augmented_ids, "row": np.arange(len(augmented_ids))})
-    data = build_training_data(clips, store, params, copies=copies, augmented=augmented)
-    log.info(
-        "%strain: %d clips (+%d augmented), val: %d clips, statistics member's copies: %d, "
-        "classes: %s",
-        "" if fold is None else f"fold {fold}: ",
-        data.counts["train"],
-        data.counts["train_augmented"],
-        data.counts["val"],
-        0 if data.x_copies is None else len(data.x_copies),
-        ", ".join(spec.class_names),
-    )
 
-    def train_model(on_epoch_end=None):
-        return fit(
-            data.x_train,
-            data.y_train,
-            data.x_val,
-            data.y_val,
-            num_classes=len(spec.class_names),
-            model_params=params.model,
-            train_params=params.train,
+    def log_data(data) -> None:
+        log.info(
+            "%strain: %d clips (+%d augmented), val: %d clips, statistics member's copies: %d, "
+            "classes: %s",
+            "" if fold is None else f"fold {fold}: ",
+            data.counts["train"],
+            data.counts["train_augmented"],
+            data.counts["val"],
+            0 if data.x_copies is None else len(data.x_copies),
+            ", ".join(spec.class_names),
+        )
+
+    def train(on_epoch_end=None):
+        return train_run(
+            clips,
+            store,
+            params,
+            spec,
+            copies=copies,
+            augmented=augmented,
             on_epoch_end=on_epoch_end,
             verbose=1 if sys.stdout.isatty() else 0,
-            x_copies=data.x_copies,
-            y_copies=data.y_copies,
-            train_speakers=data.train_speakers,
-            val_speakers=data.val_speakers,
-            copy_speakers=data.copy_speakers,
+            log=log_data,
         )
 
     if curves is None:
-        model, history = train_model()
+        model, summary, fields = train()
     else:
         from dvclive import Live
 
@@ -114,60 +107,20 @@ def main() -> None:
                     live.log_metric(key, float(value))
                 live.next_step()
 
-            model, history = train_model(log_epoch)
-    best = history["best_epoch"]
-    summary = {
-        "best_epoch": best,
-        "epochs_run": len(history["loss"]),
-        "val_loss": round(history["val_loss"][best - 1], 6),
-        "val_accuracy": round(history["val_accuracy"][best - 1], 6),
-        "clips": data.counts,
-    }
-    if "ensemble" in history:  # model.ensemble > 1: the first member's epochs above
-        summary["members"] = [
-            {key: round(value, 6) for key, value in member.items()} for member in history["members"]
-        ]
-        summary["ensemble"] = {key: round(v, 6) for key, v in history["ensemble"].items()}
-    # model.stats_weight > 0: the statistics member, trained on the train and val clips. The
-    # val scores above are the network's, which chose its epoch on them.
-    if "statistics" in history:
-        summary["statistics"] = history["statistics"]
-    # Temperature scaling on the validation speakers (every number of recordings they were
-    # drawn with), so that a prediction's confidence reads as the chance it is right.
-    validation = predict_proba(
-        model,
-        data.x_val,
-        speakers=data.val_speakers if needs_speakers(model) else None,
-    )
-    temperature = fit_temperature(validation, data.y_val)
-    summary["calibration"] = {
-        "temperature": temperature,
-        "val_ece_before": round(calibration_error(validation, data.y_val), 6),
-        "val_ece_after": round(
-            calibration_error(calibrate(validation, temperature), data.y_val), 6
-        ),
-    }
+            model, summary, fields = train(log_epoch)
     meta = modelio.metadata(
         labels=spec,
         feature_settings=settings,
-        model_params=params.model,
-        training={
-            **vars(TrainingSettings.resolve(params.model, params.train)),
-            "seed": params.train.seed,
-            "epochs": params.train.epochs,
-        },
         corpus=params.data.corpus,
         # "corpus:actor" with several corpora: actor 3 of two corpora is two speakers.
         actors=speakers_by_subset(clips, manifest),
-        validation=summary,
-        normalizer=data.normalizer,
-        temperature=temperature,
+        **fields,
     )
     modelio.save(model_dir, model, meta)
     write_json(metrics_path, summary)
     log.info(
         "kept epoch %d of %d: val_loss %.4f, val_accuracy %.4f",
-        best,
+        summary["best_epoch"],
         summary["epochs_run"],
         summary["val_loss"],
         summary["val_accuracy"],

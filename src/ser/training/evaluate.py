@@ -79,6 +79,33 @@ def collapse(y_pred: np.ndarray, num_classes: int) -> float:
     return _round(np.bincount(y_pred, minlength=num_classes).max() / len(y_pred))
 
 
+def judge_recordings(
+    predictor, windows: list[np.ndarray], speakers, sources: list[str], names: list[str]
+) -> dict[int | str, np.ndarray]:
+    """Each clip's class probabilities (n, classes), judged by ``predictor`` (a
+    ser.serve.predict.Predictor: what ``ser predict`` runs) with the clip's speaker dealt into
+    groups of each size of RECORDINGS; {recordings: probabilities}."""
+    judged = {}
+    for recordings in RECORDINGS:
+        groups = deal_groups(speakers, recordings)
+        results = predictor.predict_features(windows, list(groups), list(sources))
+        rows = [[result.probabilities[name] for name in names] for result in results]
+        judged[recordings] = np.array(rows, dtype=float).reshape(len(results), len(names))
+    return judged
+
+
+def judge(probabilities: np.ndarray, y_true: np.ndarray, names: list[str]) -> dict:
+    """scores, the expected calibration error and the collapse share of one judgement."""
+    from ser.model.calibration import calibration_error
+
+    predicted = probabilities.argmax(axis=1)
+    return {
+        **scores(y_true, predicted, names),
+        "ece": _round(calibration_error(probabilities, y_true)),
+        "collapse": collapse(predicted, len(names)),
+    }
+
+
 SUMMARY_METRICS = (
     "accuracy",
     "macro_f1",

@@ -1,0 +1,195 @@
+"""Actor cross-validation of the pipeline at every number of recordings per test speaker.
+
+    python benchmarks/recordings_cv.py ../shared/data/ravdess-speech-actors01-20-24k.zip \
+        --seeds 0 1 2 --out /tmp/recordings_cv.json
+    python benchmarks/recordings_cv.py ARCHIVE -S features.normalize=none \
+        -S model.stats_normalize=none
+
+Every actor of the archive is dealt into --folds folds of whole actors by the pipeline's own
+split (ser.data.split.assign_folds: genders dealt in turn); fold K tests, fold K+1 validates,
+the others train (ser.data.split.fold_subsets), as the cv_train/cv_evaluate stages do. Each
+run trains through ser.training.run.train_run (what the train stage calls, augmented copies
+included) and judges every test clip through the Predictor that `ser predict` runs
+(ser.training.evaluate.judge_recordings): each clip alone (k = 1), in groups of 2, 4, 8 of
+its speaker's clips, and all of them. Prints and writes (--out) accuracy, macro F1 and UAR
+at each k: per run, and mean and std over folds and seeds. Results are written after every
+run, so an interrupted benchmark keeps what it measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from ser.data.dataset import labelled_clips, rows_of
+from ser.data.download import extract_zip, fetch
+from ser.data.labels import LabelSpec
+from ser.data.manifest import build_manifest
+from ser.data.split import assign_folds, fold_subsets, speakers_by_subset
+from ser.features import augment, extract
+from ser.model import modelio
+from ser.params import parse_params
+from ser.serve.predict import Predictor
+from ser.training.evaluate import RECORDINGS, judge, judge_recordings
+from ser.training.run import train_run
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def override(params: dict, assignment: str) -> None:
+    """One -S key=value (a dotted key of params.yaml, a YAML value), as `dvc exp run -S`."""
+    key, sep, text = assignment.partition("=")
+    node = params
+    *parents, last = key.split(".")
+    for name in parents:
+        node = node.get(name) if isinstance(node, dict) else None
+    if not sep or not isinstance(node, dict) or last not in node:
+        raise SystemExit(f"error: -S {assignment!r}: expected key=value with a key of params.yaml")
+    node[last] = yaml.safe_load(text)
+
+
+def prepare(source: str, work: Path, params) -> tuple:
+    """Manifest, feature store and augmented copies of an archive or folder, as the pipeline's
+    download, featurize and augment stages make them."""
+    folder = Path(source)
+    if not folder.is_dir():
+        archive = fetch(source, cache_dir=work / "downloads")
+        folder = work / "raw"
+        extract_zip(archive, folder, max_bytes=4 * 10**9, suffixes=(".wav",))
+    manifest = build_manifest(folder, corpus="ravdess", silence_threshold=1e-4, root=folder)
+    manifest["path"] = [str(folder / path) for path in manifest["path"]]
+    manifest = manifest[manifest["excluded"] == ""].reset_index(drop=True)
+    pairs = list(zip(manifest["clip_id"], manifest["path"], strict=True))
+    written, _ = extract.featurize_to_store(work / "features", pairs, params.features, n_jobs=2)
+    store_ids, store, _ = extract.load_store(work / "features")
+    if not params.augment.any_enabled:
+        return manifest, store_ids, store, None, None
+    sources, _ = augment.augment_to_store(
+        work / "augmented",
+        pairs,
+        feature_params=params.features,
+        augment_params=params.augment,
+        n_jobs=2,
+    )
+    _, augmented, _ = extract.load_store(work / "augmented")
+    copies = pd.DataFrame({"clip_id": sources, "row": np.arange(len(sources))})
+    return manifest, store_ids, store, copies, augmented
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("source", help="a RAVDESS-like archive (path or URL) or folder")
+    parser.add_argument("-S", "--set", action="append", default=[], help="params key=value")
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--only-folds", type=int, nargs="*", help="run these folds only")
+    parser.add_argument("--out", type=Path, help="write the results here (JSON)")
+    args = parser.parse_args()
+
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    for assignment in args.set:
+        override(raw, assignment)
+    params = parse_params(raw)
+    spec = LabelSpec.from_params(params.labels)
+    names = list(spec.class_names)
+    results: dict = {"settings": args.set, "folds": args.folds, "runs": []}
+    with tempfile.TemporaryDirectory(prefix="recordings-cv-") as work:
+        work = Path(work)
+        start = time.time()
+        manifest, store_ids, store, copies, augmented = prepare(args.source, work, params)
+        results["prepare_seconds"] = round(time.time() - start, 1)
+        split_params = dataclasses.replace(
+            params.split, test_actors=(), folds=tuple(range(1, args.folds + 1))
+        )
+        fold_of = assign_folds(manifest, split_params)
+        speaker_of = dict(zip(manifest["clip_id"], extract.speakers_of(manifest), strict=True))
+        folds = manifest[["clip_id", "actor"]].assign(
+            fold=manifest["actor"].astype(int).map(fold_of)
+        )
+        for seed in args.seeds:
+            run_params = dataclasses.replace(
+                params, train=dataclasses.replace(params.train, seed=seed)
+            )
+            for fold in args.only_folds or range(1, args.folds + 1):
+                began = time.time()
+                split = fold_subsets(folds, fold, args.folds)
+                clips = labelled_clips(manifest, split, spec)
+                clips = clips.assign(
+                    row=rows_of(store_ids, clips["clip_id"]),
+                    speaker=clips["clip_id"].map(speaker_of),
+                )
+                model, _, fields = train_run(
+                    clips, store, run_params, spec, copies=copies, augmented=augmented
+                )
+                folder = work / f"model-{seed}-{fold}"
+                meta = modelio.metadata(
+                    labels=spec,
+                    feature_settings=extract.describe(params.features),
+                    corpus="ravdess",
+                    actors=speakers_by_subset(clips, manifest),
+                    **fields,
+                )
+                modelio.save(folder, model, meta)
+                test = clips[clips["subset"] == "test"]
+                windows = [store[np.array([row])] for row in test["row"].to_numpy()]
+                judged = judge_recordings(
+                    Predictor(folder),
+                    windows,
+                    test["speaker"].to_numpy(),
+                    list(test["clip_id"]),
+                    names,
+                )
+                y_true = test["y"].to_numpy()
+                run = {
+                    "seed": seed,
+                    "fold": fold,
+                    "test_actors": meta["actors"]["test"],
+                    "seconds": round(time.time() - began, 1),
+                    "temperature": fields["temperature"],
+                    **{
+                        str(k): {
+                            key: value
+                            for key, value in judge(judged[k], y_true, names).items()
+                            if key in ("accuracy", "macro_f1", "uar", "ece", "collapse")
+                        }
+                        for k in RECORDINGS
+                    },
+                }
+                results["runs"].append(run)
+                results["summary"] = summarise(results["runs"])
+                print(
+                    json.dumps(
+                        {k: run[k] for k in ("seed", "fold", "seconds")}
+                        | {str(k): run[str(k)]["accuracy"] for k in RECORDINGS}
+                    ),
+                    flush=True,
+                )
+                if args.out:
+                    args.out.write_text(json.dumps(results, indent=1))
+    print(json.dumps(results["summary"], indent=1))
+
+
+def summarise(runs: list[dict]) -> dict:
+    """Mean and sample std over runs of each score at each k."""
+    summary = {"runs": len(runs)}
+    for k in RECORDINGS:
+        summary[str(k)] = {}
+        for metric in ("accuracy", "macro_f1", "uar", "ece"):
+            values = [run[str(k)][metric] for run in runs]
+            summary[str(k)][metric] = {
+                "mean": round(float(np.mean(values)), 4),
+                "std": round(float(np.std(values, ddof=1)), 4) if len(values) > 1 else 0.0,
+            }
+    return summary
+
+
+if __name__ == "__main__":
+    main()
