@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # Stage commands call `python` and `dvc`: take them from the project's environment.
 RUN := PATH="$(BIN):$$PATH"
 
-.PHONY: setup repro repro-all test fuzz lint format bench clean
+.PHONY: setup repro repro-all test test-fast fuzz lint format bench clean
 
 setup: $(STAMP)
 
@@ -32,6 +32,11 @@ repro-all: setup
 # One test file alone: .venv/bin/python -m pytest tests/test_x.py (serial, no workers).
 test: setup lint
 	$(RUN) python -m pytest -n auto --dist worksteal
+
+# The quick loop while editing: the tests not marked slow (pytest.mark.slow: dvc runs, stage
+# and benchmark subprocesses, real trainings, long audio). `make test` runs them all.
+test-fast: setup
+	$(RUN) python -m pytest -m "not slow" -n auto --dist worksteal
 
 # The fuzz tests with many fresh random examples (hypothesis profile "fuzz", tests/conftest.py)
 # instead of the small fixed set `make test` runs; takes several minutes.
