@@ -79,9 +79,9 @@ def tiny_corpus(tmp_path_factory) -> Path:
     return root
 
 
-@pytest.fixture(scope="session")
-def tiny_model(tiny_corpus, tmp_path_factory) -> Path:
-    """A model folder trained for two epochs on the tiny synthetic corpus (emotions8)."""
+def train_tiny_model(corpus: Path, folder: Path, **model_changes) -> Path:
+    """A model folder trained for two epochs on the tiny synthetic corpus (emotions8) by the
+    pipeline's training-data builder: actors 1-3 train, 4 validates."""
     import dataclasses
 
     import pandas as pd
@@ -96,11 +96,11 @@ def tiny_model(tiny_corpus, tmp_path_factory) -> Path:
     params = parse_params(yaml.safe_load((ROOT / "params.yaml").read_text()))
     params = dataclasses.replace(
         params,
-        model=dataclasses.replace(params.model, filters=8),
+        model=dataclasses.replace(params.model, filters=8, **model_changes),
         train=dataclasses.replace(params.train, epochs=2),
     )
     spec = LabelSpec.from_params(params.labels)
-    files = sorted((tiny_corpus / "speech").rglob("*.wav"))
+    files = sorted((corpus / "speech").rglob("*.wav"))
     x, _ = extract.featurize_many([str(f) for f in files], params.features)
     y = np.array([int(f.stem.split("-")[2]) - 1 for f in files])
     actors = np.array([int(f.stem[-2:]) for f in files])
@@ -126,7 +126,6 @@ def tiny_model(tiny_corpus, tmp_path_factory) -> Path:
         train_speakers=data.train_speakers,
         val_speakers=data.val_speakers,
     )
-    folder = tmp_path_factory.mktemp("model") / "model"
     meta = modelio.metadata(
         labels=spec,
         feature_settings=extract.describe(params.features),
@@ -139,6 +138,19 @@ def tiny_model(tiny_corpus, tmp_path_factory) -> Path:
     )
     modelio.save(folder, model, meta)
     return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_corpus, tmp_path_factory) -> Path:
+    """A model folder of the default params, trained for two epochs on the tiny corpus."""
+    return train_tiny_model(tiny_corpus, tmp_path_factory.mktemp("model") / "model")
+
+
+@pytest.fixture(scope="session")
+def tiny_speaker_statistics_model(tiny_corpus, tmp_path_factory) -> Path:
+    """As tiny_model, with model.stats_normalize: speaker (a two-input Keras model)."""
+    folder = tmp_path_factory.mktemp("speaker-model") / "model"
+    return train_tiny_model(tiny_corpus, folder, stats_normalize="speaker")
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ import soundfile as sf
 
 from ser.errors import ConfigError, DataError
 from ser.features import extract
+from ser.features.speaker import Moments
 from ser.model import modelio
 from ser.model.inference import SCALE_FLOOR, needs_speakers, predict_proba, speaker_moments
 from ser.serve import export
@@ -42,9 +43,15 @@ def clips(tiny_corpus) -> list[Path]:
 def cnn_case(tiny_model, clips):
     """(model folder, features of real-looking clips, their speakers) for the default
     architecture."""
-    predictor = Predictor(tiny_model)
+    return tiny_model, model_inputs(tiny_model, clips), np.array([c.parent.name for c in clips])
+
+
+def model_inputs(model_dir: Path, clips: list[Path]) -> np.ndarray:
+    """What the exported graph takes for these clips of one speaker: their features,
+    standardised together by the model's speaker normaliser, as ser predict does."""
+    predictor = Predictor(model_dir)
     batch = np.stack([extract.featurize_file(clip, predictor.feature_params) for clip in clips])
-    return tiny_model, batch, np.array([clip.parent.name for clip in clips])
+    return predictor.normalizer.apply_group(batch, Moments.of(batch))
 
 
 @pytest.fixture(scope="module")
@@ -74,19 +81,19 @@ def seed_case(default_params_dict, tmp_path_factory, clips):
 
 
 @pytest.fixture(scope="module")
-def speaker_case(tiny_model, tiny_corpus):
+def speaker_case(tiny_speaker_statistics_model, tiny_corpus):
     """The same, of two speakers (interleaved), for a model whose statistics member
-    standardises per speaker (model.stats_normalize: speaker, params.yaml's default): a
-    two-input model."""
-    assert needs_speakers(modelio.load(tiny_model)[0]), "expected a speaker-statistics model"
-    predictor = Predictor(tiny_model)
+    standardises per speaker (model.stats_normalize: speaker): a two-input model."""
+    model_dir = tiny_speaker_statistics_model
+    assert needs_speakers(modelio.load(model_dir)[0]), "expected a speaker-statistics model"
     actors = [
         sorted((tiny_corpus / "speech" / actor).glob("*.wav"))[:6]
         for actor in ("Actor_03", "Actor_04")
     ]
+    batch = np.empty((12, *model_inputs(model_dir, actors[0][:1]).shape[1:]), dtype=np.float32)
+    batch[0::2], batch[1::2] = (model_inputs(model_dir, clips) for clips in actors)
     clips = [clip for pair in zip(*actors, strict=True) for clip in pair]
-    batch = np.stack([extract.featurize_file(clip, predictor.feature_params) for clip in clips])
-    return tiny_model, batch, np.array([clip.parent.name for clip in clips])
+    return model_dir, batch, np.array([clip.parent.name for clip in clips])
 
 
 def run_exported(path: Path, format: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -316,10 +323,9 @@ def recordings(clips, tmp_path_factory) -> list[Path]:
     return [*clips[1:3], folder / "long.flac", folder / "stereo.wav"]
 
 
-def test_readme_shows_the_example_in_full():
-    readme = (ROOT / "README.md").read_text()
-    code = EXAMPLE.read_text().split('"""', 2)[2].strip()  # all but the docstring
-    assert f"```python\n{code}\n```" in readme
+def test_the_docs_lead_to_the_example():
+    page = (ROOT / "docs" / "predicting.md").read_text()
+    assert "(../examples/onnx_predict.py)" in page
 
 
 def test_example_features_are_those_of_ser(example, onnx_export, tiny_model, clips):
