@@ -16,6 +16,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	$(BIN)/python -c 'from ser.features.librosa_import import import_librosa; import_librosa()'
+	$(BIN)/python -c 'import matplotlib.pyplot'  # builds its font cache once, here
 	touch $(STAMP)
 
 # The fixed-split pipeline, download -> evaluate: the quick start (a few minutes).

@@ -125,7 +125,7 @@ def train_default_model(work: Path, clips: list[Path], params_path: Path) -> Pat
             "speaker": actors,
         }
     )
-    model, _, fields = train_run(frame, x, params, spec)
+    model, _, fields, _ = train_run(frame, x, params, spec)
     meta = modelio.metadata(
         labels=spec,
         feature_settings=extract.describe(params.features),

@@ -126,7 +126,7 @@ def main() -> None:
                     row=rows_of(store_ids, clips["clip_id"]),
                     speaker=clips["clip_id"].map(speaker_of),
                 )
-                model, _, fields = train_run(
+                model, _, fields, _ = train_run(
                     clips, store, run_params, spec, copies=copies, augmented=augmented
                 )
                 folder = work / f"model-{seed}-{fold}"

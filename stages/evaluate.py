@@ -24,6 +24,7 @@ from ser.features import extract
 from ser.fsutil import write_json
 from ser.params import load_params
 from ser.serve.predict import Predictor
+from ser.training import figures
 from ser.training.evaluate import RECORDINGS, judge, judge_recordings, scores
 
 MANIFEST = Path("data/manifest.csv")
@@ -31,6 +32,7 @@ SPLIT = Path("data/split.csv")
 FOLDS = Path("data/folds.csv")
 FEATURES = Path("data/features")
 PLOTS = Path("plots")
+IMAGES = PLOTS / "images"
 
 log = logging.getLogger("evaluate")
 
@@ -104,6 +106,30 @@ def main() -> None:
             for recordings in RECORDINGS
         ]
         write_csv(pd.DataFrame(curve), PLOTS / "recordings.csv")
+        # The same as images, which render with no network (dvc plots show).
+        judgements = {"one recording alone": judged[1], "all of a speaker's": judged["all"]}
+        for name, probabilities in judgements.items():
+            short = "single" if probabilities is judged[1] else "all"
+            figures.confusion(
+                test["label"].to_numpy(),
+                [names[i] for i in probabilities.argmax(axis=1)],
+                names,
+                IMAGES / f"confusion_{short}.png",
+                title=f"Confusion matrix, test actors, {name}",
+            )
+        figures.recall_by_class(
+            {
+                "one recording alone": single["per_class_recall"],
+                "all of a speaker's": whole["per_class_recall"],
+            },
+            IMAGES / "recall.png",
+        )
+        figures.by_recordings(
+            [row["recordings"] for row in curve],
+            {"accuracy": [row["accuracy"] for row in curve], "UAR": [row["uar"] for row in curve]},
+            IMAGES / "recordings.png",
+            chance=1 / len(names),
+        )
     log.info(
         "%stest (%d clips, actors %s): one recording alone: accuracy %.4f, UAR %.4f; all of a "
         "speaker's: accuracy %.4f, UAR %.4f",

@@ -21,6 +21,7 @@ from ser.features import extract
 from ser.fsutil import write_json
 from ser.model import modelio
 from ser.params import load_params
+from ser.training import figures
 from ser.training.run import train_run
 
 MANIFEST = Path("data/manifest.csv")
@@ -28,6 +29,7 @@ SPLIT = Path("data/split.csv")
 FOLDS = Path("data/folds.csv")
 FEATURES = Path("data/features")
 AUGMENTED = Path("data/augmented")
+CURVES_IMAGE = Path("plots/train/curves.png")
 
 log = logging.getLogger("train")
 
@@ -95,7 +97,7 @@ def main() -> None:
         )
 
     if curves is None:
-        model, summary, fields = train()
+        model, summary, fields, history = train()
     else:
         from dvclive import Live
 
@@ -107,7 +109,7 @@ def main() -> None:
                     live.log_metric(key, float(value))
                 live.next_step()
 
-            model, summary, fields = train(log_epoch)
+            model, summary, fields, history = train(log_epoch)
     meta = modelio.metadata(
         labels=spec,
         feature_settings=settings,
@@ -117,6 +119,8 @@ def main() -> None:
         **fields,
     )
     modelio.save(model_dir, model, meta)
+    if curves is not None:
+        figures.curves(history, summary["best_epoch"], CURVES_IMAGE)
     write_json(metrics_path, summary)
     log.info(
         "kept epoch %d of %d: val_loss %.4f, val_accuracy %.4f",

@@ -140,6 +140,12 @@ def test_repro_on_a_fresh_copy_runs_every_stage(project):
     assert [line.split(",")[0] for line in curve[1:]] == ["1", "2", "4", "8", "all"]
     assert float(curve[1].split(",")[1]) == pytest.approx(metrics["single"]["accuracy"])
     assert float(curve[-1].split(",")[1]) == pytest.approx(metrics["accuracy"])
+    # Image plots, which render with no network.
+    for image in ("confusion_single", "confusion_all", "recall", "recordings"):
+        assert (folder / "plots" / "images" / f"{image}.png").read_bytes()[
+            :8
+        ] == b"\x89PNG\r\n\x1a\n"
+    assert (folder / "plots" / "train" / "curves.png").read_bytes()[:4] == b"\x89PNG"
     assert (folder / "plots" / "train" / "plots" / "metrics" / "val_loss.tsv").is_file()
     meta = json.loads((folder / "data" / "model" / "model.json").read_text())
     assert meta["classes"] == metrics["classes"]

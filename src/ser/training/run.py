@@ -31,8 +31,9 @@ def train_run(
     log: Callable[[TrainingData], None] | None = None,
 ):
     """Train on ``clips`` (see build_training_data for its columns) and return (model,
-    summary, metadata fields): the summary is metrics/train.json's content, the fields are
-    what modelio.metadata needs beyond labels, features, corpus and actors."""
+    summary, metadata fields, history): the summary is metrics/train.json's content, the
+    fields what modelio.metadata needs beyond labels, features, corpus and actors, the
+    history the per-epoch losses and accuracies."""
     data = build_training_data(clips, store, params, copies=copies, augmented=augmented)
     if log is not None:
         log(data)
@@ -94,4 +95,4 @@ def train_run(
         "normalizer": data.normalizer,
         "temperature": temperature,
     }
-    return model, summary, fields
+    return model, summary, fields, history
