@@ -152,9 +152,7 @@ class SpeakerNormalizer:
         var = (k * moments.var + prior * self.population_var) / (k + prior)
         return mean, np.maximum(np.sqrt(var), STD_FLOOR), k / (k + prior)
 
-    def apply(
-        self, windows: np.ndarray, mean: np.ndarray, std: np.ndarray, trust
-    ) -> np.ndarray:
+    def apply(self, windows: np.ndarray, mean: np.ndarray, std: np.ndarray, trust) -> np.ndarray:
         """(n, n_frames, n_features) windows -> (n, n_frames, n_features + 1) standardised,
         with the trust channel last. mean, std: (n_features,) for all windows or
         (n, n_features) one per window; trust: a number or (n,)."""

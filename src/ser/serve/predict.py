@@ -566,9 +566,7 @@ def _prepare_file(job: tuple[str, FeatureParams, Path]) -> Prediction | _Windows
             long.path.unlink(missing_ok=True)
 
 
-def speaker_moments(
-    items: list[Prediction | _Windows], speakers: list[str]
-) -> dict[str, Moments]:
+def speaker_moments(items: list[Prediction | _Windows], speakers: list[str]) -> dict[str, Moments]:
     """Each speaker's frame moments over all windows of its recordings (each window counts
     as one recording), a few windows at a time."""
     moments: dict[str, Moments] = {}
