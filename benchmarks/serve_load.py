@@ -84,7 +84,7 @@ def start_service(model: Path, port: int, workers: int) -> subprocess.Popen:
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.monotonic() + 300
+    deadline = time.monotonic() + 900  # TensorFlow's start-up on a busy machine
     while time.monotonic() < deadline:
         if process.poll() is not None:
             sys.exit(f"ser serve stopped: {process.stderr.read()}")
@@ -100,7 +100,7 @@ def start_service(model: Path, port: int, workers: int) -> subprocess.Popen:
             pass
         time.sleep(0.25)
     process.kill()
-    sys.exit("ser serve did not answer in 300 s")
+    sys.exit("ser serve did not answer in 900 s")
 
 
 def load(port: int, bodies: list[bytes], *, clients: int, requests: int) -> dict:

@@ -82,7 +82,7 @@ def running(model: Path, *args: str):
     )
     service = Service(process, port)
     try:
-        deadline = time.monotonic() + 180
+        deadline = time.monotonic() + 600  # TensorFlow's start-up, on a busy machine
         while True:
             assert process.poll() is None, process.communicate()[1]
             try:
@@ -90,7 +90,7 @@ def running(model: Path, *args: str):
                     break
             except OSError:
                 pass
-            assert time.monotonic() < deadline, "ser serve did not start in 180 s"
+            assert time.monotonic() < deadline, "ser serve did not start in 600 s"
             time.sleep(0.25)
         yield service
     finally:
@@ -286,31 +286,41 @@ def test_a_streamed_upload_over_the_limit_is_refused_while_it_streams(service):
     assert service.answers()
 
 
-@pytest.mark.slow
-def test_an_hour_long_upload_streams_with_bounded_memory(service, tmp_path):
-    """An hour of 16 kHz stereo (230 MB) is predicted window by window; the service's peak
-    memory grows by less than the upload."""
-    path = tmp_path / "hour.wav"
-    rate = 16000
+def write_minutes(path: Path, minutes: int, rate: int = 16000) -> int:
+    """``minutes`` of a modulated tone as 16-bit stereo WAV, a minute at a time; its size."""
     with sf.SoundFile(path, "w", samplerate=rate, channels=2, subtype="PCM_16") as out:
         minute = tone(60.0, rate)
-        for _ in range(60):
+        for _ in range(minutes):
             out.write(np.stack([minute, minute], axis=1))
-    size = path.stat().st_size
-    assert 200 * 2**20 < size < MAX_BYTES
+    return path.stat().st_size
+
+
+@pytest.mark.slow
+def test_an_hour_long_upload_streams_with_bounded_memory(service, tmp_path):
+    """An hour of 16 kHz stereo (230 MB) is predicted window by window: the service's peak
+    memory is what ten minutes cost (its model batches, not the audio, set it)."""
+
+    def post(path: Path, size: int) -> dict:
+        with open(path, "rb") as body:
+            status, answer = service.request(
+                "POST",
+                "/predict?per_window=true",
+                body,
+                {"Content-Length": str(size)},
+                timeout=1800,
+            )
+        assert status == 200, answer
+        return answer
+
+    ten, hour = tmp_path / "ten.wav", tmp_path / "hour.wav"
+    post(ten, write_minutes(ten, 10))
     before = service.peak_memory_kib()
-    with open(path, "rb") as body:
-        status, answer = service.request(
-            "POST",
-            "/predict?per_window=true",
-            body,
-            {"Content-Length": str(size)},
-            timeout=900,
-        )
-    assert status == 200, answer
+    size = write_minutes(hour, 60)
+    assert 200 * 2**20 < size < MAX_BYTES
+    answer = post(hour, size)
     assert answer["status"] == "ok" and len(answer["windows"]) > 2000
     grown = (service.peak_memory_kib() - before) * 1024
-    assert grown < size / 2, f"peak memory grew by {grown / 2**20:.0f} MiB"
+    assert grown < 64 * 2**20, f"peak memory grew by {grown / 2**20:.0f} MiB"
     assert service.answers()
 
 
