@@ -103,21 +103,6 @@ def _top(result) -> str:
     return ", ".join(f"{name} {p:.2f}" for name, p in result.top(3))
 
 
-def _as_dict(result, per_window: bool) -> dict:
-    data = {
-        "file": result.source,
-        "status": result.status,
-        "label": result.label,
-        "confidence": result.confidence,
-        "probabilities": result.probabilities,
-    }
-    if result.message:
-        data["message"] = result.message
-    if per_window:
-        data["windows"] = result.windows
-    return data
-
-
 def _speakers(files: list[str], grouping: str) -> list[str]:
     """One speaker key per file: its folder, the file itself, or one speaker for all."""
     from ser.serve.predict import speaker_folders
