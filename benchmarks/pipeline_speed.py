@@ -32,10 +32,10 @@ from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+from ser.errors import ConfigError
+from ser.params import override
 
-sys.path.insert(0, str(ROOT / "benchmarks"))
-from actor_cv import override  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 STAGES = ("download", "featurize", "split", "augment", "train", "evaluate")
 
@@ -99,7 +99,10 @@ def set_params(project: Path, args: argparse.Namespace) -> None:
     path = project / "params.yaml"
     params = yaml.safe_load(path.read_text())
     for assignment in args.set:
-        override(params, assignment)
+        try:
+            override(params, assignment)
+        except ConfigError as error:
+            raise SystemExit(f"error: {error}") from None
     if args.speech_url:
         params["data"]["corpus"] = "ravdess"
         params["data"]["ravdess"]["speech_url"] = str(Path(args.speech_url).resolve())

@@ -34,26 +34,15 @@ from ser.data.download import extract_zip, fetch
 from ser.data.labels import LabelSpec
 from ser.data.manifest import build_manifest
 from ser.data.split import assign_folds, fold_subsets, speakers_by_subset
+from ser.errors import ConfigError
 from ser.features import augment, extract
 from ser.model import modelio
-from ser.params import parse_params
+from ser.params import override, parse_params
 from ser.serve.predict import Predictor
 from ser.training.evaluate import RECORDINGS, judge, judge_recordings
 from ser.training.run import train_run
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def override(params: dict, assignment: str) -> None:
-    """One -S key=value (a dotted key of params.yaml, a YAML value), as `dvc exp run -S`."""
-    key, sep, text = assignment.partition("=")
-    node = params
-    *parents, last = key.split(".")
-    for name in parents:
-        node = node.get(name) if isinstance(node, dict) else None
-    if not sep or not isinstance(node, dict) or last not in node:
-        raise SystemExit(f"error: -S {assignment!r}: expected key=value with a key of params.yaml")
-    node[last] = yaml.safe_load(text)
 
 
 def prepare(source: str, work: Path, params) -> tuple:
@@ -95,9 +84,12 @@ def main() -> None:
     args = parser.parse_args()
 
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
-    for assignment in args.set:
-        override(raw, assignment)
-    params = parse_params(raw)
+    try:
+        for assignment in args.set:
+            override(raw, assignment)
+        params = parse_params(raw)
+    except ConfigError as error:
+        raise SystemExit(f"error: {error}") from None
     spec = LabelSpec.from_params(params.labels)
     names = list(spec.class_names)
     results: dict = {"settings": args.set, "folds": args.folds, "runs": []}

@@ -4,7 +4,7 @@ import pytest
 import yaml
 
 from ser.errors import ConfigError
-from ser.params import load_params, parse_params
+from ser.params import load_params, override, parse_params
 from tests.conftest import ROOT, set_key
 
 
@@ -272,3 +272,16 @@ def test_auto_arch_follows_the_feature_kind(params_dict, kind, arch, expected):
     set_key(params_dict, "features.kind", kind)
     set_key(params_dict, "model.arch", arch)
     assert parse_params(params_dict).model.arch == expected
+
+
+def test_override_sets_a_dotted_key_as_dvc_exp_run_would():
+    raw = {"model": {"epochs": 3, "name": "x"}}
+    override(raw, "model.epochs=5")
+    override(raw, "model.name=[a, b]")
+    assert raw == {"model": {"epochs": 5, "name": ["a", "b"]}}
+
+
+@pytest.mark.parametrize("assignment", ["model.epoch=5", "model.epochs", "nothing.epochs=1"])
+def test_override_names_a_key_params_yaml_lacks(assignment):
+    with pytest.raises(ConfigError, match="expected key=value with a key of params.yaml"):
+        override({"model": {"epochs": 3}}, assignment)

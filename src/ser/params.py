@@ -794,3 +794,16 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     except yaml.YAMLError as error:
         raise ConfigError(f"{path}: not valid YAML ({error})".replace("\n", " ")) from None
     return parse_params(raw)
+
+
+def override(raw: dict, assignment: str) -> None:
+    """Apply one `key=value` to a raw params.yaml mapping in place, as `dvc exp run -S` does:
+    a dotted key that params.yaml already has, and a YAML value."""
+    key, sep, text = assignment.partition("=")
+    node: Any = raw
+    *parents, last = key.split(".")
+    for name in parents:
+        node = node.get(name) if isinstance(node, dict) else None
+    if not sep or not isinstance(node, dict) or last not in node:
+        raise ConfigError(f"-S {assignment!r}: expected key=value with a key of params.yaml")
+    node[last] = yaml.safe_load(text)
