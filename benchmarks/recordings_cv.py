@@ -118,7 +118,7 @@ def main() -> None:
                     row=rows_of(store_ids, clips["clip_id"]),
                     speaker=clips["clip_id"].map(speaker_of),
                 )
-                model, _, fields, _ = train_run(
+                model, summary, fields, _ = train_run(
                     clips, store, run_params, spec, copies=copies, augmented=augmented
                 )
                 folder = work / f"model-{seed}-{fold}"
@@ -145,7 +145,7 @@ def main() -> None:
                     "fold": fold,
                     "test_actors": meta["actors"]["test"],
                     "seconds": round(time.time() - began, 1),
-                    "temperature": fields["temperature"],
+                    "calibration": summary["calibration"],
                     **{
                         str(k): {
                             key: value

@@ -434,3 +434,64 @@ def test_the_member_can_standardise_its_statistics_per_speaker(
         predict_proba(fused, x_val, speakers=val_speakers, batch_size=8),
         atol=1e-6,
     )
+
+
+def test_calibration_probabilities_come_from_parts_that_never_learnt_the_validation_clips(
+    small_problem, params, fitted, rng
+):
+    (x_train, y_train), (x_val, y_val) = small_problem
+    model_params, train_params = params
+    member = {"stats_weight": 0.5, "stats_epochs": 100, "stats_units": 32}
+    # Validation labels the member can only memorise: a shipped member trains on them.
+    wrong = (y_val + rng.integers(1, 3, len(y_val))) % 3
+    model, _ = fitted(model=member, problem=((x_train, y_train), (x_val, wrong)))
+    train_speakers, val_speakers = np.zeros(len(x_train)), np.ones(len(x_val))
+
+    def held_out(x_copies=None, y_copies=None, copy_speakers=None):
+        return train.held_out_validation(
+            model,
+            x_train,
+            y_train,
+            x_val,
+            x_copies,
+            y_copies,
+            train_speakers=train_speakers,
+            val_speakers=val_speakers,
+            copy_speakers=copy_speakers,
+            num_classes=3,
+            model_params=dataclasses.replace(model_params, **member),
+            train_params=train_params,
+        )
+
+    fair = held_out()
+    own = predict_proba(model, x_val)
+    # The model's own validation scores reward the memorised labels; the held-out ones do not.
+    assert (own.argmax(axis=1) == wrong).mean() > (fair.argmax(axis=1) == wrong).mean()
+    assert (fair.argmax(axis=1) == y_val).mean() > 0.6
+    # Copies of validation clips are left out of the held-out member, whatever their labels.
+    copies = (x_val + 0.1, wrong, val_speakers)
+    np.testing.assert_allclose(held_out(*copies), fair, atol=1e-6)
+
+
+def test_without_a_member_calibration_uses_the_models_own_validation_probabilities(
+    small_problem, params, fitted
+):
+    (x_train, y_train), (x_val, _) = small_problem
+    model, _ = fitted(epochs=1)
+    np.testing.assert_array_equal(
+        train.held_out_validation(
+            model,
+            x_train,
+            y_train,
+            x_val,
+            None,
+            None,
+            train_speakers=None,
+            val_speakers=None,
+            copy_speakers=None,
+            num_classes=3,
+            model_params=params[0],
+            train_params=params[1],
+        ),
+        predict_proba(model, x_val),
+    )

@@ -236,15 +236,10 @@ def _with_statistics_member(
                 "model.stats_normalize: speaker needs one speaker key per clip: "
                 + ", ".join(f"{name}_speakers" for name in missing)
             )
-    statistics = []
-    for index, (x, _) in enumerate(rows):
-        values = _statistics(x, pooling)
-        if by_speaker:
-            # A speaker's copies are standardised over its copies, its clips over its clips.
-            moments = SpeakerMoments()
-            moments.add(values, speakers[index])
-            values = moments.standardize(values, speakers[index])
-        statistics.append(values)
+    statistics = [
+        _member_statistics(x, pooling, keys if by_speaker else None)
+        for (x, _), keys in zip(rows, speakers, strict=False)
+    ]
     head = fit_statistics_head(
         np.concatenate(statistics),
         np.concatenate([np.asarray(y) for _, y in rows]),
@@ -323,6 +318,68 @@ def _statistics(x, pooling) -> np.ndarray:
     return np.concatenate([np.asarray(pooling(block)) for block in inference.blocks(x)]).astype(
         np.float32
     )
+
+
+def _member_statistics(x, pooling, speakers) -> np.ndarray:
+    """The statistics member's inputs for the rows of x: their utterance statistics, each
+    standardised over its speaker's rows when speakers (one key per row) are given. A
+    speaker's copies are standardised over its copies, its clips over its clips."""
+    values = _statistics(x, pooling)
+    if speakers is None:
+        return values
+    moments = SpeakerMoments()
+    moments.add(values, speakers)
+    return moments.standardize(values, speakers)
+
+
+def held_out_validation(
+    model,
+    x_train,
+    y_train: np.ndarray,
+    x_val,
+    x_copies,
+    y_copies: np.ndarray | None,
+    *,
+    train_speakers,
+    val_speakers,
+    copy_speakers,
+    num_classes: int,
+    model_params: ModelParams,
+    train_params: TrainParams,
+) -> np.ndarray:
+    """Validation probabilities from parts that never learnt the validation clips, for
+    fitting a calibration temperature (ser.model.calibration).
+
+    A model with a statistics member (fit) cannot judge its own validation clips fairly:
+    the member trains on them. Here its network, which only chose its epoch on them, is
+    blended as in the model with a second member trained the same way on the training clips
+    and their copies alone. That member never ships; it costs one more member fit (seconds).
+    Without a member, the model's own validation probabilities.
+    """
+    if not model_params.statistics_member:
+        return predict_proba(model, x_val)
+    by_speaker = model_params.speaker_statistics
+    pooling = model.get_layer(POOLING_LAYER)
+    network = model.get_layer(model.name.removesuffix("_with_statistics"))
+    keys = (train_speakers, val_speakers) if by_speaker else (None, None)
+    rows = [_member_statistics(x_train, pooling, keys[0])]
+    labels = [np.asarray(y_train)]
+    if x_copies is not None and len(x_copies):
+        # Only the copies of training clips: a validation clip's copy is the clip, changed.
+        mine = np.isin(np.asarray(copy_speakers), np.asarray(train_speakers))
+        copied = _member_statistics(x_copies, pooling, copy_speakers if by_speaker else None)
+        rows.append(copied[mine])
+        labels.append(np.asarray(y_copies)[mine])
+    head = fit_statistics_head(
+        np.concatenate(rows),
+        np.concatenate(labels),
+        num_classes=num_classes,
+        model_params=model_params,
+        train_params=train_params,
+    )
+    member = np.asarray(head.predict(_member_statistics(x_val, pooling, keys[1]), verbose=0))
+    weight = model_params.stats_weight
+    return (1.0 - weight) * predict_proba(network, x_val) + weight * member
 
 
 def _validation_scores(model, x_val, y_val: np.ndarray) -> dict[str, float]:
