@@ -1,8 +1,9 @@
-"""EmoDB, TESS, CREMA-D and SAVEE: file names, emotion tables, speakers, and the download stage
-taking each from a zip, a folder or an HTTP server, alone or several corpora at once."""
+"""EmoDB, TESS, CREMA-D and SAVEE: file names, emotion tables, speakers, the corpus registry, and
+the download stage taking each from a zip, a folder or an HTTP server, alone or several at once."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import subprocess
 import sys
@@ -109,6 +110,52 @@ def test_cremad_genders_come_from_video_demographics(tmp_path):
 def test_every_speaker_has_a_gender_and_the_counts_match_the_corpora():
     assert sorted(emodb.GENDERS.values()).count("male") == 5 and len(emodb.SPEAKERS) == 10
     assert len(cremad.SPEAKERS) == 91 and len(savee.SPEAKERS) == 4 and len(tess.SPEAKERS) == 2
+
+
+# --- the registry ---------------------------------------------------------------------------
+
+
+def test_every_corpus_of_the_registry_declares_what_the_registry_needs(params_dict):
+    data = parse_params(params_dict).data
+    assert corpora.NAMES == ("synthetic", "ravdess", "emodb", "tess", "cremad", "savee")
+    assert corpora.MAPPED == ("emodb", "tess", "cremad", "savee")
+    titles = {"emodb": "EmoDB", "tess": "TESS", "cremad": "CREMA-D", "savee": "SAVEE"}
+    for name, corpus in corpora.REGISTRY.items():
+        assert importlib.import_module(f"ser.data.corpora.{name}").CORPUS is corpus
+        assert corpus.name == name and corpus.title == titles.get(name, corpus.title)
+        assert corpus.speakers == tuple(sorted(set(corpus.speakers))) and corpus.speakers[0] >= 1
+        assert sorted(corpus.codes) == sorted(params_dict["data"][name].get("emotions", {}))
+        assert callable(corpus.materialise)
+        assert callable(corpus.parser(data, Path("nowhere")))
+        assert corpus.describe(data).startswith(f"{name}: ")
+    assert corpora.speakers("ravdess") == corpora.speakers("synthetic") == tuple(range(1, 25))
+
+
+def test_an_unknown_corpus_is_a_one_line_error_naming_the_corpora(params_dict):
+    data = parse_params(params_dict).data
+    message = (
+        "unknown corpus 'crema'; expected one of: synthetic, ravdess, emodb, tess, cremad, savee"
+    )
+    for call in (
+        lambda: corpora.lookup("crema"),
+        lambda: corpora.speakers("crema"),
+        lambda: corpora.codes("crema"),
+        lambda: corpora.parser(data, "crema", Path("nowhere")),
+    ):
+        with pytest.raises(ValueError) as error:
+            call()
+        assert str(error.value) == message
+
+
+def test_the_registry_and_params_stay_cheap_to_import():
+    # Every stage and benchmark validates params.yaml, which reads the registry; only
+    # rendering the synthetic corpus needs scipy and soundfile.
+    code = (
+        "import sys; import ser.params; assert 'numpy' not in sys.modules; "
+        "import ser.data.corpora; "
+        "assert not {'scipy', 'soundfile', 'librosa'} & set(sys.modules), sorted(sys.modules)"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 
 # --- params -------------------------------------------------------------------------------

@@ -18,20 +18,9 @@ import yaml
 
 from ser.errors import ConfigError
 
-CORPORA = ("synthetic", "ravdess", "emodb", "tess", "cremad", "savee")
-_MAPPED = CORPORA[2:]  # corpora with an emotion table of their own (data.<corpus>.emotions)
-RAVDESS_CHANNELS = ("speech", "song")
-RAVDESS_EMOTIONS = (
-    "neutral",
-    "calm",
-    "happy",
-    "sad",
-    "angry",
-    "fearful",
-    "disgust",
-    "surprised",
-)
-ACTORS = tuple(range(1, 25))
+# The corpora (names, speakers, emotion codes, RAVDESS's emotions and channels) are read from
+# the corpus registry, ser.data.corpora, inside the functions that check them: the registry
+# loads numpy, and importing this module alone should stay cheap.
 FEATURE_KINDS = ("mfcc", "seed")
 NORMALIZATIONS = ("speaker", "utterance", "none")
 PADDINGS = ("repeat", "zeros")
@@ -101,8 +90,13 @@ class DataParams:
     @property
     def emotions(self) -> tuple[str, ...]:
         """Every emotion a corpus can emit: RAVDESS's, then each table's own, in order."""
-        mapped = [emotion for name in _MAPPED for emotion in getattr(self, name).emotions.values()]
-        return tuple(dict.fromkeys([*RAVDESS_EMOTIONS, *mapped]))
+        from ser.data import corpora
+        from ser.data.corpora import ravdess
+
+        mapped = [
+            emotion for name in corpora.MAPPED for emotion in getattr(self, name).emotions.values()
+        ]
+        return tuple(dict.fromkeys([*ravdess.EMOTIONS.values(), *mapped]))
 
 
 @dataclass(frozen=True)
@@ -323,14 +317,17 @@ class _Section:
             raise ConfigError(f"{self.key(name)}: expected a non-empty string, got {_show(value)}")
         return value
 
-    def actors(self, name: str, *, allow_empty: bool = False) -> tuple[int, ...]:
+    def actors(
+        self, name: str, speakers: tuple[int, ...], *, allow_empty: bool = False
+    ) -> tuple[int, ...]:
+        """A list of some of ``speakers`` (consecutive numbers), each at most once."""
         value = self.raw[name]
-        allowed = f"a list of actor numbers from {ACTORS[0]} to {ACTORS[-1]}"
+        allowed = f"a list of actor numbers from {speakers[0]} to {speakers[-1]}"
         if not isinstance(value, list) or any(
             isinstance(v, bool) or not isinstance(v, int) for v in value
         ):
             raise ConfigError(f"{self.key(name)}: expected {allowed}, got {_show(value)}")
-        bad = [v for v in value if v not in ACTORS]
+        bad = [v for v in value if v not in speakers]
         if bad:
             raise ConfigError(
                 f"{self.key(name)}: actor {bad[0]} does not exist; expected {allowed}"
@@ -381,17 +378,23 @@ def _optional(section: _Section, name: str, read) -> Any:
 
 
 def _data(section: _Section) -> DataParams:
+    from ser.data import corpora
+    from ser.data.corpora.ravdess import CHANNELS
+
     synthetic = section.section("synthetic", _names(SyntheticParams))
     ravdess = section.section("ravdess", _names(RavdessParams))
-    channels = ravdess.strings("channels", RAVDESS_CHANNELS)
+    allowed_channels = tuple(CHANNELS.values())
+    channels = ravdess.strings("channels", allowed_channels)
     if not channels:
-        raise ConfigError("data.ravdess.channels: must name at least one of: speech, song")
-    corpora = _corpora(section)
+        raise ConfigError(
+            "data.ravdess.channels: must name at least one of: " + ", ".join(allowed_channels)
+        )
+    selected = _corpora(section)
     return DataParams(
-        corpus="+".join(corpora),
+        corpus="+".join(selected),
         synthetic=SyntheticParams(
             seed=synthetic.integer("seed", minimum=0),
-            actors=synthetic.actors("actors"),
+            actors=synthetic.actors("actors", corpora.speakers("synthetic")),
             sample_rate=synthetic.integer("sample_rate", minimum=8000, maximum=192000),
         ),
         ravdess=RavdessParams(
@@ -400,20 +403,23 @@ def _data(section: _Section) -> DataParams:
             song_url=ravdess.string("song_url"),
             max_extract_bytes=ravdess.integer("max_extract_bytes", minimum=1),
         ),
-        **{name: _corpus(section, name, selected=name in corpora) for name in _MAPPED},
+        **{name: _corpus(section, name, selected=name in selected) for name in corpora.MAPPED},
         silence_threshold=section.number("silence_threshold", minimum=0.0, maximum=1.0),
     )
 
 
 def _corpora(section: _Section) -> tuple[str, ...]:
+    from ser.data import corpora
+
     value = section.raw["corpus"]
     names = value if isinstance(value, list) else [value]
     if not names:
         raise ConfigError("data.corpus: must name at least one corpus")
     for name in names:
-        if name not in CORPORA:
+        if name not in corpora.NAMES:
             raise ConfigError(
-                f"data.corpus: {_show(name)} is not allowed; choose one of: " + ", ".join(CORPORA)
+                f"data.corpus: {_show(name)} is not allowed; choose one of: "
+                + ", ".join(corpora.NAMES)
             )
     if len(set(names)) != len(names):
         raise ConfigError(f"data.corpus: a corpus is listed twice in {names}")
@@ -511,6 +517,8 @@ def _split(section: _Section) -> SplitParams:
 
 def _speakers(section: _Section, name: str) -> tuple[int | str, ...]:
     """Actor numbers, or "corpus:actor" strings naming one corpus's actor ("emodb:03")."""
+    from ser.data import corpora
+
     allowed = "a list of actor numbers, or of 'corpus:actor' such as 'emodb:3'"
     value = section.raw[name]
     if not isinstance(value, list):
@@ -518,7 +526,7 @@ def _speakers(section: _Section, name: str) -> tuple[int | str, ...]:
     speakers: list[int | str] = []
     for item in value:
         match = re.fullmatch(r"([a-z]+):(\d+)", item) if isinstance(item, str) else None
-        if match is not None and match.group(1) in CORPORA:
+        if match is not None and match.group(1) in corpora.NAMES:
             speakers.append(f"{match.group(1)}:{int(match.group(2))}")
         elif isinstance(item, int) and not isinstance(item, bool) and item >= 1:
             speakers.append(item)
@@ -652,7 +660,7 @@ def _augment(section: _Section) -> AugmentParams:
     return params
 
 
-def _labels(section: _Section, vocabulary: tuple[str, ...] = RAVDESS_EMOTIONS) -> LabelParams:
+def _labels(section: _Section, vocabulary: tuple[str, ...]) -> LabelParams:
     """Groupings over ``vocabulary``: RAVDESS's emotions and those of the corpora's tables."""
     raw_groupings = section.raw["groupings"]
     if not isinstance(raw_groupings, Mapping) or not raw_groupings:

@@ -1,5 +1,9 @@
 """Corpus sources: the synthetic corpus, RAVDESS, EmoDB, TESS, CREMA-D and SAVEE.
 
+Each corpus module declares one :class:`~ser.data.corpora.source.Corpus` (its ``CORPUS``), and
+:data:`REGISTRY` holds them by name: what differs between corpora is said in the corpus's own
+module, and the functions here only look the corpus up.
+
 :func:`materialise` puts each corpus named by ``data.corpus`` under the raw folder: with one
 corpus, the raw folder holds it (RAVDESS and the synthetic corpus as
 ``<channel>/Actor_XX/03-CC-EE-II-SS-RR-AA.wav``, the others as their archive lays them out);
@@ -10,18 +14,38 @@ the emotion already in the shared vocabulary.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ser.data.corpora.source import Clip
+from ser.data.corpora import cremad, emodb, ravdess, savee, synthetic, tess
+from ser.data.corpora.source import Corpus, Parse
 
 if TYPE_CHECKING:
     from ser.params import DataParams
 
+# Every corpus data.corpus may name, in the order messages list them.
+REGISTRY: Mapping[str, Corpus] = {
+    corpus.name: corpus
+    for corpus in (
+        synthetic.CORPUS,
+        ravdess.CORPUS,
+        emodb.CORPUS,
+        tess.CORPUS,
+        cremad.CORPUS,
+        savee.CORPUS,
+    )
+}
+NAMES = tuple(REGISTRY)
 # Corpora whose emotions come from a per-corpus table in params.yaml (data.<corpus>.emotions).
-MAPPED = ("emodb", "tess", "cremad", "savee")
-_TITLES = {"emodb": "EmoDB", "tess": "TESS", "cremad": "CREMA-D", "savee": "SAVEE"}
+MAPPED = tuple(name for name, corpus in REGISTRY.items() if corpus.codes)
+
+
+def lookup(name: str) -> Corpus:
+    """The registry's corpus ``name``; any other name is an error that lists the corpora."""
+    if name not in REGISTRY:
+        raise ValueError(f"unknown corpus {name!r}; expected one of: {', '.join(NAMES)}")
+    return REGISTRY[name]
 
 
 def folder(params: DataParams, name: str, *, raw_dir: Path) -> Path:
@@ -34,103 +58,30 @@ def materialise(
 ) -> None:
     """Generate or fetch-and-extract every selected corpus (each part written atomically)."""
     for name in params.corpora:
-        _materialise_one(
+        lookup(name).materialise(
             params,
-            name,
-            out_dir=folder(params, name, raw_dir=raw_dir),
+            folder(params, name, raw_dir=raw_dir),
             cache_dir=cache_dir,
             progress=progress,
         )
 
 
-def _materialise_one(
-    params: DataParams, name: str, *, out_dir: Path, cache_dir: Path, progress: bool | None
-) -> None:
-    if name == "synthetic":
-        from ser.data.corpora import synthetic
-        from ser.fsutil import atomic_dir
-
-        with atomic_dir(out_dir / "speech") as speech:
-            synthetic.generate(
-                speech,
-                seed=params.synthetic.seed,
-                actors=params.synthetic.actors,
-                sample_rate=params.synthetic.sample_rate,
-                progress=progress,
-            )
-        return
-    if name == "ravdess":
-        from ser.data.corpora import ravdess
-
-        ravdess.prepare(
-            out_dir,
-            channels=params.ravdess.channels,
-            urls={"speech": params.ravdess.speech_url, "song": params.ravdess.song_url},
-            cache_dir=cache_dir,
-            max_extract_bytes=params.ravdess.max_extract_bytes,
-            progress=progress,
-        )
-        return
-    settings = getattr(params, name)
-    module = _module(name)
-    module.prepare(
-        out_dir,
-        url=settings.url,
-        emotions=settings.emotions,
-        cache_dir=cache_dir,
-        max_extract_bytes=settings.max_extract_bytes,
-        progress=progress,
-    )
-
-
-def parser(params: DataParams, name: str, corpus_dir: Path) -> Callable[[Path], Clip | None]:
+def parser(params: DataParams, name: str, corpus_dir: Path) -> Parse:
     """The function that reads a clip's labels from its path, for corpus ``name`` in corpus_dir."""
-    if name in ("synthetic", "ravdess"):
-        from ser.data.corpora import ravdess
-
-        return ravdess.parse_path
-    emotions = getattr(params, name).emotions
-    if name == "savee":
-        from ser.data.corpora import savee
-
-        return lambda path: savee.parse_path(path, emotions)
-    if name == "cremad":
-        from ser.data.corpora import cremad
-
-        genders = cremad.read_genders(cremad.find_demographics(corpus_dir))
-        return lambda path: cremad.parse_name(path.stem, emotions, genders)
-    module = _module(name)
-    return lambda path: module.parse_name(path.stem, emotions)
+    return lookup(name).parser(params, corpus_dir)
 
 
 def speakers(name: str) -> tuple[int, ...]:
     """The actor numbers corpus ``name`` can have (what split.test_actors may name)."""
-    if name in ("synthetic", "ravdess"):
-        return tuple(range(1, 25))
-    return _module(name).SPEAKERS
+    return lookup(name).speakers
 
 
 def codes(name: str) -> tuple[str, ...]:
-    """The emotion codes of corpus ``name``'s file names (keys of data.<name>.emotions)."""
-    return _module(name).CODES
+    """The emotion codes of corpus ``name``'s file names (keys of data.<name>.emotions); () for
+    RAVDESS and the synthetic corpus, whose names carry RAVDESS's emotions."""
+    return lookup(name).codes
 
 
 def describe(params: DataParams) -> str:
     """A plain statement of what the corpora are, for logs and metrics."""
-    parts = []
-    for name in params.corpora:
-        if name == "synthetic":
-            parts.append("synthetic: procedurally generated voices, NOT real speech")
-        elif name == "ravdess":
-            parts.append("ravdess: " + "+".join(params.ravdess.channels))
-        else:
-            parts.append(f"{name}: {_TITLES[name]} from {getattr(params, name).url}")
-    return "; ".join(parts)
-
-
-def _module(name: str):
-    from importlib import import_module
-
-    if name not in MAPPED:
-        raise ValueError(f"corpus {name!r} has no emotion table; expected one of {MAPPED}")
-    return import_module(f"ser.data.corpora.{name}")
+    return "; ".join(lookup(name).describe(params) for name in params.corpora)

@@ -16,12 +16,17 @@ and labels.by_gender=false, and dropped otherwise).
 from __future__ import annotations
 
 import csv
+import dataclasses
 import logging
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ser.data.corpora.source import UNKNOWN_GENDER, Clip, take
+from ser.data.corpora.source import UNKNOWN_GENDER, Clip, Parse, tabled
+
+if TYPE_CHECKING:
+    from ser.params import DataParams
 
 log = logging.getLogger(__name__)
 
@@ -88,28 +93,36 @@ def read_genders(path: Path | None) -> dict[int, str]:
     return genders
 
 
-def prepare(
-    out_dir: Path,
-    *,
-    url: str,
-    emotions: Mapping[str, str],
-    cache_dir: Path,
-    max_extract_bytes: int,
-    progress: bool | None = None,
-) -> int:
-    """Fetch (or take locally) the archive or folder and put its clips (and its
-    VideoDemographics.csv, when it has one) under out_dir."""
-    clips = take(
-        url,
-        out_dir,
-        corpus="CREMA-D",
-        example=EXAMPLE,
-        recognise=lambda path: parse_name(path.stem, emotions) is not None,
-        cache_dir=cache_dir,
-        max_extract_bytes=max_extract_bytes,
-        suffixes=(".wav", ".csv"),
-        progress=progress,
-    )
+# Taken like the other corpora with a table, keeping the CSV that says the actors' genders.
+_TABLED = tabled(
+    "cremad",
+    "CREMA-D",
+    speakers=SPEAKERS,
+    codes=CODES,
+    example=EXAMPLE,
+    read=lambda path, emotions: parse_name(path.stem, emotions),
+    suffixes=(".wav", ".csv"),
+)
+
+
+def _materialise(
+    params: DataParams, out_dir: Path, *, cache_dir: Path, progress: bool | None
+) -> None:
+    """Take the corpus, and say so when no actor's gender will be known."""
+    _TABLED.materialise(params, out_dir, cache_dir=cache_dir, progress=progress)
     if find_demographics(out_dir) is None:
-        log.warning("CREMA-D: no %s in %s; every actor's gender is 'unknown'", DEMOGRAPHICS, url)
-    return clips
+        log.warning(
+            "CREMA-D: no %s in %s; every actor's gender is 'unknown'",
+            DEMOGRAPHICS,
+            params.cremad.url,
+        )
+
+
+def _parser(params: DataParams, corpus_dir: Path) -> Parse:
+    """Read clips with the genders of the VideoDemographics.csv under corpus_dir, if any."""
+    emotions = params.cremad.emotions
+    genders = read_genders(find_demographics(corpus_dir))
+    return lambda path: parse_name(path.stem, emotions, genders)
+
+
+CORPUS = dataclasses.replace(_TABLED, materialise=_materialise, parser=_parser)

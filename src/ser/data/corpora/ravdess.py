@@ -1,4 +1,4 @@
-"""RAVDESS: file-name parsing and materialising the archives under data/raw/.
+"""RAVDESS: file-name parsing, materialising the archives under data/raw/, and its registry entry.
 
 RAVDESS names every clip ``MM-CC-EE-II-SS-RR-AA.wav``: modality (03 audio-only), vocal
 channel (01 speech, 02 song), emotion, intensity (01 normal, 02 strong), statement,
@@ -12,10 +12,14 @@ import re
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ser.data.corpora.source import Clip
+from ser.data.corpora.source import Clip, Corpus, Parse
 from ser.data.download import extract_zip, fetch
 from ser.errors import DataError
+
+if TYPE_CHECKING:
+    from ser.params import DataParams
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +35,7 @@ EMOTIONS = {
 }
 CHANNELS = {1: "speech", 2: "song"}
 INTENSITIES = {1: "normal", 2: "strong"}
+ACTORS = tuple(range(1, 25))
 
 SPEECH_URL = "https://zenodo.org/records/1188976/files/Audio_Speech_Actors_01-24.zip?download=1"
 SONG_URL = "https://zenodo.org/records/1188976/files/Audio_Song_Actors_01-24.zip?download=1"
@@ -72,7 +77,7 @@ def parse_name(stem: str) -> ClipName | None:
         or intensity not in INTENSITIES
         or statement not in (1, 2)
         or repetition not in (1, 2)
-        or not 1 <= actor <= 24
+        or actor not in ACTORS
     ):
         return None
     return ClipName(
@@ -153,3 +158,32 @@ def prepare(
 
 def _is_remote(url: str) -> bool:
     return urllib.parse.urlsplit(url).scheme.lower() in ("http", "https")
+
+
+def _materialise(
+    params: DataParams, out_dir: Path, *, cache_dir: Path, progress: bool | None
+) -> None:
+    settings = params.ravdess
+    prepare(
+        out_dir,
+        channels=settings.channels,
+        urls={"speech": settings.speech_url, "song": settings.song_url},
+        cache_dir=cache_dir,
+        max_extract_bytes=settings.max_extract_bytes,
+        progress=progress,
+    )
+
+
+def _parser(params: DataParams, corpus_dir: Path) -> Parse:
+    return parse_path
+
+
+CORPUS = Corpus(
+    name="ravdess",
+    title="RAVDESS",
+    speakers=ACTORS,
+    codes=(),
+    materialise=_materialise,
+    parser=_parser,
+    describe=lambda params: "ravdess: " + "+".join(params.ravdess.channels),
+)

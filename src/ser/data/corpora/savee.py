@@ -19,7 +19,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from ser.data.corpora.source import Clip, take
+from ser.data.corpora.source import Clip, tabled
 
 # Emotion prefixes as in the file names; params.yaml data.savee.emotions says what each is.
 CODES = ("a", "d", "f", "h", "n", "sa", "su")
@@ -55,24 +55,11 @@ def parse_path(path: Path, emotions: Mapping[str, str]) -> Clip | None:
     )
 
 
-def prepare(
-    out_dir: Path,
-    *,
-    url: str,
-    emotions: Mapping[str, str],
-    cache_dir: Path,
-    max_extract_bytes: int,
-    progress: bool | None = None,
-) -> int:
-    """Take the local archive or folder (or a URL you have access to) and put its clips under
-    out_dir."""
-    return take(
-        url,
-        out_dir,
-        corpus="SAVEE",
-        example=EXAMPLE,
-        recognise=lambda path: parse_path(path, emotions) is not None,
-        cache_dir=cache_dir,
-        max_extract_bytes=max_extract_bytes,
-        progress=progress,
-    )
+CORPUS = tabled(
+    "savee",
+    "SAVEE",
+    speakers=SPEAKERS,
+    codes=CODES,
+    example=EXAMPLE,
+    read=parse_path,
+)

@@ -1,4 +1,5 @@
-"""What every corpus adapter shares: the row a clip name gives, and taking a corpus source.
+"""What every corpus adapter shares: the row a clip name gives, the registry entry each corpus
+module declares (:class:`Corpus`), and taking a corpus source.
 
 A source is an http(s) URL, a ``file://`` URL or a local path, to a zip archive or to a
 folder. Archives go through :func:`ser.data.download.fetch` (resumable, cached, verified) and
@@ -12,13 +13,17 @@ import logging
 import shutil
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from ser.data.download import extract_zip, fetch
 from ser.errors import DataError
 from ser.fsutil import atomic_dir
+
+if TYPE_CHECKING:
+    from ser.params import DataParams
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +46,91 @@ class Clip:
     statement: int | str  # RAVDESS statement number, EmoDB text code, CREMA-D sentence, ...
     repetition: int
     channel: str = "speech"
+
+
+Parse = Callable[[Path], Clip | None]
+"""A file of a corpus -> its clip, or None when the file is not one."""
+Read = Callable[[Path, Mapping[str, str]], Clip | None]
+"""A file and the corpus's emotion table (``data.<corpus>.emotions``) -> its clip, or None."""
+
+
+class Materialise(Protocol):
+    """Puts a corpus under out_dir; keyword arguments, since both paths are folders."""
+
+    def __call__(
+        self, params: DataParams, out_dir: Path, *, cache_dir: Path, progress: bool | None
+    ) -> None: ...
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """One corpus, as :mod:`ser.data.corpora` looks it up by name.
+
+    Each corpus module declares one, so that what differs between corpora is written in the
+    corpus's own module rather than in branches on its name.
+    """
+
+    name: str  # what data.corpus names it, and its section data.<name> of params.yaml
+    title: str  # how the corpus spells itself, for messages ("CREMA-D")
+    speakers: tuple[int, ...]  # the actor numbers split.test_actors may name
+    # The file-name emotion codes, the keys of data.<name>.emotions; () when the names carry
+    # RAVDESS's emotions themselves (RAVDESS and the synthetic corpus).
+    codes: tuple[str, ...]
+    materialise: Materialise  # put the corpus under out_dir (generated, fetched or copied)
+    parser: Callable[[DataParams, Path], Parse]  # (params, the corpus's folder) -> its Parse
+    describe: Callable[[DataParams], str]  # what the corpus is, for logs and metrics
+
+
+def tabled(
+    name: str,
+    title: str,
+    *,
+    speakers: tuple[int, ...],
+    codes: tuple[str, ...],
+    example: str,
+    read: Read,
+    suffixes: tuple[str, ...] = (".wav",),
+) -> Corpus:
+    """A corpus with an emotion table (EmoDB, TESS, CREMA-D, SAVEE): taken from
+    ``data.<name>.url`` by :func:`take`, each file read by ``read`` with ``data.<name>.emotions``.
+
+    These corpora differ only in the arguments, so one implementation serves them all.
+    ``example`` is a clip name, shown when a source holds none; ``suffixes`` are the files kept.
+    """
+
+    def materialise(
+        params: DataParams, out_dir: Path, *, cache_dir: Path, progress: bool | None
+    ) -> None:
+        settings = getattr(params, name)
+        emotions = settings.emotions
+        take(
+            settings.url,
+            out_dir,
+            corpus=title,
+            example=example,
+            recognise=lambda path: read(path, emotions) is not None,
+            cache_dir=cache_dir,
+            max_extract_bytes=settings.max_extract_bytes,
+            suffixes=suffixes,
+            progress=progress,
+        )
+
+    def parser(params: DataParams, corpus_dir: Path) -> Parse:
+        emotions = getattr(params, name).emotions
+        return lambda path: read(path, emotions)
+
+    def describe(params: DataParams) -> str:
+        return f"{name}: {title} from {getattr(params, name).url}"
+
+    return Corpus(
+        name=name,
+        title=title,
+        speakers=speakers,
+        codes=codes,
+        materialise=materialise,
+        parser=parser,
+        describe=describe,
+    )
 
 
 def local_folder(url: str) -> Path | None:

@@ -32,15 +32,22 @@ import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import soundfile as sf
-from scipy.signal import lfilter
-from tqdm import tqdm
 
+from ser.data.corpora import ravdess
+from ser.data.corpora.source import Corpus, Parse
 from ser.errors import ConfigError
+from ser.fsutil import atomic_dir
 
-__all__ = ["generate", "synthesize_clip"]
+if TYPE_CHECKING:
+    from ser.params import DataParams
+
+# scipy, soundfile and tqdm are imported where they are used: the corpus registry imports this
+# module whenever params.yaml is validated, and only rendering needs them.
+
+__all__ = ["CORPUS", "generate", "synthesize_clip"]
 
 _MODALITY = 3  # audio-only
 _CHANNEL = 1  # speech
@@ -340,6 +347,8 @@ def synthesize_clip(
     Raises:
         ConfigError: an argument is out of range.
     """
+    from scipy.signal import lfilter
+
     _validate_clip_args(
         actor=actor,
         emotion=emotion,
@@ -509,6 +518,8 @@ def _clip_codes() -> Iterator[tuple[int, int, int, int]]:
 
 
 def _write_atomic(path: Path, audio: np.ndarray, sample_rate: int) -> None:
+    import soundfile as sf
+
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         sf.write(tmp, audio, sample_rate, format="WAV", subtype="PCM_16")
@@ -544,6 +555,8 @@ def generate(
     Raises:
         ConfigError: seed, actors or sample_rate is not allowed.
     """
+    from tqdm import tqdm
+
     _validate_seed(seed)
     _validate_sample_rate(sample_rate)
     actor_list = list(actors)
@@ -581,3 +594,32 @@ def generate(
             paths.append(path)
             bar.update(1)
     return sorted(paths)
+
+
+def _materialise(
+    params: DataParams, out_dir: Path, *, cache_dir: Path, progress: bool | None
+) -> None:
+    """Render the corpus as RAVDESS's speech channel (nothing is downloaded, so no cache_dir)."""
+    with atomic_dir(out_dir / "speech") as speech:
+        generate(
+            speech,
+            seed=params.synthetic.seed,
+            actors=params.synthetic.actors,
+            sample_rate=params.synthetic.sample_rate,
+            progress=progress,
+        )
+
+
+def _parser(params: DataParams, corpus_dir: Path) -> Parse:
+    return ravdess.parse_path  # named exactly like RAVDESS
+
+
+CORPUS = Corpus(
+    name="synthetic",
+    title="synthetic",
+    speakers=tuple(range(1, _N_ACTORS + 1)),
+    codes=(),
+    materialise=_materialise,
+    parser=_parser,
+    describe=lambda params: "synthetic: procedurally generated voices, NOT real speech",
+)

@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from pathlib import Path
 
-from ser.data.corpora.source import Clip, take
+from ser.data.corpora.source import Clip, tabled
 
 # Emotion words as in the file names; params.yaml data.tess.emotions says what each is.
 CODES = ("angry", "disgust", "fear", "happy", "neutral", "ps", "sad")
@@ -48,23 +47,11 @@ def parse_name(stem: str, emotions: Mapping[str, str]) -> Clip | None:
     )
 
 
-def prepare(
-    out_dir: Path,
-    *,
-    url: str,
-    emotions: Mapping[str, str],
-    cache_dir: Path,
-    max_extract_bytes: int,
-    progress: bool | None = None,
-) -> int:
-    """Fetch (or take locally) the archive or folder and put its clips under out_dir."""
-    return take(
-        url,
-        out_dir,
-        corpus="TESS",
-        example=EXAMPLE,
-        recognise=lambda path: parse_name(path.stem, emotions) is not None,
-        cache_dir=cache_dir,
-        max_extract_bytes=max_extract_bytes,
-        progress=progress,
-    )
+CORPUS = tabled(
+    "tess",
+    "TESS",
+    speakers=SPEAKERS,
+    codes=CODES,
+    example=EXAMPLE,
+    read=lambda path, emotions: parse_name(path.stem, emotions),
+)
