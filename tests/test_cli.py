@@ -186,3 +186,19 @@ def test_info_describes_the_model(tiny_model):
     info = json.loads(result.stdout)
     assert set(info["classes"]) == CLASSES
     assert info["features"]["kind"] == "mfcc" and info["features"]["n_frames"] == 301
+
+
+def test_tensorflows_python_warnings_stay_off_stderr_and_its_errors_do_not():
+    """Its Python WARNINGs are hints for its own developers ("triggered tf.function
+    retracing" when a benchmark trains and predicts with model after model)."""
+    code = (
+        "import ser\n"
+        "import tensorflow as tf\n"
+        "tf.get_logger().warning('a hint for TensorFlow developers')\n"
+        "tf.get_logger().error('a real error')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert "a hint" not in result.stderr
+    assert "a real error" in result.stderr

@@ -12,3 +12,10 @@ import os as _os
 # wins, so TF_CPP_MIN_LOG_LEVEL=0 brings the logs back. TF_ENABLE_ONEDNN_OPTS stays unset:
 # it would change the numbers, and its "oneDNN custom operations" line is INFO, hidden too.
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+# TensorFlow's Python logger: its WARNINGs here are hints for TensorFlow's own developers
+# ("triggered tf.function retracing" when a process predicts with several models, as the
+# evaluate stage and the benchmarks do). ERROR and above still print.
+import logging as _logging
+
+_logging.getLogger("tensorflow").setLevel(_logging.ERROR)
