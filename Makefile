@@ -31,9 +31,9 @@ repro-all: setup
 # so two workers on two cores cut pytest's time here from 1032 s to 706 s. worksteal
 # balances the few long pipeline tests.
 # One test file alone: .venv/bin/python -m pytest tests/test_x.py (serial, no workers).
-# --durations lists the slowest tests, the ones to look at when the suite grows.
+# --durations lists the 40 slowest tests, the ones to look at when the suite grows.
 test: setup lint
-	$(RUN) python -m pytest -n auto --dist worksteal --durations=15
+	$(RUN) python -m pytest -n auto --dist worksteal --durations=40
 
 # The quick loop while editing: the tests not marked slow (pytest.mark.slow: dvc runs, stage
 # and benchmark subprocesses, real trainings, long audio). `make test` runs them all.
