@@ -281,6 +281,7 @@ def test_broken_bytes_are_excluded_with_a_reason_never_an_exception(folder, feat
         path.unlink()
 
 
+@pytest.mark.slow
 @given(payload=st.one_of(signals(), broken_bytes()))
 def test_prediction_gives_a_status_for_any_input(folder, predictor, payload):
     path = (

@@ -94,6 +94,7 @@ def test_predict_a_folder_as_json_matches_the_library(tiny_model, clips):
     assert result.stderr.decode() == ""
 
 
+@pytest.mark.slow
 def test_speaker_grouping_changes_what_is_standardised_together(tiny_model, clips):
     def probabilities(*args):
         result = ser("predict", *args, "--model", str(tiny_model), "--format", "json")
@@ -120,6 +121,7 @@ def test_csv_output(tiny_model, clips):
     assert lines[0] == "file,status,label,confidence,top3,message" and len(lines) == 3
 
 
+@pytest.mark.slow
 def test_stdin_wav_stream(tiny_model, clips):
     result = ser(
         "predict", "-", "--model", str(tiny_model), "--format", "json", stdin=clips[0].read_bytes()

@@ -181,6 +181,7 @@ def two_passes(path: Path, format: str, batch: np.ndarray, speakers: np.ndarray,
     return first["statistics"], moments, second["probabilities"]
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:.*tf.lite.Interpreter is deprecated:UserWarning")
 @pytest.mark.parametrize("format", export.FORMATS)
 def test_a_speaker_statistics_model_exports_with_its_second_input(speaker_case, format, tmp_path):

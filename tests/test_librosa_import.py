@@ -7,6 +7,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from ser.features.librosa_import import COMPILED_MODULES, _exclusive, lock_path
 
 # Each process first compiles a different number of its own functions, so that the names
@@ -27,6 +29,7 @@ print("ok")
 """
 
 
+@pytest.mark.slow
 def test_fresh_processes_compile_one_at_a_time_and_leave_a_cache_that_loads(tmp_path):
     cache = tmp_path / "numba-cache"
     env = {**os.environ, "NUMBA_CACHE_DIR": str(cache)}

@@ -129,6 +129,7 @@ def _peak_rss_mib(command: list[str]) -> float:
     return float(result.stdout.split()[-1])
 
 
+@pytest.mark.slow
 def test_ser_predict_memory_does_not_grow_with_recording_length(tiny_model, recordings, tmp_path):
     """21 minutes of 48 kHz stereo would be 460 MiB decoded and 150 MiB of features, 7
     minutes a third of that: ser predict holds a block of either at a time, so both peak

@@ -202,6 +202,7 @@ def test_predictions_from_rows_equal_predictions_from_the_array(
     )
 
 
+@pytest.mark.slow
 def test_an_ensemble_averages_members_trained_with_consecutive_seeds(
     small_problem, fitted, tmp_path
 ):
