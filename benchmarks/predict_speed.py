@@ -96,7 +96,6 @@ def train_default_model(work: Path, clips: list[Path], params_path: Path) -> Pat
 
     from ser.data.labels import LabelSpec
     from ser.features import extract
-    from ser.model import modelio
     from ser.params import load_params
     from ser.training.run import train_run
 
@@ -125,15 +124,13 @@ def train_default_model(work: Path, clips: list[Path], params_path: Path) -> Pat
             "speaker": actors,
         }
     )
-    model, _, fields, _ = train_run(frame, x, params, spec)
-    meta = modelio.metadata(
+    train_run(frame, x, params, spec).save(
+        folder,
         labels=spec,
         feature_settings=extract.describe(params.features),
         corpus="synthetic",
         actors={"train": list(TRAIN_ACTORS), "val": list(VAL_ACTORS), "test": []},
-        **fields,
     )
-    modelio.save(folder, model, meta)
     return folder
 
 

@@ -36,7 +36,6 @@ from ser.data.manifest import build_manifest
 from ser.data.split import assign_folds, fold_subsets, speakers_by_subset
 from ser.errors import ConfigError
 from ser.features import augment, extract
-from ser.model import modelio
 from ser.params import override, parse_params
 from ser.serve.predict import Predictor
 from ser.training.evaluate import RECORDINGS, judge, judge_recordings
@@ -118,18 +117,17 @@ def main() -> None:
                     row=rows_of(store_ids, clips["clip_id"]),
                     speaker=clips["clip_id"].map(speaker_of),
                 )
-                model, summary, fields, _ = train_run(
+                trained = train_run(
                     clips, store, run_params, spec, copies=copies, augmented=augmented
                 )
                 folder = work / f"model-{seed}-{fold}"
-                meta = modelio.metadata(
+                meta = trained.save(
+                    folder,
                     labels=spec,
                     feature_settings=extract.describe(params.features),
                     corpus="ravdess",
                     actors=speakers_by_subset(clips, manifest),
-                    **fields,
                 )
-                modelio.save(folder, model, meta)
                 test = clips[clips["subset"] == "test"]
                 windows = [store[np.array([row])] for row in test["row"].to_numpy()]
                 judged = judge_recordings(
@@ -145,7 +143,10 @@ def main() -> None:
                     "fold": fold,
                     "test_actors": meta["actors"]["test"],
                     "seconds": round(time.time() - began, 1),
-                    "calibration": summary["calibration"],
+                    "calibration": trained.summary["calibration"],
+                    "whole_speaker_calibration": trained.summary.get("whole_speaker", {}).get(
+                        "calibration"
+                    ),
                     **{
                         str(k): {
                             key: value

@@ -10,11 +10,13 @@ With `normalize: speaker` (the default), the features of all the recordings give
 standardised together, as `ser predict --speaker all` does: one recording works, several
 of the same speaker work better. So are the statistics member's statistics of a model
 exported with a second input (`model.stats_normalize: speaker`), in the two passes that
-the JSON's speaker_input.how describes.
+the JSON's speaker_input.how describes. A model exported with a whole-speaker model beside
+it (`model.speaker_blend`, the default) blends the two as the JSON's blend.how describes.
 """
 
 import json
 import sys
+from pathlib import Path
 
 import librosa
 import numpy as np
@@ -84,14 +86,20 @@ def features(window, settings):
     return np.nan_to_num(matrix, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
 
 
-def predict(session, settings, paths):
-    """Class probabilities of each recording (one speaker's), in settings["classes"] order."""
-    feature_settings = settings["features"]
+def read(paths, feature_settings):
+    """Each recording's (windows, n_frames, n_features) features."""
     batches = []
     for path in paths:
         samples, _ = librosa.load(path, sr=feature_settings["sample_rate"], mono=True)
         found = windows(samples, feature_settings)
         batches.append(np.stack([features(w, feature_settings) for w in found]))
+    return batches
+
+
+def predict(session, settings, batches):
+    """Class probabilities of each recording (one speaker's; its features from read), in
+    settings["classes"] order."""
+    feature_settings = settings["features"]
     if "normalizer" in settings:  # settings["normalizer"]["how"] says what this does
         normalizer = settings["normalizer"]
         frames = np.concatenate(batches).reshape(-1, feature_settings["n_features"])
@@ -148,13 +156,34 @@ def calibrated(probabilities, settings):
     return scaled / scaled.sum(axis=1, keepdims=True)
 
 
-def main(model_path, *recordings):
+def load(model_path):
+    """(session, settings) of an exported model."""
     with open(model_path + ".json") as file:
         settings = json.load(file)
-    if settings["features"]["kind"] != "mfcc":
-        sys.exit("this example computes features.kind 'mfcc' only")
-    session = onnxruntime.InferenceSession(model_path, providers=["CPUExecutionProvider"])
-    for path, probabilities in zip(recordings, predict(session, settings, recordings), strict=True):
+    return onnxruntime.InferenceSession(model_path, providers=["CPUExecutionProvider"]), settings
+
+
+def predict_files(model_path, paths):
+    """(probabilities of each recording, settings): predict, with the whole-speaker model
+    blended in where the export has one (settings["blend"]["how"] says how)."""
+    session, settings = load(model_path)
+    batches = read(paths, settings["features"])
+    results = predict(session, settings, batches)
+    if "blend" in settings:
+        companion = str(Path(model_path).with_name(settings["blend"]["file"]))
+        whole = predict(*load(companion), batches)
+        k = sum(len(batch) for batch in batches)  # the speaker's windows
+        weight = k / (k + settings["blend"]["recordings"])
+        results = [(1 - weight) * a + weight * b for a, b in zip(results, whole, strict=True)]
+    return results, settings
+
+
+def main(model_path, *recordings):
+    with open(model_path + ".json") as file:
+        if json.load(file)["features"]["kind"] != "mfcc":
+            sys.exit("this example computes features.kind 'mfcc' only")
+    results, settings = predict_files(model_path, recordings)
+    for path, probabilities in zip(recordings, results, strict=True):
         best = int(probabilities.argmax())
         print(f"{path}\t{settings['classes'][best]}\t{probabilities[best]:.3f}")
 

@@ -19,7 +19,6 @@ from ser.data.manifest import read_manifest
 from ser.data.split import fold_subsets, speakers_by_subset
 from ser.features import extract
 from ser.fsutil import write_json
-from ser.model import modelio
 from ser.params import load_params
 from ser.training import figures
 from ser.training.run import train_run
@@ -97,7 +96,7 @@ def main() -> None:
         )
 
     if curves is None:
-        model, summary, fields, history = train()
+        trained = train()
     else:
         from dvclive import Live
 
@@ -109,18 +108,18 @@ def main() -> None:
                     live.log_metric(key, float(value))
                 live.next_step()
 
-            model, summary, fields, history = train(log_epoch)
-    meta = modelio.metadata(
+            trained = train(log_epoch)
+    summary = trained.summary
+    trained.save(
+        model_dir,
         labels=spec,
         feature_settings=settings,
         corpus=params.data.corpus,
         # "corpus:actor" with several corpora: actor 3 of two corpora is two speakers.
         actors=speakers_by_subset(clips, manifest),
-        **fields,
     )
-    modelio.save(model_dir, model, meta)
     if curves is not None:
-        figures.curves(history, summary["best_epoch"], CURVES_IMAGE)
+        figures.curves(trained.history, summary["best_epoch"], CURVES_IMAGE)
     write_json(metrics_path, summary)
     log.info(
         "kept epoch %d of %d: val_loss %.4f, val_accuracy %.4f",

@@ -153,6 +153,28 @@ def tiny_speaker_statistics_model(tiny_corpus, tmp_path_factory) -> Path:
     return train_tiny_model(tiny_corpus, folder, stats_normalize="speaker")
 
 
+@pytest.fixture(scope="session")
+def tiny_blended_model(tiny_model, tiny_speaker_statistics_model, tmp_path_factory) -> Path:
+    """tiny_model with tiny_speaker_statistics_model as its whole-speaker model, blended in
+    by model.speaker_blend 8, laid out as ser.training.run.Trained.save writes one (the
+    whole-speaker model's normalizer without shrinkage, as Params.whole_speaker has it)."""
+    import shutil
+
+    from ser.fsutil import read_json, write_json
+    from ser.model import modelio
+
+    folder = tmp_path_factory.mktemp("blended") / "model"
+    shutil.copytree(tiny_model, folder)
+    shutil.copytree(tiny_speaker_statistics_model, folder / modelio.WHOLE_SPEAKER_DIR)
+    companion = read_json(folder / modelio.WHOLE_SPEAKER_DIR / modelio.META_FILE)
+    companion["normalizer"]["shrinkage"] = 0.0
+    write_json(folder / modelio.WHOLE_SPEAKER_DIR / modelio.META_FILE, companion)
+    meta = read_json(folder / modelio.META_FILE)
+    meta["blend"] = {"folder": modelio.WHOLE_SPEAKER_DIR, "recordings": 8.0}
+    write_json(folder / modelio.META_FILE, meta)
+    return folder
+
+
 @pytest.fixture
 def http_folder(tmp_path):
     """Serve tmp_path/'www' on 127.0.0.1; yields (folder, base URL)."""

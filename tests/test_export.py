@@ -358,12 +358,16 @@ def test_example_predicts_what_ser_predicts(example, onnx_export, tiny_model, re
     for path in recordings:
         expected = predictor.predict_file(path)
         assert expected.status == "ok", expected.message
-        [actual] = example.predict(session, settings, [str(path)])
+        [actual] = example.predict(
+            session, settings, example.read([str(path)], settings["features"])
+        )
         wanted = [expected.probabilities[name] for name in settings["classes"]]
         assert np.abs(actual - wanted).max() <= EXAMPLE_TOLERANCE, path.name
     # Several recordings of one speaker, standardised together as `ser predict --speaker all`.
     together = list(predictor.predict_files(recordings, speakers=["one"] * len(recordings)))
-    actual = example.predict(session, settings, [str(path) for path in recordings])
+    actual = example.predict(
+        session, settings, example.read([str(path) for path in recordings], settings["features"])
+    )
     for result, probabilities in zip(together, actual, strict=True):
         wanted = [result.probabilities[name] for name in settings["classes"]]
         assert np.abs(probabilities - wanted).max() <= EXAMPLE_TOLERANCE, result.source
@@ -382,3 +386,26 @@ def test_example_runs_as_a_script(onnx_export, recordings):
     classes = json.loads(Path(f"{onnx_export}.json").read_text())["classes"]
     assert [row[0] for row in rows] == [str(path) for path in recordings[:2]]
     assert all(row[1] in classes and 0 < float(row[2]) <= 1 for row in rows)
+
+
+def test_a_blended_model_exports_both_models_and_the_example_blends_them(
+    example, tiny_blended_model, recordings, tmp_path
+):
+    out = tmp_path / "emotion.onnx"
+    result = ser(
+        "export", "--format", "onnx", "--out", str(out), "--model", str(tiny_blended_model)
+    )
+    assert result.returncode == 0, result.stderr
+    companion = tmp_path / "emotion.whole_speaker.onnx"
+    assert result.stdout.split() == [str(out), f"{out}.json", str(companion), f"{companion}.json"]
+    blend = json.loads(Path(f"{out}.json").read_text())["blend"]
+    assert (blend["file"], blend["recordings"]) == (companion.name, 8.0)
+    assert "speaker_input" in json.loads(Path(f"{companion}.json").read_text())
+    predictor = Predictor(tiny_blended_model)
+    classes = predictor.classes
+    for group in ([recordings[0]], recordings[:3]):
+        expected = predictor.predict_files(group, progress=False, speakers=["one"] * len(group))
+        actual, _ = example.predict_files(str(out), [str(path) for path in group])
+        for result, probabilities in zip(expected, actual, strict=True):
+            wanted = [result.probabilities[name] for name in classes]
+            assert np.abs(probabilities - wanted).max() <= EXAMPLE_TOLERANCE, result.source

@@ -1,3 +1,4 @@
+import dataclasses
 import re
 
 import pytest
@@ -285,3 +286,33 @@ def test_override_sets_a_dotted_key_as_dvc_exp_run_would():
 def test_override_names_a_key_params_yaml_lacks(assignment):
     with pytest.raises(ConfigError, match="expected key=value with a key of params.yaml"):
         override({"model": {"epochs": 3}}, assignment)
+
+
+def test_the_whole_speaker_model_is_the_model_without_shrinkage_or_draws(params_dict):
+    params = parse_params(params_dict)
+    assert params.model.speaker_blend > 0
+    whole = params.whole_speaker
+    assert (whole.model.speaker_shrinkage, whole.model.speaker_draws) == (0.0, 1)
+    assert (whole.model.stats_normalize, whole.model.speaker_blend) == ("speaker", 0.0)
+    # Everything else is the model's own.
+    assert (
+        dataclasses.replace(
+            whole.model,
+            speaker_shrinkage=params.model.speaker_shrinkage,
+            speaker_draws=params.model.speaker_draws,
+            stats_normalize=params.model.stats_normalize,
+            speaker_blend=params.model.speaker_blend,
+        )
+        == params.model
+    )
+    assert (whole.features, whole.train, whole.labels) == (
+        params.features,
+        params.train,
+        params.labels,
+    )
+    # No blend without one, or without speaker-standardised features.
+    params_dict["model"]["speaker_blend"] = 0
+    assert parse_params(params_dict).whole_speaker is None
+    params_dict["model"]["speaker_blend"] = 8
+    params_dict["features"]["normalize"] = "utterance"
+    assert parse_params(params_dict).whole_speaker is None

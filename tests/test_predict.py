@@ -177,3 +177,35 @@ def test_a_stream_of_one_speakers_recordings_ends_where_the_batch_does(predictor
     # The speaker's statistics grew as recordings came: the second file is judged otherwise
     # at arrival (two recordings known) than at the end (six).
     assert arrivals[1].probabilities != pytest.approx(batch[1].probabilities, abs=1e-5)
+
+
+def test_a_blended_model_weighs_its_whole_speaker_model_by_the_recordings(
+    tiny_blended_model, tiny_corpus
+):
+    # model.speaker_blend: with k windows of a speaker, the whole-speaker model's
+    # probabilities weigh k / (k + 8) against the other model's.
+    blended = Predictor(tiny_blended_model)
+    own = Predictor(tiny_blended_model)
+    own.whole_speaker = None
+    whole = Predictor(tiny_blended_model / "whole_speaker")
+    clips = sorted((tiny_corpus / "speech" / "Actor_02").glob("*.wav"))[:4]
+    for k, speakers in ((1, [str(path) for path in clips]), (len(clips), ["one"] * len(clips))):
+        results = list(blended.predict_files(clips, progress=False, speakers=speakers))
+        parts = [
+            list(predictor.predict_files(clips, progress=False, speakers=speakers))
+            for predictor in (own, whole)
+        ]
+        weight = k / (k + 8.0)
+        for result, mine, theirs in zip(results, *parts, strict=True):
+            for name, probability in result.probabilities.items():
+                expected = (1 - weight) * mine.probabilities[name] + weight * theirs.probabilities[
+                    name
+                ]
+                assert probability == pytest.approx(expected, abs=1e-5)
+        # The two models disagree, so the blend is neither of them.
+        assert results[0].probabilities != pytest.approx(parts[0][0].probabilities, abs=1e-3)
+        assert results[0].probabilities != pytest.approx(parts[1][0].probabilities, abs=1e-3)
+    # One file: what ser predict does, k = 1.
+    one = blended.predict_file(clips[0])
+    first = list(blended.predict_files(clips[:1], progress=False))[0]
+    assert one.probabilities == pytest.approx(first.probabilities, abs=1e-5)

@@ -496,3 +496,62 @@ def test_without_a_member_calibration_uses_the_models_own_validation_probabiliti
         ),
         predict_proba(model, x_val),
     )
+
+
+def test_a_blended_run_trains_and_saves_the_whole_speaker_model_beside_it(
+    tiny_corpus, params_dict, tmp_path
+):
+    import pandas as pd
+
+    from ser.data.labels import LabelSpec
+    from ser.features import extract
+    from ser.serve.predict import Predictor
+    from ser.training.run import train_run
+
+    params = parse_params(params_dict)
+    params = dataclasses.replace(
+        params,
+        model=dataclasses.replace(params.model, filters=8, stats_epochs=2, speaker_blend=8.0),
+        train=dataclasses.replace(params.train, epochs=1),
+    )
+    spec = LabelSpec.from_params(params.labels)
+    files = sorted((tiny_corpus / "speech").rglob("*.wav"))
+    x, _ = extract.featurize_many([str(f) for f in files], params.features)
+    y = np.array([int(f.stem.split("-")[2]) - 1 for f in files])
+    actors = np.array([int(f.stem[-2:]) for f in files])
+    clips = pd.DataFrame(
+        {
+            "clip_id": [f.stem for f in files],
+            "subset": np.where(actors <= 3, "train", "val"),
+            "label": [spec.class_names[i] for i in y],
+            "y": y,
+            "row": np.arange(len(files)),
+            "speaker": actors,
+        }
+    )
+    trained = train_run(clips, x, params, spec)
+    whole = trained.whole_speaker
+    # The whole-speaker model: every clip standardised by all of its speaker's, no shrinkage,
+    # its member per speaker; its own calibration; no blend of its own.
+    assert whole is not None and whole.whole_speaker is None
+    assert whole.fields["model_params"] == params.whole_speaker.model
+    assert (
+        whole.fields["model_params"].speaker_shrinkage,
+        whole.fields["normalizer"].shrinkage,
+    ) == (0, 0)
+    assert whole.fields["model_params"].speaker_statistics
+    assert len(whole.model.inputs) == 2 and len(trained.model.inputs) == 1
+    assert trained.summary["whole_speaker"] == whole.summary
+    assert "temperature" in whole.summary["calibration"]
+    meta = trained.save(
+        tmp_path / "model",
+        labels=spec,
+        feature_settings=extract.describe(params.features),
+        corpus="synthetic",
+        actors={"train": [1, 2, 3], "val": [4], "test": []},
+    )
+    assert meta["blend"] == {"folder": "whole_speaker", "recordings": 8.0}
+    predictor = Predictor(tmp_path / "model")
+    assert predictor.whole_speaker is not None and predictor.blend_recordings == 8.0
+    assert predictor.whole_speaker.normalizer.shrinkage == 0
+    assert predictor.predict_file(files[0]).status == "ok"

@@ -208,6 +208,9 @@ class ModelParams:
     # speaker's clips, the others by random subsets of them; ser.features.speaker).
     speaker_shrinkage: float = 2.0
     speaker_draws: int = 2
+    # > 0: a second, whole-speaker model is trained and blended in with weight
+    # k / (k + speaker_blend) for k recordings of a speaker (Params.whole_speaker).
+    speaker_blend: float = 0.0
 
     @property
     def statistics_member(self) -> bool:
@@ -254,6 +257,29 @@ class Params:
         return self.augment.network_copies or (
             self.augment.statistics_copies and self.model.statistics_member
         )
+
+    @property
+    def whole_speaker(self) -> Params | None:
+        """The params of the model blended in for many recordings (model.speaker_blend), or
+        None when there is none.
+
+        The model above learns every number of recordings, so it cannot be as good as a model
+        that only ever sees a speaker's features standardised by all of their recordings; at
+        k = all that model is 3 to 5 points better (docs/experiments.md, E22). So this one is
+        also trained: no shrinkage, one draw (the whole speaker), its statistics member
+        standardised per speaker too, and prediction weighs it by k / (k + speaker_blend).
+        """
+        speaker_features = self.features.kind == "mfcc" and self.features.normalize == "speaker"
+        if self.model.speaker_blend <= 0 or not speaker_features:
+            return None
+        model = dataclasses.replace(
+            self.model,
+            speaker_shrinkage=0.0,
+            speaker_draws=1,
+            stats_normalize="speaker",
+            speaker_blend=0.0,
+        )
+        return dataclasses.replace(self, model=model)
 
 
 # --- small typed readers: each names the full key and what is allowed ---------------------
@@ -714,6 +740,7 @@ def _model(section: _Section) -> ModelParams:
         stats_normalize=section.choice("stats_normalize", STATS_NORMALIZE),
         speaker_shrinkage=section.number("speaker_shrinkage", minimum=0.0, maximum=1000.0),
         speaker_draws=section.integer("speaker_draws", minimum=1, maximum=10),
+        speaker_blend=section.number("speaker_blend", minimum=0.0, maximum=1000.0),
     )
 
 

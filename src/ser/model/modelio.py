@@ -12,9 +12,13 @@ from ser.fsutil import atomic_dir, read_json, write_json
 
 MODEL_FILE = "model.keras"
 META_FILE = "model.json"
+# The subfolder of the whole-speaker model blended in for many recordings (model.speaker_blend).
+WHOLE_SPEAKER_DIR = "whole_speaker"
 # model.json's layout. 2: "normalizer" (the speaker standardiser of features.normalize:
-# speaker, ser.features.speaker) and "calibration". read_meta upgrades older files.
-SCHEMA = 2
+# speaker, ser.features.speaker) and "calibration"; 3: "blend" (None, or the whole-speaker
+# model's folder and the recordings its weight k / (k + recordings) counts against).
+# read_meta upgrades older files.
+SCHEMA = 3
 
 
 def metadata(
@@ -46,6 +50,7 @@ def metadata(
         "validation": validation,
         "normalizer": None if normalizer is None else normalizer.to_dict(),
         "calibration": {"temperature": float(temperature)},
+        "blend": None,
     }
 
 
@@ -63,15 +68,23 @@ def upgrade(meta: dict) -> dict:
             f"model.json schema {version} is newer than this ser reads ({SCHEMA}): update ser"
         )
     if version == 1:
-        meta.update(schema=SCHEMA, normalizer=None, calibration={"temperature": 1.0})
+        meta.update(normalizer=None, calibration={"temperature": 1.0})
+    meta.setdefault("blend", None)
+    meta["schema"] = SCHEMA
     return meta
 
 
-def save(folder: Path, model, meta: dict) -> None:
-    """Write the model folder atomically (a complete folder or none)."""
+def save(folder: Path, model, meta: dict, *, whole_speaker: tuple | None = None) -> None:
+    """Write the model folder atomically (a complete folder or none); whole_speaker: (keras
+    model, meta) of the model blended in for many recordings, written to WHOLE_SPEAKER_DIR."""
     with atomic_dir(Path(folder)) as temporary:
         model.save(temporary / MODEL_FILE)
         write_json(temporary / META_FILE, meta)
+        if whole_speaker is not None:
+            companion = temporary / WHOLE_SPEAKER_DIR
+            companion.mkdir()
+            whole_speaker[0].save(companion / MODEL_FILE)
+            write_json(companion / META_FILE, whole_speaker[1])
 
 
 def read_meta(folder: Path) -> dict:

@@ -13,9 +13,11 @@ statistics over the speaker's clips. Its export also returns those statistics, `
 (batch, width), so that the moments can be computed with the exported model alone, in two
 passes (see ``describe``). A JSON description is written beside it (``<out>.json``; inside the
 folder, ``export.json``, for a SavedModel): the class order, the inputs and outputs, the
-feature settings needed to compute the input, and where the model came from. An existing output
-is replaced only if an earlier export wrote it; everything is written under a temporary name
-and renamed when complete.
+feature settings needed to compute the input, and where the model came from. A model with a
+whole-speaker model blended in (``model.speaker_blend``) exports that one too, beside it
+(``emotion.whole_speaker.onnx``), and the description's ``blend`` says how to weigh the two.
+An existing output is replaced only if an earlier export wrote it; everything is written under
+a temporary name and renamed when complete.
 """
 
 from __future__ import annotations
@@ -55,6 +57,11 @@ NORMALIZER_HOW = (
     "where mean and var are over all frames of the k windows; then append one feature, "
     "k / (k + shrinkage), to every frame."
 )
+BLEND_HOW = (
+    "Run both models on a speaker's k windows, each as its own description says; blend "
+    "each window's calibrated probabilities as (1 - w) * this model's + w * the "
+    "whole-speaker model's, with w = k / (k + recordings)."
+)
 # The description's marker: an output carrying it may be replaced by a new export.
 EXPORTED_BY = "ser export"
 SAVED_MODEL_DESCRIPTION = "export.json"
@@ -72,6 +79,14 @@ def description_path(out: str | Path, format: str) -> Path:
     return out.with_name(out.name + ".json")
 
 
+def blend_path(out: str | Path, format: str) -> Path:
+    """Where the whole-speaker model of an export to ``out`` goes (model.speaker_blend)."""
+    out = Path(out)
+    if format == "saved_model":
+        return out.with_name(out.name + "." + modelio.WHOLE_SPEAKER_DIR)
+    return out.with_name(f"{out.stem}.{modelio.WHOLE_SPEAKER_DIR}{out.suffix}")
+
+
 def export(model_dir: str | Path, out: str | Path, *, format: str) -> list[Path]:
     """Export the model folder ``model_dir`` to ``out`` in ``format``; return the paths written.
 
@@ -83,17 +98,28 @@ def export(model_dir: str | Path, out: str | Path, *, format: str) -> list[Path]
             f"--format: {format!r} is not allowed; choose one of: {', '.join(FORMATS)}"
         )
     out = Path(out)
-    modelio.read_meta(Path(model_dir))  # fails fast, before TensorFlow starts
+    blend = modelio.read_meta(Path(model_dir))["blend"]  # fails fast, before TensorFlow starts
     _check_replaceable(out, format)
+    if blend is not None:
+        _check_replaceable(blend_path(out, format), format)
     _check_requirements(format)
     model, meta = modelio.load(Path(model_dir))
     description = describe(meta, model, format=format, file_name=out.name)
+    written = []
+    if blend is not None:
+        companion = blend_path(out, format)
+        written = export(Path(model_dir) / blend["folder"], companion, format=format)
+        description["blend"] = {
+            "file": companion.name,
+            "recordings": blend["recordings"],
+            "how": BLEND_HOW,
+        }
     if format == "saved_model":
         with atomic_dir(out) as temporary:
             _write_saved_model(model, temporary)
             _readable_like_new_files(temporary)
             write_json(temporary / SAVED_MODEL_DESCRIPTION, description)
-        return [out]
+        return [out, *written]
     json_path = description_path(out, format)
     out.parent.mkdir(parents=True, exist_ok=True)
     temporary = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
@@ -106,7 +132,7 @@ def export(model_dir: str | Path, out: str | Path, *, format: str) -> list[Path]
         os.replace(temporary / json_path.name, json_path)
     finally:
         shutil.rmtree(temporary, ignore_errors=True)
-    return [out, json_path]
+    return [out, json_path, *written]
 
 
 def _readable_like_new_files(folder: Path) -> None:

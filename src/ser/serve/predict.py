@@ -143,6 +143,14 @@ class Predictor:
             self.normalizer = SpeakerNormalizer.from_dict(self.meta["normalizer"])
         self.temperature = float(self.meta["calibration"]["temperature"])
         self._model = None
+        # The whole-speaker model blended in for many recordings (model.speaker_blend): with
+        # k of a speaker's recordings (analysis windows) at hand, its probabilities weigh
+        # k / (k + blend_recordings) against this model's.
+        self.whole_speaker: Predictor | None = None
+        self.blend_recordings = 0.0
+        if self.meta["blend"] is not None:
+            self.whole_speaker = Predictor(self.model_dir / self.meta["blend"]["folder"])
+            self.blend_recordings = float(self.meta["blend"]["recordings"])
 
     @property
     def by_speaker(self) -> bool:
@@ -171,6 +179,8 @@ class Predictor:
             n_features = self.normalizer.width
         batch = np.zeros((1, n_frames, n_features), dtype=np.float32)
         self.probabilities(batch, self.neutral_moments(1) if self.speaker_statistics else None)
+        if self.whole_speaker is not None:
+            self.whole_speaker._warm_model()
 
     def neutral_moments(self, count: int) -> np.ndarray:
         """(count, 2, width) speaker moments that leave the statistics as they are."""
@@ -314,12 +324,31 @@ class Predictor:
         For a speaker-normalised model, ``speakers`` gives each item's speaker, whose
         windows are standardised together.
         """
+        frames = speaker_moments(items, speakers) if self.normalizer is not None else {}
+        probabilities = self._window_probabilities(items, speakers, frames)
+        if self.whole_speaker is not None:
+            whole = self.whole_speaker._window_probabilities(items, speakers, frames)
+            for index, rows in probabilities.items():
+                k = frames[speakers[index]].recordings
+                weight = k / (k + self.blend_recordings)
+                probabilities[index] = (1.0 - weight) * rows + weight * whole[index]
+        return [
+            self._result(item, probabilities[index]) if isinstance(item, _Windows) else item
+            for index, item in enumerate(items)
+        ]
+
+    def _window_probabilities(
+        self,
+        items: list[Prediction | _Windows],
+        speakers: list[str] | None,
+        frames: dict[str, Moments],
+    ) -> dict[int, np.ndarray]:
+        """{index of a _Windows item: (windows, classes) calibrated probabilities}; frames:
+        each speaker's frame moments (speaker_moments) when the features are standardised
+        per speaker."""
         scale = {}
         if self.normalizer is not None:
-            scale = {
-                key: self.normalizer.scale(moments)
-                for key, moments in speaker_moments(items, speakers).items()
-            }
+            scale = {key: self.normalizer.scale(moments) for key, moments in frames.items()}
 
         def scaled_chunks(index: int, item: _Windows) -> Iterator[np.ndarray]:
             for chunk in item.chunks(BATCH_WINDOWS):
@@ -361,12 +390,7 @@ class Predictor:
                     run()
                     waiting = 0
         run()
-        return [
-            self._result(item, np.concatenate(probabilities[index]))
-            if isinstance(item, _Windows)
-            else item
-            for index, item in enumerate(items)
-        ]
+        return {index: np.concatenate(parts) for index, parts in probabilities.items()}
 
     def _member_moments(self, items, speakers, scaled_chunks):
         """Each speaker's moments of the statistics member's statistics over all windows of

@@ -1,20 +1,62 @@
-"""One training run, as the train stage does it: data, fit, validation summary, calibration.
+"""One training run, as the train stage does it: data, fit, validation summary, calibration,
+and the whole-speaker model blended in for many recordings (model.speaker_blend).
 
-The train stage and benchmarks/recordings_cv.py both call :func:`train_run`, so a figure
-measured by the benchmark is the pipeline's.
+The train stage and benchmarks/recordings_cv.py both call :func:`train_run` and save with
+:meth:`Trained.save`, so a figure measured by the benchmark is the pipeline's.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from ser.data.labels import LabelSpec
+from ser.model import modelio
 from ser.model.calibration import calibrate, calibration_error, fit_temperature
 from ser.params import Params
 from ser.training.data import TrainingData, build_training_data
 from ser.training.train import TrainingSettings, fit, held_out_validation
+
+
+@dataclass
+class Trained:
+    """What train_run gives: the Keras model, metrics/train.json's content (summary), what
+    modelio.metadata needs beyond labels, features, corpus and actors (fields), the
+    per-epoch losses and accuracies (history), and the whole-speaker model's own run."""
+
+    model: Any
+    summary: dict
+    fields: dict
+    history: dict
+    whole_speaker: Trained | None = None
+
+    def save(
+        self, folder: Path, *, labels: LabelSpec, feature_settings: dict, corpus, actors: dict
+    ) -> dict:
+        """Write the model folder (the whole-speaker model in a subfolder); its model.json."""
+        context = {
+            "labels": labels,
+            "feature_settings": feature_settings,
+            "corpus": corpus,
+            "actors": actors,
+        }
+        meta = modelio.metadata(**context, **self.fields)
+        companion = None
+        if self.whole_speaker is not None:
+            meta["blend"] = {
+                "folder": modelio.WHOLE_SPEAKER_DIR,
+                "recordings": self.fields["model_params"].speaker_blend,
+            }
+            companion = (
+                self.whole_speaker.model,
+                modelio.metadata(**context, **self.whole_speaker.fields),
+            )
+        modelio.save(folder, self.model, meta, whole_speaker=companion)
+        return meta
 
 
 def train_run(
@@ -28,11 +70,9 @@ def train_run(
     on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
     verbose: int = 0,
     log: Callable[[TrainingData], None] | None = None,
-):
-    """Train on ``clips`` (see build_training_data for its columns) and return (model,
-    summary, metadata fields, history): the summary is metrics/train.json's content, the
-    fields what modelio.metadata needs beyond labels, features, corpus and actors, the
-    history the per-epoch losses and accuracies."""
+) -> Trained:
+    """Train on ``clips`` (see build_training_data for its columns); with model.speaker_blend,
+    the whole-speaker model too (Params.whole_speaker), on the same clips."""
     data = build_training_data(clips, store, params, copies=copies, augmented=augmented)
     if log is not None:
         log(data)
@@ -103,4 +143,11 @@ def train_run(
         "normalizer": data.normalizer,
         "temperature": temperature,
     }
-    return model, summary, fields, history
+    trained = Trained(model, summary, fields, history)
+    whole = params.whole_speaker
+    if whole is not None:
+        trained.whole_speaker = train_run(
+            clips, store, whole, spec, copies=copies, augmented=augmented, verbose=verbose
+        )
+        summary["whole_speaker"] = trained.whole_speaker.summary
+    return trained
