@@ -14,12 +14,18 @@ included) and judges every test clip through the Predictor that `ser predict` ru
 its speaker's clips, and all of them. Prints and writes (--out) accuracy, macro F1 and UAR
 at each k: per run, and mean and std over folds and seeds. Results are written after every
 run, so an interrupted benchmark keeps what it measured.
+
+--blends C ... also judges each run's models with other weightings of the whole-speaker
+model (model.speaker_blend) from the same trainings: "windows" weighs it k / (k + C),
+"others" (k - 1) / (k - 1 + C) (the Predictor's), "none" leaves it out; accuracy, UAR and
+ECE of each at each k go under "blends" in the run and the summary.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import tempfile
 import time
@@ -80,6 +86,13 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--only-folds", type=int, nargs="*", help="run these folds only")
     parser.add_argument("--out", type=Path, help="write the results here (JSON)")
+    parser.add_argument(
+        "--blends",
+        type=float,
+        nargs="*",
+        default=[],
+        help="also judge with these blend constants, in both weightings (see above)",
+    )
     args = parser.parse_args()
 
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
@@ -156,6 +169,26 @@ def main() -> None:
                         for k in RECORDINGS
                     },
                 }
+                if args.blends and trained.whole_speaker is not None:
+                    run["blends"] = {}
+                    for name, weight in blend_variants(args.blends).items():
+                        predictor = Predictor(folder)
+                        predictor.blend_weight = weight
+                        judged = judge_recordings(
+                            predictor,
+                            windows,
+                            test["speaker"].to_numpy(),
+                            list(test["clip_id"]),
+                            names,
+                        )
+                        run["blends"][name] = {
+                            str(k): {
+                                key: value
+                                for key, value in judge(judged[k], y_true, names).items()
+                                if key in ("accuracy", "uar", "ece")
+                            }
+                            for k in RECORDINGS
+                        }
                 results["runs"].append(run)
                 results["summary"] = summarise(results["runs"])
                 print(
@@ -170,12 +203,39 @@ def main() -> None:
     print(json.dumps(results["summary"], indent=1))
 
 
+def blend_weight(form: str, constant: float, recordings: int) -> float:
+    """The whole-speaker model's share at k = ``recordings`` under one weighting."""
+    k = recordings - 1 if form == "others" else recordings
+    return k / (k + constant) if k > 0 else 0.0
+
+
+def blend_variants(constants: list[float]) -> dict:
+    """{name: weight(recordings)} for --blends."""
+    variants = {"none": lambda recordings: 0.0}
+    for form in ("windows", "others"):
+        for constant in constants:
+            variants[f"{form}:{constant:g}"] = functools.partial(blend_weight, form, constant)
+    return variants
+
+
 def summarise(runs: list[dict]) -> dict:
-    """Mean and sample std over runs of each score at each k."""
-    summary = {"runs": len(runs)}
+    """Mean and sample std over runs of each score at each k (and of each --blends
+    variant's)."""
+    summary = {"runs": len(runs), **_mean_std(runs, ("accuracy", "macro_f1", "uar", "ece"))}
+    names = [name for name in runs[0].get("blends", {})]
+    if names:
+        summary["blends"] = {
+            name: _mean_std([run["blends"][name] for run in runs], ("accuracy", "uar", "ece"))
+            for name in names
+        }
+    return summary
+
+
+def _mean_std(runs: list[dict], metrics: tuple[str, ...]) -> dict:
+    summary = {}
     for k in RECORDINGS:
         summary[str(k)] = {}
-        for metric in ("accuracy", "macro_f1", "uar", "ece"):
+        for metric in metrics:
             values = [run[str(k)][metric] for run in runs]
             summary[str(k)][metric] = {
                 "mean": round(float(np.mean(values)), 4),

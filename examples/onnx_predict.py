@@ -172,8 +172,8 @@ def predict_files(model_path, paths):
     if "blend" in settings:
         companion = str(Path(model_path).with_name(settings["blend"]["file"]))
         whole = predict(*load(companion), batches)
-        k = sum(len(batch) for batch in batches)  # the speaker's windows
-        weight = k / (k + settings["blend"]["recordings"])
+        others = sum(len(batch) for batch in batches) - 1  # the speaker's windows beyond one
+        weight = others / (others + settings["blend"]["recordings"])
         results = [(1 - weight) * a + weight * b for a, b in zip(results, whole, strict=True)]
     return results, settings
 

@@ -29,7 +29,7 @@ def test_recordings_cv_judges_each_fold_at_every_number_of_recordings(six_actors
     result = subprocess.run(
         [
             sys.executable, str(ROOT / "benchmarks" / "recordings_cv.py"), str(six_actors),
-            "--folds", "3", "--only-folds", "2", "--out", str(out),
+            "--folds", "3", "--only-folds", "2", "--out", str(out), "--blends", "8",
             "-S", "train.epochs=1", "-S", "model.filters=8", "-S", "model.stats_epochs=2",
             "-S", "augment.pitch=false", "-S", "augment.speed=false",
         ],
@@ -48,3 +48,11 @@ def test_recordings_cv_judges_each_fold_at_every_number_of_recordings(six_actors
             run[k]["accuracy"], abs=1e-4
         )
     assert run["1"] != run["all"]  # a clip alone and with its speaker's are judged apart
+    # The blend variants judge the same models; the Predictor's own weighting is "others".
+    assert set(run["blends"]) == {"none", "windows:8", "others:8"}
+    for k in ("1", "2", "4", "8", "all"):
+        assert run["blends"]["others:8"][k]["accuracy"] == run[k]["accuracy"]
+    assert run["blends"]["none"]["1"] == run["blends"]["others:8"]["1"]  # weight 0 alone
+    assert results["summary"]["blends"]["windows:8"]["all"]["accuracy"]["mean"] == (
+        pytest.approx(run["blends"]["windows:8"]["all"]["accuracy"], abs=1e-4)
+    )

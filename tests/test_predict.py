@@ -183,7 +183,7 @@ def test_a_blended_model_weighs_its_whole_speaker_model_by_the_recordings(
     tiny_blended_model, tiny_corpus
 ):
     # model.speaker_blend: with k windows of a speaker, the whole-speaker model's
-    # probabilities weigh k / (k + 8) against the other model's.
+    # probabilities weigh (k - 1) / (k - 1 + 8) against the other model's: nothing alone.
     blended = Predictor(tiny_blended_model)
     own = Predictor(tiny_blended_model)
     own.whole_speaker = None
@@ -195,13 +195,16 @@ def test_a_blended_model_weighs_its_whole_speaker_model_by_the_recordings(
             list(predictor.predict_files(clips, progress=False, speakers=speakers))
             for predictor in (own, whole)
         ]
-        weight = k / (k + 8.0)
+        weight = (k - 1) / (k - 1 + 8.0)
         for result, mine, theirs in zip(results, *parts, strict=True):
             for name, probability in result.probabilities.items():
                 expected = (1 - weight) * mine.probabilities[name] + weight * theirs.probabilities[
                     name
                 ]
                 assert probability == pytest.approx(expected, abs=1e-5)
+        if k == 1:  # one recording alone: the first model's
+            assert results[0].probabilities == pytest.approx(parts[0][0].probabilities)
+            continue
         # The two models disagree, so the blend is neither of them.
         assert results[0].probabilities != pytest.approx(parts[0][0].probabilities, abs=1e-3)
         assert results[0].probabilities != pytest.approx(parts[1][0].probabilities, abs=1e-3)

@@ -209,7 +209,7 @@ class ModelParams:
     speaker_shrinkage: float = 2.0
     speaker_draws: int = 2
     # > 0: a second, whole-speaker model is trained and blended in with weight
-    # k / (k + speaker_blend) for k recordings of a speaker (Params.whole_speaker).
+    # (k - 1) / (k - 1 + speaker_blend) for k recordings of a speaker (Params.whole_speaker).
     speaker_blend: float = 0.0
 
     @property
@@ -267,7 +267,8 @@ class Params:
         that only ever sees a speaker's features standardised by all of their recordings; at
         k = all that model is 3 to 5 points better (docs/experiments.md, E22). So this one is
         also trained: no shrinkage, one draw (the whole speaker), its statistics member
-        standardised per speaker too, and prediction weighs it by k / (k + speaker_blend).
+        standardised per speaker too, and prediction weighs it by (k - 1) / (k - 1 +
+        speaker_blend): nothing for one recording alone.
         """
         speaker_features = self.features.kind == "mfcc" and self.features.normalize == "speaker"
         if self.model.speaker_blend <= 0 or not speaker_features:

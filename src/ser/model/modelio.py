@@ -16,7 +16,8 @@ META_FILE = "model.json"
 WHOLE_SPEAKER_DIR = "whole_speaker"
 # model.json's layout. 2: "normalizer" (the speaker standardiser of features.normalize:
 # speaker, ser.features.speaker) and "calibration"; 3: "blend" (None, or the whole-speaker
-# model's folder and the recordings its weight k / (k + recordings) counts against).
+# model's folder and the recordings its weight (k - 1) / (k - 1 + recordings) counts
+# against).
 # read_meta upgrades older files.
 SCHEMA = 3
 

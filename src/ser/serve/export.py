@@ -60,7 +60,7 @@ NORMALIZER_HOW = (
 BLEND_HOW = (
     "Run both models on a speaker's k windows, each as its own description says; blend "
     "each window's calibrated probabilities as (1 - w) * this model's + w * the "
-    "whole-speaker model's, with w = k / (k + recordings)."
+    "whole-speaker model's, with w = (k - 1) / (k - 1 + recordings) (0 for one window)."
 )
 # The description's marker: an output carrying it may be replaced by a new export.
 EXPORTED_BY = "ser export"

@@ -143,14 +143,21 @@ class Predictor:
             self.normalizer = SpeakerNormalizer.from_dict(self.meta["normalizer"])
         self.temperature = float(self.meta["calibration"]["temperature"])
         self._model = None
-        # The whole-speaker model blended in for many recordings (model.speaker_blend): with
-        # k of a speaker's recordings (analysis windows) at hand, its probabilities weigh
-        # k / (k + blend_recordings) against this model's.
+        # The whole-speaker model blended in for many recordings (model.speaker_blend): its
+        # probabilities weigh blend_weight(k) against this model's.
         self.whole_speaker: Predictor | None = None
         self.blend_recordings = 0.0
         if self.meta["blend"] is not None:
             self.whole_speaker = Predictor(self.model_dir / self.meta["blend"]["folder"])
             self.blend_recordings = float(self.meta["blend"]["recordings"])
+
+    def blend_weight(self, recordings: int) -> float:
+        """The whole-speaker model's share of a speaker's probabilities, given its
+        ``recordings`` analysis windows at hand: (k - 1) / (k - 1 + blend_recordings), the
+        windows beyond the first. One window alone gives that model nothing it was trained
+        for: standardised by its own moments, a recording loses what marks its emotion."""
+        others = max(recordings - 1, 0)
+        return others / (others + self.blend_recordings) if others else 0.0
 
     @property
     def by_speaker(self) -> bool:
@@ -326,12 +333,16 @@ class Predictor:
         """
         frames = speaker_moments(items, speakers) if self.normalizer is not None else {}
         probabilities = self._window_probabilities(items, speakers, frames)
+        weights = {}
         if self.whole_speaker is not None:
+            weights = {
+                index: self.blend_weight(frames[speakers[index]].recordings)
+                for index in probabilities
+            }
+        if any(weights.values()):  # one recording alone never pays for the second model
             whole = self.whole_speaker._window_probabilities(items, speakers, frames)
-            for index, rows in probabilities.items():
-                k = frames[speakers[index]].recordings
-                weight = k / (k + self.blend_recordings)
-                probabilities[index] = (1.0 - weight) * rows + weight * whole[index]
+            for index, weight in weights.items():
+                probabilities[index] = (1.0 - weight) * probabilities[index] + weight * whole[index]
         return [
             self._result(item, probabilities[index]) if isinstance(item, _Windows) else item
             for index, item in enumerate(items)
