@@ -288,11 +288,14 @@ def test_override_names_a_key_params_yaml_lacks(assignment):
         override({"model": {"epochs": 3}}, assignment)
 
 
-def test_the_whole_speaker_model_is_the_model_without_shrinkage_or_draws(params_dict):
+@pytest.mark.parametrize("whole_draw", [True, False])
+def test_the_whole_speaker_model_is_the_model_without_shrinkage_or_draws(params_dict, whole_draw):
+    params_dict["model"]["speaker_whole_draw"] = whole_draw
     params = parse_params(params_dict)
     assert params.model.speaker_blend > 0
     whole = params.whole_speaker
     assert (whole.model.speaker_shrinkage, whole.model.speaker_draws) == (0.0, 1)
+    assert whole.model.speaker_whole_draw  # its one draw is the whole speaker
     assert (whole.model.stats_normalize, whole.model.speaker_blend) == ("speaker", 0.0)
     # Everything else is the model's own.
     assert (
@@ -300,6 +303,7 @@ def test_the_whole_speaker_model_is_the_model_without_shrinkage_or_draws(params_
             whole.model,
             speaker_shrinkage=params.model.speaker_shrinkage,
             speaker_draws=params.model.speaker_draws,
+            speaker_whole_draw=params.model.speaker_whole_draw,
             stats_normalize=params.model.stats_normalize,
             speaker_blend=params.model.speaker_blend,
         )

@@ -92,3 +92,38 @@ def test_the_normalizer_round_trips_through_json(clips):
     again = SpeakerNormalizer.from_dict(normalizer.to_dict())
     np.testing.assert_array_equal(again.population_var, normalizer.population_var)
     assert again.shrinkage == 2.0
+
+
+@pytest.mark.parametrize("whole_draw", [True, False])
+def test_the_training_data_draws_the_whole_speaker_first_only_when_asked(
+    clips, params_dict, whole_draw
+):
+    import dataclasses
+
+    import pandas as pd
+
+    from ser.params import parse_params
+    from ser.training.data import build_training_data
+
+    matrix, speakers = clips
+    params = parse_params(params_dict)
+    params = dataclasses.replace(
+        params,
+        model=dataclasses.replace(params.model, speaker_draws=3, speaker_whole_draw=whole_draw),
+    )
+    frame = pd.DataFrame(
+        {
+            "clip_id": [f"c{i}" for i in range(12)],
+            "subset": ["train"] * 4 + ["val"] * 2 + ["train"] * 4 + ["val"] * 2,
+            "y": np.arange(12) % 2,
+            "row": np.arange(12),
+            "speaker": speakers,
+        }
+    )
+    data = build_training_data(frame, matrix, params)
+    trust = data.x_train.scales.trust.reshape(3, 8)  # draws x training rows
+    sizes = np.rint(2 * trust / (1 - trust))  # k = 2 t / (1 - t) for shrinkage 2
+    # With the whole draw, the first copy of every clip is standardised by its speaker's
+    # four training clips; without, every copy by a random subset of one to four.
+    assert (sizes[0] == 4).all() == whole_draw
+    assert sizes.min() >= 1 and sizes.max() <= 4 and len(np.unique(sizes[1:])) > 1

@@ -205,9 +205,11 @@ class ModelParams:
     stats_normalize: str = "none"
     # features.normalize: speaker: pseudo-recordings of the training population in every
     # speaker estimate, and copies of each training row (the first standardised by all of its
-    # speaker's clips, the others by random subsets of them; ser.features.speaker).
+    # speaker's clips when speaker_whole_draw, the others by random subsets of them;
+    # ser.features.speaker).
     speaker_shrinkage: float = 2.0
     speaker_draws: int = 2
+    speaker_whole_draw: bool = True
     # > 0: a second, whole-speaker model is trained and blended in with weight
     # (k - 1) / (k - 1 + speaker_blend) for k recordings of a speaker (Params.whole_speaker).
     speaker_blend: float = 0.0
@@ -277,6 +279,7 @@ class Params:
             self.model,
             speaker_shrinkage=0.0,
             speaker_draws=1,
+            speaker_whole_draw=True,
             stats_normalize="speaker",
             speaker_blend=0.0,
         )
@@ -741,6 +744,7 @@ def _model(section: _Section) -> ModelParams:
         stats_normalize=section.choice("stats_normalize", STATS_NORMALIZE),
         speaker_shrinkage=section.number("speaker_shrinkage", minimum=0.0, maximum=1000.0),
         speaker_draws=section.integer("speaker_draws", minimum=1, maximum=10),
+        speaker_whole_draw=section.boolean("speaker_whole_draw"),
         speaker_blend=section.number("speaker_blend", minimum=0.0, maximum=1000.0),
     )
 

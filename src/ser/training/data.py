@@ -81,6 +81,7 @@ def build_training_data(
         )
         copy_sums = ClipSums.of(augmented) if augmented is not None and len(augmented) else None
     draws = params.model.speaker_draws if normalizer is not None else 1
+    whole_draw = params.model.speaker_whole_draw
     seed = params.train.seed
 
     def rows_of(source, frame: pd.DataFrame, sums, *, salt: int):
@@ -91,7 +92,13 @@ def build_training_data(
         part = _subset(sums, rows)
         speakers = frame["speaker"].to_numpy()
         scales = [
-            draw_scales(normalizer, part, speakers, whole=draw == 0, seed=seed * 1000 + salt + draw)
+            draw_scales(
+                normalizer,
+                part,
+                speakers,
+                whole=whole_draw and draw == 0,
+                seed=seed * 1000 + salt + draw,
+            )
             for draw in range(draws)
         ]
         merged = Scales(
