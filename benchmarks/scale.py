@@ -139,17 +139,7 @@ def train(work: Path, clips: int, epochs: int, store_dir: Path) -> dict:
     params = dataclasses.replace(params, train=dataclasses.replace(params.train, epochs=epochs))
     data = build_training_data(clips, rows, params)
     started = time.perf_counter()
-    model, history = fit(
-        data.x_train,
-        data.y_train,
-        data.x_val,
-        data.y_val,
-        num_classes=8,
-        model_params=params.model,
-        train_params=params.train,
-        train_speakers=data.train_speakers,
-        val_speakers=data.val_speakers,
-    )
+    model, history = fit(data, num_classes=8, model_params=params.model, train_params=params.train)
     seconds = time.perf_counter() - started
     started = time.perf_counter()
     # Each test speaker standardised by all of its clips (the normaliser's k = all).

@@ -115,17 +115,7 @@ def train_tiny_model(corpus: Path, folder: Path, **model_changes) -> Path:
         }
     )
     data = build_training_data(clips, x, params)
-    model, history = fit(
-        data.x_train,
-        data.y_train,
-        data.x_val,
-        data.y_val,
-        num_classes=8,
-        model_params=params.model,
-        train_params=params.train,
-        train_speakers=data.train_speakers,
-        val_speakers=data.val_speakers,
-    )
+    model, history = fit(data, num_classes=8, model_params=params.model, train_params=params.train)
     meta = modelio.metadata(
         labels=spec,
         feature_settings=extract.describe(params.features),

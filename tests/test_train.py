@@ -9,6 +9,7 @@ from ser.model import inference
 from ser.model.inference import predict_proba
 from ser.params import parse_params
 from ser.training import train
+from ser.training.data import TrainingData
 from ser.training.train import class_weights, fit
 
 
@@ -45,7 +46,7 @@ def params(params_dict):
 def fitted(small_problem, params):
     """fit on the small problem's arrays (or problem= ((x, y) train, (x, y) val)); keywords
     change train params, model= model params, copies= (x, y) the statistics member's
-    copies, speakers= fit's *_speakers keywords."""
+    copies, speakers= TrainingData's *_speakers keys."""
     model_params, train_params = params
 
     def run(
@@ -57,17 +58,12 @@ def fitted(small_problem, params):
     ):
         (x_train, y_train), (x_val, y_val) = problem or small_problem
         x_copies, y_copies = copies or (None, None)
+        data = TrainingData(x_train, y_train, x_val, y_val, x_copies, y_copies, **(speakers or {}))
         return fit(
-            x_train,
-            y_train,
-            x_val,
-            y_val,
+            data,
             num_classes=3,
             model_params=dataclasses.replace(model_params, **(model or {})),
             train_params=dataclasses.replace(train_params, **train_changes),
-            x_copies=x_copies,
-            y_copies=y_copies,
-            **(speakers or {}),
         )
 
     return run
@@ -147,10 +143,12 @@ def test_small_stores_train_exactly_as_the_arrays_they_hold(
     train_params = dataclasses.replace(train_params, epochs=2)
     rows = stored(tmp_path / "s", np.concatenate([x_train, x_val]))
     from_store = fit(
-        Rows((rows, np.arange(len(x_train)))),
-        y_train,
-        Rows((rows, len(x_train) + np.arange(len(x_val)))),
-        y_val,
+        TrainingData(
+            Rows((rows, np.arange(len(x_train)))),
+            y_train,
+            Rows((rows, len(x_train) + np.arange(len(x_val)))),
+            y_val,
+        ),
         num_classes=3,
         model_params=model_params,
         train_params=train_params,
@@ -172,10 +170,7 @@ def test_large_data_trains_from_disk_batch_by_batch(small_problem, params, tmp_p
         x_rows = CountingRows((rows, np.arange(len(x_train))))
         val_rows = CountingRows((rows, len(x_train) + np.arange(len(x_val))))
         model, history = fit(
-            x_rows,
-            y_train,
-            val_rows,
-            y_val,
+            TrainingData(x_rows, y_train, val_rows, y_val),
             num_classes=3,
             model_params=model_params,
             train_params=train_params,
@@ -449,16 +444,20 @@ def test_calibration_probabilities_come_from_parts_that_never_learnt_the_validat
     train_speakers, val_speakers = np.zeros(len(x_train)), np.ones(len(x_val))
 
     def held_out(x_copies=None, y_copies=None, copy_speakers=None):
-        return train.held_out_validation(
-            model,
+        data = TrainingData(
             x_train,
             y_train,
             x_val,
+            y_val,
             x_copies,
             y_copies,
             train_speakers=train_speakers,
             val_speakers=val_speakers,
             copy_speakers=copy_speakers,
+        )
+        return train.held_out_validation(
+            model,
+            data,
             num_classes=3,
             model_params=dataclasses.replace(model_params, **member),
             train_params=train_params,
@@ -477,19 +476,12 @@ def test_calibration_probabilities_come_from_parts_that_never_learnt_the_validat
 def test_without_a_member_calibration_uses_the_models_own_validation_probabilities(
     small_problem, params, fitted
 ):
-    (x_train, y_train), (x_val, _) = small_problem
+    (x_train, y_train), (x_val, y_val) = small_problem
     model, _ = fitted(epochs=1)
     np.testing.assert_array_equal(
         train.held_out_validation(
             model,
-            x_train,
-            y_train,
-            x_val,
-            None,
-            None,
-            train_speakers=None,
-            val_speakers=None,
-            copy_speakers=None,
+            TrainingData(x_train, y_train, x_val, y_val),
             num_classes=3,
             model_params=params[0],
             train_params=params[1],

@@ -5,7 +5,7 @@ all call :func:`build_training_data`, so a figure measured by any of them is the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -26,22 +26,23 @@ class TrainingData:
     """Arrays (or array-likes read when indexed) for training.fit, and how they were made.
 
     x_*: (n, n_frames, n_features) rows; y_*: (n,) class indices; *_speakers: (n,) speaker
-    keys (the statistics member standardises per speaker with them). copies: augmented
-    copies the statistics member trains on too. normalizer: the speaker standardiser the
-    model needs at prediction time (None when features.normalize is not speaker).
+    keys (the statistics member standardises per speaker with them; None when it does not).
+    copies: augmented copies the statistics member trains on too (None: none). normalizer:
+    the speaker standardiser the model needs at prediction time (None when
+    features.normalize is not speaker). counts: clips of each kind, for the metrics.
     """
 
     x_train: object
     y_train: np.ndarray
     x_val: object
     y_val: np.ndarray
-    x_copies: object | None
-    y_copies: np.ndarray
-    train_speakers: np.ndarray
-    val_speakers: np.ndarray
-    copy_speakers: np.ndarray
-    normalizer: SpeakerNormalizer | None
-    counts: dict
+    x_copies: object | None = None
+    y_copies: np.ndarray | None = None
+    train_speakers: np.ndarray | None = None
+    val_speakers: np.ndarray | None = None
+    copy_speakers: np.ndarray | None = None
+    normalizer: SpeakerNormalizer | None = None
+    counts: dict = field(default_factory=dict)
 
 
 def build_training_data(

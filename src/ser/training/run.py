@@ -77,20 +77,12 @@ def train_run(
     if log is not None:
         log(data)
     model, history = fit(
-        data.x_train,
-        data.y_train,
-        data.x_val,
-        data.y_val,
+        data,
         num_classes=len(spec.class_names),
         model_params=params.model,
         train_params=params.train,
         on_epoch_end=on_epoch_end,
         verbose=verbose,
-        x_copies=data.x_copies,
-        y_copies=data.y_copies,
-        train_speakers=data.train_speakers,
-        val_speakers=data.val_speakers,
-        copy_speakers=data.copy_speakers,
     )
     best = history["best_epoch"]
     summary = {
@@ -114,14 +106,7 @@ def train_run(
     # validation probabilities with that member retrained on the training clips alone.
     validation = held_out_validation(
         model,
-        data.x_train,
-        data.y_train,
-        data.x_val,
-        data.x_copies,
-        data.y_copies,
-        train_speakers=data.train_speakers,
-        val_speakers=data.val_speakers,
-        copy_speakers=data.copy_speakers,
+        data,
         num_classes=len(spec.class_names),
         model_params=params.model,
         train_params=params.train,

@@ -17,11 +17,15 @@ from ser.model import inference
 from ser.model.build import DEFAULTS, build_model
 from ser.model.inference import POOLING_LAYER, SPEAKER_INPUT, SpeakerMoments, predict_proba
 from ser.params import ModelParams, TrainParams
+from ser.training.data import TrainingData
 
 # Training and validation data up to this size are fitted in memory, as arrays; above it,
 # from disk in batches (an order of its own: the same seed gives other, equally
 # deterministic weights than the in-memory fit of the same data would).
 IN_MEMORY_BYTES = 1 << 30
+# What the statistics member's fused model appends to its network's name: held-out
+# calibration finds the network inside by it.
+WITH_STATISTICS = "_with_statistics"
 
 
 @dataclass(frozen=True)
@@ -68,10 +72,7 @@ def class_weights(labels: np.ndarray, num_classes: int) -> dict[int, float]:
 
 
 def fit(
-    x_train,
-    y_train: np.ndarray,
-    x_val,
-    y_val: np.ndarray,
+    data: TrainingData,
     *,
     num_classes: int,
     model_params: ModelParams,
@@ -79,13 +80,9 @@ def fit(
     on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
     verbose: int = 0,
     in_memory: bool | None = None,
-    x_copies=None,
-    y_copies: np.ndarray | None = None,
-    train_speakers=None,
-    val_speakers=None,
-    copy_speakers=None,
 ):
-    """Train from scratch and return (model with the best-val_loss weights, history dict).
+    """Train from scratch on ``data`` (ser.training.data.build_training_data, or a
+    TrainingData of arrays) and return (model with the best-val_loss weights, history dict).
 
     With ``model_params.ensemble`` = n > 1, n networks are trained one after the other, each
     as below with training seed ``seed + i``, and the model returned averages their class
@@ -102,15 +99,15 @@ def fit(
     and validation clips together (it has no early stopping to feed). The model returned
     gives (1 - w) x the network's (or ensemble's) probabilities + w x the member's, still one
     Keras model; ``history["statistics"]`` = {"weight", "epochs", "clips", "copies",
-    "pooling", "normalize"}. ``x_copies``, ``y_copies``: augmented copies that the
-    statistics member trains on as well (the network trains on x_train alone: put copies
-    there for it).
+    "pooling", "normalize"}. ``data.x_copies``, ``data.y_copies``: augmented copies that
+    the statistics member trains on as well (the network trains on x_train alone: put
+    copies there for it).
 
     With ``model_params.stats_normalize`` = "speaker", the member's statistics are first
-    standardised over the clips of the same speaker (SpeakerMoments): ``train_speakers``,
-    ``val_speakers`` and ``copy_speakers`` give one speaker key per row of x_train, x_val
-    and x_copies (a speaker's copies are standardised over its copies). The model returned
-    then takes two inputs: the features and each clip's speaker moments
+    standardised over the clips of the same speaker (SpeakerMoments): ``data``'s
+    ``train_speakers``, ``val_speakers`` and ``copy_speakers`` give one speaker key per row
+    of x_train, x_val and x_copies (a speaker's copies are standardised over its copies).
+    The model returned then takes two inputs: the features and each clip's speaker moments
     (SPEAKER_INPUT, (2, width)); predict_proba(model, x, speakers=...) computes them.
     """
     arguments = dict(
@@ -121,21 +118,16 @@ def fit(
         verbose=verbose,
         in_memory=in_memory,
     )
+    subsets = (data.x_train, data.y_train, data.x_val, data.y_val)
     if model_params.ensemble == 1:
-        model, history = _fit_one(x_train, y_train, x_val, y_val, **arguments)
+        model, history = _fit_one(*subsets, **arguments)
     else:
-        model, history = _fit_ensemble(x_train, y_train, x_val, y_val, **arguments)
+        model, history = _fit_ensemble(*subsets, **arguments)
     if model_params.statistics_member:
         model, history = _with_statistics_member(
             model,
             history,
-            x_train,
-            y_train,
-            x_val,
-            y_val,
-            x_copies,
-            y_copies,
-            speakers=(train_speakers, val_speakers, copy_speakers),
+            data,
             num_classes=num_classes,
             model_params=model_params,
             train_params=train_params,
@@ -198,14 +190,8 @@ def _fit_ensemble(
 def _with_statistics_member(
     network,
     history: dict,
-    x_train,
-    y_train: np.ndarray,
-    x_val,
-    y_val: np.ndarray,
-    x_copies,
-    y_copies: np.ndarray | None,
+    data: TrainingData,
     *,
-    speakers: tuple,
     num_classes: int,
     model_params: ModelParams,
     train_params: TrainParams,
@@ -214,8 +200,8 @@ def _with_statistics_member(
     """network's probabilities averaged with those of a small dense network on each clip's
     utterance statistics, with weight model_params.stats_weight on the latter (see fit).
     It trains on the training, validation and copied clips (x_copies; None for none).
-    The statistics are computed block by block, so x may stream from disk. speakers:
-    (train, val, copies) speaker keys, for model_params.speaker_statistics."""
+    The statistics are computed block by block, so x may stream from disk; the speaker
+    keys are for model_params.speaker_statistics."""
     import keras
     from keras import layers
 
@@ -223,8 +209,12 @@ def _with_statistics_member(
 
     by_speaker = model_params.speaker_statistics
     pooling = UtteranceStatistics(model_params.stats_pooling, name=POOLING_LAYER)
-    copies = 0 if x_copies is None else len(x_copies)
-    rows = [(x_train, y_train), (x_val, y_val)] + ([(x_copies, y_copies)] if copies else [])
+    x_train, x_val = data.x_train, data.x_val
+    copies = 0 if data.x_copies is None else len(data.x_copies)
+    rows = [(x_train, data.y_train), (x_val, data.y_val)]
+    if copies:
+        rows.append((data.x_copies, data.y_copies))
+    speakers = (data.train_speakers, data.val_speakers, data.copy_speakers)
     if by_speaker:
         missing = [
             name
@@ -272,7 +262,7 @@ def _with_statistics_member(
         "pooling": list(model_params.stats_pooling),
         "normalize": model_params.stats_normalize,
     }
-    return keras.Model(model_inputs, fused, name=f"{network.name}_with_statistics"), history
+    return keras.Model(model_inputs, fused, name=network.name + WITH_STATISTICS), history
 
 
 def fit_statistics_head(
@@ -334,15 +324,8 @@ def _member_statistics(x, pooling, speakers) -> np.ndarray:
 
 def held_out_validation(
     model,
-    x_train,
-    y_train: np.ndarray,
-    x_val,
-    x_copies,
-    y_copies: np.ndarray | None,
+    data: TrainingData,
     *,
-    train_speakers,
-    val_speakers,
-    copy_speakers,
     num_classes: int,
     model_params: ModelParams,
     train_params: TrainParams,
@@ -357,19 +340,22 @@ def held_out_validation(
     Without a member, the model's own validation probabilities.
     """
     if not model_params.statistics_member:
-        return predict_proba(model, x_val)
+        return predict_proba(model, data.x_val)
     by_speaker = model_params.speaker_statistics
     pooling = model.get_layer(POOLING_LAYER)
-    network = model.get_layer(model.name.removesuffix("_with_statistics"))
-    keys = (train_speakers, val_speakers) if by_speaker else (None, None)
-    rows = [_member_statistics(x_train, pooling, keys[0])]
-    labels = [np.asarray(y_train)]
-    if x_copies is not None and len(x_copies):
+    network = model.get_layer(model.name.removesuffix(WITH_STATISTICS))
+    x_val = data.x_val
+    keys = (data.train_speakers, data.val_speakers) if by_speaker else (None, None)
+    rows = [_member_statistics(data.x_train, pooling, keys[0])]
+    labels = [np.asarray(data.y_train)]
+    if data.x_copies is not None and len(data.x_copies):
         # Only the copies of training clips: a validation clip's copy is the clip, changed.
-        mine = np.isin(np.asarray(copy_speakers), np.asarray(train_speakers))
-        copied = _member_statistics(x_copies, pooling, copy_speakers if by_speaker else None)
+        mine = np.isin(np.asarray(data.copy_speakers), np.asarray(data.train_speakers))
+        copied = _member_statistics(
+            data.x_copies, pooling, data.copy_speakers if by_speaker else None
+        )
         rows.append(copied[mine])
-        labels.append(np.asarray(y_copies)[mine])
+        labels.append(np.asarray(data.y_copies)[mine])
     head = fit_statistics_head(
         np.concatenate(rows),
         np.concatenate(labels),
