@@ -86,12 +86,13 @@ def test_long_recordings_stream_through_files_with_the_same_results(
     predictor, recordings, monkeypatch
 ):
     import ser.serve.predict
+    import ser.serve.recording
 
     in_memory = list(predictor.predict_files(recordings, n_jobs=1, progress=False))
     # Every recording above two seconds now takes the block-by-block path, in small blocks,
     # and every speaker's features wait on disk.
-    monkeypatch.setattr(ser.serve.predict, "STREAM_SAMPLES", 2 * predictor.rate)
-    monkeypatch.setattr(ser.serve.predict, "STREAM_BLOCK_SECONDS", 0.7)
+    monkeypatch.setattr(ser.serve.recording, "STREAM_SAMPLES", 2 * predictor.rate)
+    monkeypatch.setattr(ser.serve.recording, "STREAM_BLOCK_SECONDS", 0.7)
     monkeypatch.setattr(ser.serve.predict, "SPILL_BYTES", 0)
     streamed = list(predictor.predict_files(recordings, n_jobs=2, progress=False))
     _same_predictions(streamed, in_memory)

@@ -151,7 +151,8 @@ def create_app(settings: ServeSettings) -> FastAPI:
     """The service for one model folder; loads the model and warms it before returning."""
     from ser.errors import DataError
     from ser.features import audio
-    from ser.serve.predict import MIN_SECONDS, Predictor
+    from ser.serve.predict import Predictor
+    from ser.serve.recording import MIN_SECONDS
 
     predictor = Predictor(settings.model_dir)
     tone = 0.1 * np.sin(2 * np.pi * 220.0 * np.arange(predictor.rate) / predictor.rate)

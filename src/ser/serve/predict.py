@@ -27,7 +27,6 @@ import dataclasses
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -39,77 +38,21 @@ from ser.model import modelio
 from ser.model.calibration import calibrate
 from ser.parallel import map_clips
 from ser.params import FeatureParams, ModelParams
+from ser.serve.recording import (
+    Prediction,
+    Windows,
+    cut_windows,
+    prepare,
+    prepare_file,
+    warm_up,
+)
 
-# Below this peak amplitude a recording is called silent; below MIN_SECONDS, too short.
-SILENCE_PEAK = 1e-4
-MIN_SECONDS = 0.25
 # Windows per model call: large enough to amortise a call, small enough to bound memory.
 BATCH_WINDOWS = 256
 # A speaker model's features wait for the model in memory up to this many bytes, then on disk.
 SPILL_BYTES = 256 * 2**20
-# Recordings with more samples than this at the analysis rate are decoded and featurised a
-# block at a time, through temporary files.
-STREAM_SAMPLES = 1 << 21  # about 131 s at 16 kHz
-STREAM_BLOCK_SECONDS = 30.0
 # Windows per step when computing a speaker's statistics (bounds the float64 temporaries).
 STATISTICS_WINDOWS = 32
-
-
-@dataclass
-class Prediction:
-    """The result for one recording. ``status`` is ok, silent, too_short or error."""
-
-    source: str
-    status: str
-    label: str | None = None
-    confidence: float | None = None
-    probabilities: dict[str, float] = field(default_factory=dict)
-    windows: list[dict] = field(default_factory=list)
-    message: str = ""
-
-    def top(self, count: int = 3) -> list[tuple[str, float]]:
-        return sorted(self.probabilities.items(), key=lambda item: -item[1])[:count]
-
-
-@dataclass
-class _Windows:
-    """A recording's analysis windows, ready for the model: start seconds and features.
-
-    The features are in memory (``batch``) or, for a long recording, in a raw float32 file
-    (``spilled``), read back a chunk at a time.
-    """
-
-    source: str
-    starts: list[float]
-    batch: np.ndarray | None  # (windows, n_frames, n_features)
-    spilled: Path | None = None
-    shape: tuple[int, int] = (0, 0)  # (n_frames, n_features) of one window
-
-    def chunks(self, size: int) -> Iterator[np.ndarray]:
-        """The windows' features, at most ``size`` windows at a time."""
-        for first in range(0, len(self.starts), size):
-            count = min(size, len(self.starts) - first)
-            if self.batch is not None:
-                yield self.batch[first : first + count]
-                continue
-            per_window = self.shape[0] * self.shape[1]
-            flat = np.fromfile(
-                self.spilled,
-                dtype=np.float32,
-                count=count * per_window,
-                offset=first * per_window * 4,
-            )
-            yield flat.reshape(count, *self.shape)
-
-    def spill(self, folder: Path) -> None:
-        """Move the features from memory to a file in ``folder``."""
-        if self.batch is None:
-            return
-        handle, name = tempfile.mkstemp(dir=folder, suffix=".f32")
-        with open(handle, "wb") as out:
-            out.write(np.ascontiguousarray(self.batch, dtype=np.float32).tobytes())
-        self.shape = self.batch.shape[1:]
-        self.batch, self.spilled = None, Path(name)
 
 
 class Predictor:
@@ -198,7 +141,7 @@ class Predictor:
 
     def windows(self, samples: np.ndarray) -> list[tuple[float, np.ndarray]]:
         """(start second, analysis window) pairs covering a mono recording at self.rate."""
-        return _windows(samples, self.feature_params)
+        return cut_windows(samples, self.feature_params)
 
     def probabilities(self, batch: np.ndarray, moments: np.ndarray | None = None) -> np.ndarray:
         """(n, n_frames, n_features) model inputs -> (n, classes) calibrated probabilities.
@@ -223,7 +166,7 @@ class Predictor:
             mono = audio.resample(audio.to_mono(samples), orig_sr=sample_rate, target_sr=self.rate)
         except DataError as error:
             return Prediction(source=source, status="error", message=str(error))
-        item = _prepare(mono, source, self.feature_params)
+        item = prepare(mono, source, self.feature_params)
         return self._predict([item], [source])[0]
 
     def predict_features(
@@ -235,7 +178,7 @@ class Predictor:
         stage uses it on the feature store)."""
         sources = sources or [f"<recording {index}>" for index in range(len(windows))]
         items = [
-            _Windows(source, [0.0] * len(batch), np.asarray(batch, dtype=np.float32))
+            Windows(source, [0.0] * len(batch), np.asarray(batch, dtype=np.float32))
             for source, batch in zip(sources, windows, strict=True)
         ]
         return self._predict(items, list(speakers))
@@ -248,7 +191,7 @@ class Predictor:
         """Predict one audio file; decoding problems give status 'error', never an exception."""
         spill = Path(tempfile.mkdtemp(prefix="ser-predict-"))
         try:
-            item = _prepare_file((str(path), self.feature_params, spill))
+            item = prepare_file((str(path), self.feature_params, spill))
             return self._predict([item], [str(path)])[0]
         finally:
             shutil.rmtree(spill, ignore_errors=True)
@@ -285,9 +228,9 @@ class Predictor:
             jobs = [(path, self.feature_params, spill) for path in paths]
             parallel = n_jobs > 1 and len(jobs) > 1
             if parallel and not fork_server:
-                _warm_up(self.feature_params)
+                warm_up(self.feature_params)
             prepared = map_clips(
-                _prepare_file,
+                prepare_file,
                 jobs,
                 n_jobs=n_jobs,
                 desc="predict",
@@ -300,7 +243,7 @@ class Predictor:
             if self.by_speaker:
                 items, held = [], 0
                 for item in prepared:
-                    if isinstance(item, _Windows) and item.batch is not None:
+                    if isinstance(item, Windows) and item.batch is not None:
                         if held + item.batch.nbytes > SPILL_BYTES:
                             item.spill(spill)
                         else:
@@ -309,11 +252,11 @@ class Predictor:
                 keys = speakers if speakers is not None else list(paths)
                 yield from self._predict(items, keys)
                 return
-            pending: list[Prediction | _Windows] = []
+            pending: list[Prediction | Windows] = []
             pending_windows = 0
             for item in prepared:
                 pending.append(item)
-                pending_windows += len(item.starts) if isinstance(item, _Windows) else 0
+                pending_windows += len(item.starts) if isinstance(item, Windows) else 0
                 if pending_windows >= BATCH_WINDOWS:
                     yield from self._predict(pending)
                     pending, pending_windows = [], 0
@@ -324,7 +267,7 @@ class Predictor:
             shutil.rmtree(spill, ignore_errors=True)
 
     def _predict(
-        self, items: list[Prediction | _Windows], speakers: list[str] | None = None
+        self, items: list[Prediction | Windows], speakers: list[str] | None = None
     ) -> list[Prediction]:
         """Finish prepared recordings, the model called once per BATCH_WINDOWS windows.
 
@@ -344,24 +287,24 @@ class Predictor:
             for index, weight in weights.items():
                 probabilities[index] = (1.0 - weight) * probabilities[index] + weight * whole[index]
         return [
-            self._result(item, probabilities[index]) if isinstance(item, _Windows) else item
+            self._result(item, probabilities[index]) if isinstance(item, Windows) else item
             for index, item in enumerate(items)
         ]
 
     def _window_probabilities(
         self,
-        items: list[Prediction | _Windows],
+        items: list[Prediction | Windows],
         speakers: list[str] | None,
         frames: dict[str, Moments],
     ) -> dict[int, np.ndarray]:
-        """{index of a _Windows item: (windows, classes) calibrated probabilities}; frames:
+        """{index of a Windows item: (windows, classes) calibrated probabilities}; frames:
         each speaker's frame moments (speaker_moments) when the features are standardised
         per speaker."""
         scale = {}
         if self.normalizer is not None:
             scale = {key: self.normalizer.scale(moments) for key, moments in frames.items()}
 
-        def scaled_chunks(index: int, item: _Windows) -> Iterator[np.ndarray]:
+        def scaled_chunks(index: int, item: Windows) -> Iterator[np.ndarray]:
             for chunk in item.chunks(BATCH_WINDOWS):
                 if scale:
                     chunk = self.normalizer.apply(chunk, *scale[speakers[index]])
@@ -392,7 +335,7 @@ class Predictor:
 
         waiting = 0
         for index, item in enumerate(items):
-            if not isinstance(item, _Windows):
+            if not isinstance(item, Windows):
                 continue
             for chunk in scaled_chunks(index, item):
                 pending.append((index, chunk))
@@ -411,12 +354,12 @@ class Predictor:
         pooling = self.model.get_layer(POOLING_LAYER)
         moments = SpeakerMoments()
         for index, item in enumerate(items):
-            if isinstance(item, _Windows):
+            if isinstance(item, Windows):
                 for chunk in scaled_chunks(index, item):
                     moments.add(pooling.numpy(chunk), [speakers[index]] * len(chunk))
         return moments
 
-    def _result(self, item: _Windows, probabilities: np.ndarray) -> Prediction:
+    def _result(self, item: Windows, probabilities: np.ndarray) -> Prediction:
         mean = probabilities.mean(axis=0)
         best = int(mean.argmax())
         return Prediction(
@@ -449,7 +392,7 @@ class SpeakerStream:
 
     def __init__(self, predictor: Predictor):
         self.predictor = predictor
-        self.items: list[_Windows] = []
+        self.items: list[Windows] = []
 
     def add_array(self, samples: np.ndarray, sample_rate: int, *, source: str = "<array>"):
         """Add one recording given as samples; returns its Prediction."""
@@ -459,7 +402,7 @@ class SpeakerStream:
             )
         except DataError as error:
             return Prediction(source=source, status="error", message=str(error))
-        return self._add(_prepare(mono, source, self.predictor.feature_params))
+        return self._add(prepare(mono, source, self.predictor.feature_params))
 
     def add_file(self, path: str | Path) -> Prediction:
         """Add one audio file; returns its Prediction (status error if it cannot be read)."""
@@ -467,10 +410,10 @@ class SpeakerStream:
             mono = audio.load(str(path), sample_rate=self.predictor.rate)
         except DataError as error:
             return Prediction(source=str(path), status="error", message=str(error))
-        return self._add(_prepare(mono, str(path), self.predictor.feature_params))
+        return self._add(prepare(mono, str(path), self.predictor.feature_params))
 
-    def _add(self, item: Prediction | _Windows) -> Prediction:
-        if not isinstance(item, _Windows):
+    def _add(self, item: Prediction | Windows) -> Prediction:
+        if not isinstance(item, Windows):
             return item  # silent, too short: not a recording of the speaker
         self.items.append(item)
         return self.again()[-1]
@@ -485,128 +428,12 @@ def speaker_folders(paths: list[str]) -> list[str]:
     return [str(Path(path).resolve().parent) for path in paths]
 
 
-def _windows(samples: np.ndarray, params: FeatureParams) -> list[tuple[float, np.ndarray]]:
-    rate = extract.analysis_rate(params)
-    length = extract.window_samples(params)
-    if params.kind == "seed":
-        if len(samples) <= length * 1.5:
-            return [(0.0, extract.select_window(samples, params))]
-        trimmed = samples
-    else:
-        trimmed = extract.trim_silence(samples)
-        if len(trimmed) <= length * 1.5:
-            # What select_window gives, without trimming a second time.
-            start = int(round(params.offset_seconds * params.sample_rate))
-            return [(0.0, trimmed[start : start + length])]
-    hop = length // 2
-    starts = range(0, len(trimmed) - length + hop, hop)
-    return [(start / rate, trimmed[start : start + length]) for start in starts]
-
-
-def _prepare(
-    mono: np.ndarray | _SignalFile,
-    source: str,
-    params: FeatureParams,
-    *,
-    spill: Path | None = None,
-) -> Prediction | _Windows:
-    """A recording's windows and their features, or the reason it gets no prediction.
-
-    ``mono`` is an array, or for a long recording a _SignalFile; the features of a long
-    recording go to a file in ``spill`` as they are computed.
-    """
-    rate = extract.analysis_rate(params)
-    if len(mono) < MIN_SECONDS * rate:
-        return Prediction(source, "too_short", message=f"{len(mono) / rate:.2f} s of audio")
-    peak = mono.peak if isinstance(mono, _SignalFile) else float(np.max(np.abs(mono)))
-    if peak < SILENCE_PEAK:
-        return Prediction(source, "silent", message="no sound above the silence threshold")
-    spans = _windows(mono, params)
-    starts = [start for start, _ in spans]
-    if spill is None or not isinstance(mono, _SignalFile):
-        batch = np.stack([extract.compute(np.asarray(window), params) for _, window in spans])
-        return _Windows(source, starts, batch)
-    handle, name = tempfile.mkstemp(dir=spill, suffix=".f32")
-    with open(handle, "wb") as out:
-        for _, window in spans:
-            out.write(extract.compute(np.asarray(window), params).tobytes())
-    return _Windows(source, starts, None, Path(name), extract.shape(params))
-
-
-class _SignalFile:
-    """Mono float32 samples in a raw file, read only where sliced (a long recording).
-
-    Slicing gives another _SignalFile; ``np.asarray`` reads its samples. Lets the windowing
-    and silence trimming run over an hour of audio holding one block at a time.
-    """
-
-    def __init__(self, path: Path, *, start: int = 0, size: int, peak: float = 0.0):
-        self.path, self.start, self.size, self.peak = path, start, size, peak
-
-    def __len__(self) -> int:
-        return self.size
-
-    def __getitem__(self, key: slice) -> _SignalFile:
-        first, stop, step = key.indices(self.size)
-        if step != 1:
-            raise ValueError("a _SignalFile slices with step 1 only")
-        return _SignalFile(
-            self.path, start=self.start + first, size=max(0, stop - first), peak=self.peak
-        )
-
-    def __array__(self, dtype=None, copy=None) -> np.ndarray:
-        samples = np.fromfile(self.path, dtype=np.float32, count=self.size, offset=self.start * 4)
-        return samples if dtype is None else samples.astype(dtype)
-
-
-def _decode_long(path: str, rate: int, folder: Path) -> _SignalFile | None:
-    """A recording longer than STREAM_SAMPLES at ``rate``, decoded block by block into a raw
-    file in ``folder`` (the samples audio.load would give); None for a shorter one."""
-    if audio.frames_at(path, rate) <= STREAM_SAMPLES:
-        return None
-    handle, name = tempfile.mkstemp(dir=folder, suffix=".pcm")
-    size, peak = 0, 0.0
-    with open(handle, "wb") as out:
-        for block in audio.blocks(path, sample_rate=rate, block_seconds=STREAM_BLOCK_SECONDS):
-            out.write(block.tobytes())
-            size += block.size
-            peak = max(peak, float(np.max(np.abs(block), initial=0.0)))
-    return _SignalFile(Path(name), size=size, peak=peak)
-
-
-def _warm_up(params: FeatureParams) -> None:
-    """Run the feature code once before worker processes fork: they inherit its imports
-    (librosa's take seconds) instead of each importing them again. ser.serve.warm runs it in the
-    server that predict_files(fork_server=True) forks its workers from."""
-    rate = extract.analysis_rate(params)
-    tone = 0.1 * np.sin(2 * np.pi * 220.0 * np.arange(rate) / rate, dtype=np.float32)
-    _prepare(tone, "<warm-up>", params)
-
-
-def _prepare_file(job: tuple[str, FeatureParams, Path]) -> Prediction | _Windows:
-    """_prepare for a file (a worker's job); a file that cannot be decoded gets status error.
-
-    A long recording streams through ``spill`` (a folder for temporary files)."""
-    path, params, spill = job
-    rate = extract.analysis_rate(params)
-    long = None
-    try:
-        long = _decode_long(path, rate, spill)
-        mono = long if long is not None else audio.load(path, sample_rate=rate)
-        return _prepare(mono, path, params, spill=spill)
-    except DataError as error:  # any decoding failure is reported for this file only
-        return Prediction(source=path, status="error", message=str(error))
-    finally:
-        if long is not None:
-            long.path.unlink(missing_ok=True)
-
-
-def speaker_moments(items: list[Prediction | _Windows], speakers: list[str]) -> dict[str, Moments]:
+def speaker_moments(items: list[Prediction | Windows], speakers: list[str]) -> dict[str, Moments]:
     """Each speaker's frame moments over all windows of its recordings (each window counts
     as one recording), a few windows at a time."""
     moments: dict[str, Moments] = {}
     for item, key in zip(items, speakers, strict=True):
-        if isinstance(item, _Windows):
+        if isinstance(item, Windows):
             for chunk in item.chunks(STATISTICS_WINDOWS):
                 part = Moments.of(chunk)
                 moments[key] = moments[key] + part if key in moments else part

@@ -4,10 +4,10 @@ code once, so every worker starts with librosa's modules imported and its compil
 functions loaded, instead of loading them itself. Importing it takes seconds."""
 
 from ser.params import FeatureParams
-from ser.serve.predict import _warm_up
+from ser.serve.recording import warm_up
 
 # Any feature settings load the same modules; these are the default model's.
-_warm_up(
+warm_up(
     FeatureParams(
         kind="mfcc",
         sample_rate=16000,

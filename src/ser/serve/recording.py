@@ -1,0 +1,199 @@
+"""How a recording becomes what the model judges: decoding, the silence and length checks,
+analysis windows (hop: half a window) and their features. A recording too long to hold is
+decoded and featurised a block at a time through temporary files. The Predictor
+(ser.serve.predict) runs these in worker processes and the model on what they return.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ser.errors import DataError
+from ser.features import audio, extract
+from ser.params import FeatureParams
+
+# Below this peak amplitude a recording is called silent; below MIN_SECONDS, too short.
+SILENCE_PEAK = 1e-4
+MIN_SECONDS = 0.25
+# Recordings with more samples than this at the analysis rate are decoded and featurised a
+# block at a time, through temporary files.
+STREAM_SAMPLES = 1 << 21  # about 131 s at 16 kHz
+STREAM_BLOCK_SECONDS = 30.0
+
+
+@dataclass
+class Prediction:
+    """The result for one recording. ``status`` is ok, silent, too_short or error."""
+
+    source: str
+    status: str
+    label: str | None = None
+    confidence: float | None = None
+    probabilities: dict[str, float] = field(default_factory=dict)
+    windows: list[dict] = field(default_factory=list)
+    message: str = ""
+
+    def top(self, count: int = 3) -> list[tuple[str, float]]:
+        return sorted(self.probabilities.items(), key=lambda item: -item[1])[:count]
+
+
+@dataclass
+class Windows:
+    """A recording's analysis windows, ready for the model: start seconds and features.
+
+    The features are in memory (``batch``) or, for a long recording, in a raw float32 file
+    (``spilled``), read back a chunk at a time.
+    """
+
+    source: str
+    starts: list[float]
+    batch: np.ndarray | None  # (windows, n_frames, n_features)
+    spilled: Path | None = None
+    shape: tuple[int, int] = (0, 0)  # (n_frames, n_features) of one window
+
+    def chunks(self, size: int) -> Iterator[np.ndarray]:
+        """The windows' features, at most ``size`` windows at a time."""
+        for first in range(0, len(self.starts), size):
+            count = min(size, len(self.starts) - first)
+            if self.batch is not None:
+                yield self.batch[first : first + count]
+                continue
+            per_window = self.shape[0] * self.shape[1]
+            flat = np.fromfile(
+                self.spilled,
+                dtype=np.float32,
+                count=count * per_window,
+                offset=first * per_window * 4,
+            )
+            yield flat.reshape(count, *self.shape)
+
+    def spill(self, folder: Path) -> None:
+        """Move the features from memory to a file in ``folder``."""
+        if self.batch is None:
+            return
+        handle, name = tempfile.mkstemp(dir=folder, suffix=".f32")
+        with open(handle, "wb") as out:
+            out.write(np.ascontiguousarray(self.batch, dtype=np.float32).tobytes())
+        self.shape = self.batch.shape[1:]
+        self.batch, self.spilled = None, Path(name)
+
+
+def cut_windows(samples: np.ndarray, params: FeatureParams) -> list[tuple[float, np.ndarray]]:
+    rate = extract.analysis_rate(params)
+    length = extract.window_samples(params)
+    if params.kind == "seed":
+        if len(samples) <= length * 1.5:
+            return [(0.0, extract.select_window(samples, params))]
+        trimmed = samples
+    else:
+        trimmed = extract.trim_silence(samples)
+        if len(trimmed) <= length * 1.5:
+            # What select_window gives, without trimming a second time.
+            start = int(round(params.offset_seconds * params.sample_rate))
+            return [(0.0, trimmed[start : start + length])]
+    hop = length // 2
+    starts = range(0, len(trimmed) - length + hop, hop)
+    return [(start / rate, trimmed[start : start + length]) for start in starts]
+
+
+def prepare(
+    mono: np.ndarray | SignalFile,
+    source: str,
+    params: FeatureParams,
+    *,
+    spill: Path | None = None,
+) -> Prediction | Windows:
+    """A recording's windows and their features, or the reason it gets no prediction.
+
+    ``mono`` is an array, or for a long recording a SignalFile; the features of a long
+    recording go to a file in ``spill`` as they are computed.
+    """
+    rate = extract.analysis_rate(params)
+    if len(mono) < MIN_SECONDS * rate:
+        return Prediction(source, "too_short", message=f"{len(mono) / rate:.2f} s of audio")
+    peak = mono.peak if isinstance(mono, SignalFile) else float(np.max(np.abs(mono)))
+    if peak < SILENCE_PEAK:
+        return Prediction(source, "silent", message="no sound above the silence threshold")
+    spans = cut_windows(mono, params)
+    starts = [start for start, _ in spans]
+    if spill is None or not isinstance(mono, SignalFile):
+        batch = np.stack([extract.compute(np.asarray(window), params) for _, window in spans])
+        return Windows(source, starts, batch)
+    handle, name = tempfile.mkstemp(dir=spill, suffix=".f32")
+    with open(handle, "wb") as out:
+        for _, window in spans:
+            out.write(extract.compute(np.asarray(window), params).tobytes())
+    return Windows(source, starts, None, Path(name), extract.shape(params))
+
+
+class SignalFile:
+    """Mono float32 samples in a raw file, read only where sliced (a long recording).
+
+    Slicing gives another SignalFile; ``np.asarray`` reads its samples. Lets the windowing
+    and silence trimming run over an hour of audio holding one block at a time.
+    """
+
+    def __init__(self, path: Path, *, start: int = 0, size: int, peak: float = 0.0):
+        self.path, self.start, self.size, self.peak = path, start, size, peak
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __getitem__(self, key: slice) -> SignalFile:
+        first, stop, step = key.indices(self.size)
+        if step != 1:
+            raise ValueError("a SignalFile slices with step 1 only")
+        return SignalFile(
+            self.path, start=self.start + first, size=max(0, stop - first), peak=self.peak
+        )
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        samples = np.fromfile(self.path, dtype=np.float32, count=self.size, offset=self.start * 4)
+        return samples if dtype is None else samples.astype(dtype)
+
+
+def decode_long(path: str, rate: int, folder: Path) -> SignalFile | None:
+    """A recording longer than STREAM_SAMPLES at ``rate``, decoded block by block into a raw
+    file in ``folder`` (the samples audio.load would give); None for a shorter one."""
+    if audio.frames_at(path, rate) <= STREAM_SAMPLES:
+        return None
+    handle, name = tempfile.mkstemp(dir=folder, suffix=".pcm")
+    size, peak = 0, 0.0
+    with open(handle, "wb") as out:
+        for block in audio.blocks(path, sample_rate=rate, block_seconds=STREAM_BLOCK_SECONDS):
+            out.write(block.tobytes())
+            size += block.size
+            peak = max(peak, float(np.max(np.abs(block), initial=0.0)))
+    return SignalFile(Path(name), size=size, peak=peak)
+
+
+def warm_up(params: FeatureParams) -> None:
+    """Run the feature code once before worker processes fork: they inherit its imports
+    (librosa's take seconds) instead of each importing them again. ser.serve.warm runs it in the
+    server that predict_files(fork_server=True) forks its workers from."""
+    rate = extract.analysis_rate(params)
+    tone = 0.1 * np.sin(2 * np.pi * 220.0 * np.arange(rate) / rate, dtype=np.float32)
+    prepare(tone, "<warm-up>", params)
+
+
+def prepare_file(job: tuple[str, FeatureParams, Path]) -> Prediction | Windows:
+    """_prepare for a file (a worker's job); a file that cannot be decoded gets status error.
+
+    A long recording streams through ``spill`` (a folder for temporary files)."""
+    path, params, spill = job
+    rate = extract.analysis_rate(params)
+    long = None
+    try:
+        long = decode_long(path, rate, spill)
+        mono = long if long is not None else audio.load(path, sample_rate=rate)
+        return prepare(mono, path, params, spill=spill)
+    except DataError as error:  # any decoding failure is reported for this file only
+        return Prediction(source=path, status="error", message=str(error))
+    finally:
+        if long is not None:
+            long.path.unlink(missing_ok=True)
