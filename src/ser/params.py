@@ -209,7 +209,7 @@ class ModelParams:
     # ser.features.speaker).
     speaker_shrinkage: float = 2.0
     speaker_draws: int = 2
-    speaker_whole_draw: bool = True
+    speaker_whole_draw: bool = False
     # > 0: a second, whole-speaker model is trained and blended in with weight
     # (k - 1) / (k - 1 + speaker_blend) for k recordings of a speaker (Params.whole_speaker).
     speaker_blend: float = 0.0

@@ -65,9 +65,9 @@ def build_training_data(
 
     With features.normalize: speaker, rows are standardised by SpeakerNormalizer (fitted
     on the training speakers, shrinkage model.speaker_shrinkage): model.speaker_draws
-    copies of every training and validation row, the first standardised by all of its
-    speaker's clips, the others by random subsets of them (features/speaker.py), so the
-    model learns every number of recordings a user may give it.
+    copies of every training and validation row, each standardised by a random subset of
+    its speaker's clips (the first by all of them with model.speaker_whole_draw;
+    features/speaker.py), so the model learns every number of recordings a user may give it.
     """
     train = clips[clips["subset"] == "train"]
     val = clips[clips["subset"] == "val"]
