@@ -203,9 +203,9 @@ def test_copies_do_not_depend_on_other_threads_of_the_worker(params_dict, tiny_c
     np.testing.assert_array_equal(remote[1], local[1])
 
 
-def _worker_facts(job: int) -> tuple[int, int, bool]:
-    """(job, parent process of the worker, whether the probe was imported before the job)."""
-    return job, os.getppid(), "tests.preload_probe" in sys.modules
+def _worker_facts(job: int) -> tuple[int, int, int, bool]:
+    """(job, its process, that process's parent, whether the probe was imported before it)."""
+    return job, os.getpid(), os.getppid(), "tests.preload_probe" in sys.modules
 
 
 PRELOAD_SCRIPT = """
@@ -215,19 +215,21 @@ from tests.test_parallel import _worker_facts
 if __name__ == "__main__":
     preload = sys.argv[1] or None
     results = parallel.map_clips(
-        _worker_facts, list(range(40)), n_jobs=2, desc="t", chunksize=2, preload=preload
+        _worker_facts, list(range(int(sys.argv[2]))), n_jobs=2, desc="t", chunksize=2,
+        preload=preload
     )
     print(json.dumps({"pid": os.getpid(), "results": list(results)}))
 """
 
 
+@pytest.mark.parametrize("jobs", [40, 1])
 @pytest.mark.parametrize("preload", [None, "tests.preload_probe"])
-def test_pool_workers_fork_from_here_or_from_a_server_that_preloads(preload, tmp_path):
+def test_pool_workers_fork_from_here_or_from_a_server_that_preloads(preload, jobs, tmp_path):
     # In a fresh interpreter: a process has one forkserver, whose preload its start fixed.
     script = tmp_path / "probe.py"
     script.write_text(PRELOAD_SCRIPT)
     done = subprocess.run(
-        [sys.executable, str(script), preload or ""],
+        [sys.executable, str(script), preload or "", str(jobs)],
         capture_output=True,
         text=True,
         check=True,
@@ -235,13 +237,16 @@ def test_pool_workers_fork_from_here_or_from_a_server_that_preloads(preload, tmp
         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
     )
     facts = json.loads(done.stdout)
-    assert [job for job, _, _ in facts["results"]] == list(range(40))
-    parents = {parent for _, parent, _ in facts["results"]}
-    preloaded = {flag for _, _, flag in facts["results"]}
-    if preload is None:
+    assert [job for job, _, _, _ in facts["results"]] == list(range(jobs))
+    workers = {worker for _, worker, _, _ in facts["results"]}
+    parents = {parent for _, _, parent, _ in facts["results"]}
+    preloaded = {flag for _, _, _, flag in facts["results"]}
+    if preload is None and jobs == 1:  # one job is not worth a worker: it runs here
+        assert workers == {facts["pid"]} and preloaded == {False}
+    elif preload is None:
         assert parents == {facts["pid"]} and preloaded == {False}
-    else:
-        assert facts["pid"] not in parents and preloaded == {True}
+    else:  # even one job: the server's warm-up overlaps this process's own
+        assert facts["pid"] not in parents | workers and preloaded == {True}
 
 
 @pytest.mark.parametrize("preload", [None, "tests.preload_probe"])

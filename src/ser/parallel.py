@@ -59,9 +59,12 @@ def map_clips(
 
     if scheduler is not None:
         return bar(_map_on_cluster(function, jobs, scheduler, chunksize))
-    if n_jobs <= 1 or len(jobs) <= 1:
+    # One job goes to a worker only with a preload: the worker's warm-up then overlaps the
+    # caller's own (a cold `ser predict FILE` imports librosa there while TensorFlow loads here).
+    if n_jobs <= 1 or not jobs or (len(jobs) == 1 and preload is None):
         return _map_here(function, jobs, bar)
-    return _PoolMap(function, jobs, n_jobs=n_jobs, chunksize=chunksize, preload=preload, bar=bar)
+    workers = min(n_jobs, len(jobs))
+    return _PoolMap(function, jobs, n_jobs=workers, chunksize=chunksize, preload=preload, bar=bar)
 
 
 def _map_here(function: Callable[[Job], Result], jobs: list[Job], bar) -> Iterator[Result]:

@@ -37,6 +37,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.exceptions import HTTPException
+from threadpoolctl import threadpool_limits
 
 from ser.serve.results import as_dict
 
@@ -157,9 +158,15 @@ def create_app(settings: ServeSettings) -> FastAPI:
     predictor = Predictor(settings.model_dir)
     tone = 0.1 * np.sin(2 * np.pi * 220.0 * np.arange(predictor.rate) / predictor.rate)
     predictor.predict_array(tone.astype(np.float32), predictor.rate)  # features and model
+    predictor.warm_model()  # and the whole-speaker model, which one short recording skips
     sessions = Sessions(predictor) if settings.sessions and hasattr(predictor, "stream") else None
     # Predictions at a time in this process: more only queue for the same cores.
     limiter = anyio.CapacityLimiter(max(2, os.cpu_count() or 1))
+    # The cores are shared by requests judged side by side; BLAS and OpenMP pools of their
+    # own in each (numpy's and scipy's OpenBLAS, libgomp) only oversubscribe them on
+    # matrices this small (docs/serving.md: speed). After the warm-up, so that every such
+    # library is loaded and limited.
+    threadpool_limits(limits=1)
 
     async def expire_sessions() -> None:
         while True:

@@ -122,15 +122,16 @@ class Predictor:
             self._model, _ = modelio.load(self.model_dir)
         return self._model
 
-    def _warm_model(self) -> None:
-        """Load the model and call it once: its first call traces it (half a second)."""
+    def warm_model(self, whole_speaker: bool = True) -> None:
+        """Load the model and call it once: its first call traces it (half a second); the
+        whole-speaker model's too, if asked (else it loads when first blended in)."""
         n_frames, n_features = extract.shape(self.feature_params)
         if self.normalizer is not None:
             n_features = self.normalizer.width
         batch = np.zeros((1, n_frames, n_features), dtype=np.float32)
         self.probabilities(batch, self.neutral_moments(1) if self.speaker_statistics else None)
-        if self.whole_speaker is not None:
-            self.whole_speaker._warm_model()
+        if whole_speaker and self.whole_speaker is not None:
+            self.whole_speaker.warm_model()
 
     def neutral_moments(self, count: int) -> np.ndarray:
         """(count, 2, width) speaker moments that leave the statistics as they are."""
@@ -226,7 +227,8 @@ class Predictor:
         prepared = None
         try:
             jobs = [(path, self.feature_params, spill) for path in paths]
-            parallel = n_jobs > 1 and len(jobs) > 1
+            parallel = n_jobs > 1 and len(jobs) >= (1 if fork_server else 2)
+            keys = speakers if speakers is not None else paths
             if parallel and not fork_server:
                 warm_up(self.feature_params)
             prepared = map_clips(
@@ -239,7 +241,9 @@ class Predictor:
                 preload="ser.serve.warm" if fork_server else None,
             )
             if parallel:
-                self._warm_model()  # now, while the workers compute features
+                # Now, while the workers compute features; the whole-speaker model only if
+                # a speaker has several files (one short file alone never uses it).
+                self.warm_model(whole_speaker=len(set(keys)) < len(keys))
             if self.by_speaker:
                 items, held = [], 0
                 for item in prepared:
@@ -249,7 +253,6 @@ class Predictor:
                         else:
                             held += item.batch.nbytes
                     items.append(item)
-                keys = speakers if speakers is not None else list(paths)
                 yield from self._predict(items, keys)
                 return
             pending: list[Prediction | Windows] = []
