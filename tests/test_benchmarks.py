@@ -48,6 +48,14 @@ def test_recordings_cv_judges_each_fold_at_every_number_of_recordings(six_actors
             run[k]["accuracy"], abs=1e-4
         )
     assert run["1"] != run["all"]  # a clip alone and with its speaker's are judged apart
+    # Pooled over runs (one here): the run's own figures, beside the ECE floor of as many
+    # clips under perfect calibration, which is above zero for a sample this small.
+    pooled = results["summary"]["pooled"]
+    assert pooled["clips"] == len(run["clips"]["y"]) == 120
+    for k in ("1", "all"):
+        assert pooled[k]["accuracy"] == pytest.approx(run[k]["accuracy"], abs=1e-4)
+        assert pooled[k]["ece"] == pytest.approx(run[k]["ece"], abs=1e-4)
+        assert 0.0 < pooled[k]["ece_floor"] < 0.5
     # The blend variants judge the same models; the Predictor's own weighting is "others".
     assert set(run["blends"]) == {"none", "windows:8", "others:8"}
     for k in ("1", "2", "4", "8", "all"):
