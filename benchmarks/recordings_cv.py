@@ -158,9 +158,7 @@ def main() -> None:
                     names,
                 )
                 y_true = test["y"].to_numpy()
-                clip_probabilities = {
-                    str(k): np.round(judged[k], 5).tolist() for k in RECORDINGS
-                }
+                clip_probabilities = {str(k): np.round(judged[k], 5).tolist() for k in RECORDINGS}
                 run = {
                     "seed": seed,
                     "fold": fold,
