@@ -37,7 +37,7 @@ pytestmark = pytest.mark.slow
 
 
 def run(
-    args: list[str], cwd: Path, check: bool = True, timeout: float = 600
+    args: list[str], cwd: Path, check: bool = True, timeout: float = 1200
 ) -> subprocess.CompletedProcess:
     env = {
         **os.environ,
