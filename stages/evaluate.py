@@ -80,7 +80,10 @@ def main() -> None:
     subsets = clips.assign(usable=clips["row"] >= 0).groupby("subset")["usable"].sum()
     metrics = {
         **whole,
-        "single": {key: single[key] for key in ("accuracy", "macro_f1", "uar", "ece", "collapse")},
+        "single": {
+            key: single[key]
+            for key in ("accuracy", "macro_f1", "uar", "ece", "ece_floor", "collapse")
+        },
         "clips": {subset: int(subsets.get(subset, 0)) for subset in ("train", "val", "test")},
         "clips_excluded": len(excluded),
         "excluded": {c: r for c, r in zip(excluded["clip_id"], excluded["excluded"], strict=True)},

@@ -6,6 +6,7 @@ the whole module takes a few minutes on two cores.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -36,7 +37,7 @@ pytestmark = pytest.mark.slow
 
 
 def run(
-    args: list[str], cwd: Path, check: bool = True, timeout: float = 600
+    args: list[str], cwd: Path, check: bool = True, timeout: float = 1200
 ) -> subprocess.CompletedProcess:
     env = {
         **os.environ,
@@ -108,11 +109,34 @@ def make_project(target: Path, changes: dict, *stages: str) -> str:
     return first.stdout + first.stderr
 
 
+def tiny_project(tmp_path_factory, name: str) -> tuple[Path, str]:
+    """A copy of the project with TINY params after its first `dvc repro` (and the repro's
+    output), in a new folder ``name``.
+
+    The repro runs once per test run: the xdist workers of one run share it, the first to
+    ask building it under a lock while the others wait, then copy it. Two workers building
+    their own on two cores took as long as each waiting for one.
+    """
+    target = tmp_path_factory.mktemp(name)
+    run_id = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    if run_id is None:  # one process: nothing to share
+        return target, make_project(target, TINY)
+    shared = tmp_path_factory.getbasetemp().parent / f"tiny-project-{run_id}"
+    output = shared.with_suffix(".out")
+    with open(shared.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not output.exists():
+            shutil.rmtree(shared, ignore_errors=True)
+            shared.mkdir()
+            output.write_text(make_project(shared, TINY))
+    shutil.copytree(shared, target, symlinks=True, dirs_exist_ok=True)
+    return target, output.read_text()
+
+
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> tuple[Path, str]:
     """A fresh clone-like copy of the project with tiny params, after its first `dvc repro`."""
-    target = tmp_path_factory.mktemp("project")
-    return target, make_project(target, TINY)
+    return tiny_project(tmp_path_factory, "project")
 
 
 def reset(project: Path) -> None:

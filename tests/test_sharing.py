@@ -9,15 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_pipeline import STAGES, TINY, dvc, git, make_project, stages_run
+from tests.test_pipeline import STAGES, dvc, git, stages_run, tiny_project
 
 pytestmark = pytest.mark.slow
 
 
-def test_a_clone_pulls_every_output_from_a_local_remote_and_reruns_nothing(tmp_path):
-    origin, remote, clone = tmp_path / "origin", tmp_path / "remote", tmp_path / "clone"
-    origin.mkdir()
-    assert stages_run(make_project(origin, TINY)) == set(STAGES)
+def test_a_clone_pulls_every_output_from_a_local_remote_and_reruns_nothing(
+    tmp_path, tmp_path_factory
+):
+    origin, output = tiny_project(tmp_path_factory, "origin")
+    remote, clone = tmp_path / "remote", tmp_path / "clone"
+    assert stages_run(output) == set(STAGES)
     dvc("remote", "add", "-d", "local", str(remote), cwd=origin)
     git("add", ".dvc/config", cwd=origin)
     git("commit", "-qm", "a local DVC remote", cwd=origin)
