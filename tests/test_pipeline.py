@@ -158,6 +158,7 @@ def test_repro_on_a_fresh_copy_runs_every_stage(project):
     # the collapse share; and accuracy against recordings per speaker as a plot.
     for scores in (metrics, metrics["single"]):
         assert 0.0 <= scores["accuracy"] <= 1.0 and 0.0 <= scores["ece"] <= 1.0
+        assert 0.0 < scores["ece_floor"] < 0.5  # 120 clips: a calibrated model is not at 0
         assert 1 / len(metrics["classes"]) <= scores["collapse"] <= 1.0
     curve = (folder / "plots" / "recordings.csv").read_text().splitlines()
     assert curve[0] == "recordings,accuracy,uar"
