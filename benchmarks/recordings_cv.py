@@ -21,7 +21,7 @@ model (model.speaker_blend) from the same trainings: "windows" weighs it k / (k 
 ECE of each at each k go under "blends" in the run and the summary.
 
 The ECE of 240 clips is noisy and biased upward: a perfectly calibrated model scores about
-0.05 on so few. So each run also keeps every test clip's probabilities at each k ("clips"),
+0.06 on so few. So each run also keeps every test clip's probabilities at each k ("clips"),
 and the summary gives, under "pooled", the accuracy and ECE of all runs' clips together
 beside "ece_floor": the mean ECE a perfectly calibrated model with the same confidences
 would score on as many clips (each clip right with the chance it claims; 200 seeded draws).
