@@ -38,7 +38,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import yaml
 
 from ser.data.dataset import labelled_clips, rows_of
@@ -73,15 +72,14 @@ def prepare(source: str, work: Path, params) -> tuple:
     store_ids, store, _ = extract.load_store(work / "features")
     if not params.augment.any_enabled:
         return manifest, store_ids, store, None, None
-    sources, _ = augment.augment_to_store(
+    augment.augment_to_store(
         work / "augmented",
         pairs,
         feature_params=params.features,
         augment_params=params.augment,
         n_jobs=2,
     )
-    _, augmented, _ = extract.load_store(work / "augmented")
-    copies = pd.DataFrame({"clip_id": sources, "row": np.arange(len(sources))})
+    copies, augmented = augment.load_copies(work / "augmented")
     return manifest, store_ids, store, copies, augmented
 
 

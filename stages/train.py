@@ -9,7 +9,6 @@ import logging
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from ser import stage
@@ -17,7 +16,7 @@ from ser.data.dataset import check_subsets, labelled_clips, rows_of
 from ser.data.labels import LabelSpec
 from ser.data.manifest import read_manifest
 from ser.data.split import fold_subsets, speakers_by_subset
-from ser.features import extract
+from ser.features import augment, extract
 from ser.fsutil import write_json
 from ser.params import load_params
 from ser.training import figures
@@ -67,8 +66,7 @@ def main() -> None:
 
     speaker_of = dict(zip(manifest["clip_id"], extract.speakers_of(manifest), strict=True))
     clips = clips.assign(speaker=clips["clip_id"].map(speaker_of))
-    augmented_ids, augmented, _ = extract.load_store(AUGMENTED)
-    copies = pd.DataFrame({"clip_id": augmented_ids, "row": np.arange(len(augmented_ids))})
+    copies, augmented = augment.load_copies(AUGMENTED)
 
     def log_data(data) -> None:
         log.info(

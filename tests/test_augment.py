@@ -3,7 +3,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from ser.features import augment, extract
+from ser.features import augment, channel, extract
 from ser.params import parse_params
 
 
@@ -71,3 +71,64 @@ def test_copies_are_identical_whatever_the_workers(params, clips):
     assert serial[0] == parallel[0] == [clips[0][0]] * 2 + [clips[1][0]] * 2
     np.testing.assert_array_equal(serial[1], parallel[1])
     assert not np.array_equal(serial[1][0], serial[1][1])  # two copies differ
+
+
+def test_a_channel_alone_makes_copies_through_that_channel(params, clips):
+    only = dataclasses.replace(
+        params.augment, pitch=False, speed=False, channels=("telephone",), copies=2
+    )
+    assert augment.build(only, sample_rate=16000) is None
+    ids, matrix, failures = augment.augment_many(
+        clips, feature_params=params.features, augment_params=only
+    )
+    assert failures == [] and ids == [clips[0][0]] * 2 + [clips[1][0]] * 2
+    samples = extract.load_window(clips[0][1], params.features)
+    through = channel.perturb(
+        samples,
+        name="telephone",
+        sample_rate=16000,
+        seed=augment.copy_seed(only.seed, clips[0][0], 0),
+    )
+    np.testing.assert_allclose(matrix[0], extract.compute(through, params.features), atol=1e-5)
+    clean = extract.compute(samples, params.features)
+    assert not np.allclose(matrix[0], clean, atol=1e-3)
+
+
+def test_each_copy_draws_one_of_the_channels_the_same_way_every_run(params):
+    settings = dataclasses.replace(params.augment, channels=("reverb", "noise_10db", "mp3"))
+    drawn = [augment.copy_channel(settings, f"clip{n}", copy) for n in range(60) for copy in (0, 1)]
+    assert set(drawn) == {"reverb", "noise_10db", "mp3"}
+    assert drawn == [
+        augment.copy_channel(settings, f"clip{n}", copy) for n in range(60) for copy in (0, 1)
+    ]
+    assert augment.copy_channel(params.augment, "clip0", 0) is None  # channels: []
+
+
+def test_transforms_then_channel_differ_from_the_transforms_alone(params, clips):
+    both = dataclasses.replace(params.augment, channels=("noise_10db",))
+    alone = dataclasses.replace(params.augment, channels=())
+    samples = extract.load_window(clips[0][1], params.features)
+    augmenter = augment.build(both, sample_rate=16000)
+    with_channel = augment.augment_clip(
+        samples, augmenter=augmenter, sample_rate=16000, seed=3, channel_name="noise_10db"
+    )
+    without = augment.augment_clip(
+        samples, augmenter=augment.build(alone, sample_rate=16000), sample_rate=16000, seed=3
+    )
+    assert len(with_channel) == len(without) and not np.allclose(with_channel, without)
+
+
+def test_the_store_says_which_copy_and_channel_each_row_is(params, clips, tmp_path):
+    settings = dataclasses.replace(
+        params.augment, pitch=False, channels=("quiet", "cheap_mic"), copies=3
+    )
+    written, failures = augment.augment_to_store(
+        tmp_path / "a", clips, feature_params=params.features, augment_params=settings
+    )
+    copies, rows = augment.load_copies(tmp_path / "a")
+    assert failures == [] and list(copies["clip_id"]) == written and len(rows) == 6
+    assert list(copies["row"]) == list(range(6)) and list(copies["copy"]) == [0, 1, 2] * 2
+    assert list(copies["channel"]) == [
+        augment.copy_channel(settings, clip_id, copy)
+        for clip_id, copy in zip(copies["clip_id"], copies["copy"], strict=True)
+    ]

@@ -93,6 +93,11 @@ def test_default_params_validate(params_dict):
             ["network", "teacher"],
             r"augment\.members: 'teacher' is not allowed; choose from: network, statistics$",
         ),
+        (
+            "augment.channels",
+            ["telephone", "radio"],
+            r"augment\.channels: 'radio' is not allowed; choose from: telephone, mp3, opus, ",
+        ),
         ("model.stats_pooling", ["max", "max"], r"model\.stats_pooling: .*each once"),
         (
             "train.optimizer",

@@ -127,3 +127,53 @@ def test_the_training_data_draws_the_whole_speaker_first_only_when_asked(
     # four training clips; without, every copy by a random subset of one to four.
     assert (sizes[0] == 4).all() == whole_draw
     assert sizes.min() >= 1 and sizes.max() <= 4 and len(np.unique(sizes[1:])) > 1
+
+
+@pytest.mark.parametrize("with_channels", [True, False])
+def test_a_speakers_copies_are_standardised_among_those_of_the_same_channel(
+    clips, params_dict, with_channels
+):
+    import dataclasses
+
+    import pandas as pd
+
+    from ser.params import parse_params
+    from ser.training.data import build_training_data
+
+    matrix, speakers = clips
+    params = parse_params(params_dict)
+    params = dataclasses.replace(
+        params,
+        model=dataclasses.replace(params.model, speaker_draws=1, speaker_whole_draw=True),
+        augment=dataclasses.replace(params.augment, members=("network",)),
+    )
+    frame = pd.DataFrame(
+        {
+            "clip_id": [f"c{i}" for i in range(12)],
+            "subset": ["train"] * 4 + ["val"] * 2 + ["train"] * 4 + ["val"] * 2,
+            "y": np.arange(12) % 2,
+            "label": np.where(np.arange(12) % 2, "b", "a"),
+            "row": np.arange(12),
+            "speaker": speakers,
+        }
+    )
+    training = frame[frame["subset"] == "train"]["clip_id"].tolist()
+    # Two copies of every training clip (rows of the same matrix): copy 0 quiet, 1 reverb.
+    copies = pd.DataFrame(
+        {
+            "clip_id": [clip for clip in training for _ in (0, 1)],
+            "row": np.repeat(frame.index[frame["subset"] == "train"], 2),
+            "channel": ["quiet", "reverb"] * len(training),
+        }
+    )
+    if not with_channels:
+        copies = copies.drop(columns="channel")
+    data = build_training_data(frame, matrix, params, copies=copies, augmented=matrix)
+    copy_keys = data.train_speakers[8:]
+    trust = data.x_train.second.scales.trust
+    sizes = np.rint(params.model.speaker_shrinkage * trust / (1 - trust))
+    if with_channels:
+        assert set(copy_keys) == {f"{s}|{c}" for s in set(speakers) for c in ("quiet", "reverb")}
+        assert (sizes == 4).all()  # four copies of each speaker through each channel
+    else:
+        assert set(copy_keys) == set(speakers) and (sizes == 8).all()

@@ -153,10 +153,15 @@ class AugmentParams:
     gain_max: float
     only_classes: tuple[str, ...]
     members: tuple[str, ...]
+    # Channel perturbations (ser.features.channel) each copy goes through one of, after the
+    # transforms above: the recording chains a user's clip may come through.
+    channels: tuple[str, ...]
 
     @property
     def any_enabled(self) -> bool:
-        return self.noise or self.shift or self.pitch or self.speed or self.gain
+        return bool(
+            self.noise or self.shift or self.pitch or self.speed or self.gain or self.channels
+        )
 
     @property
     def network_copies(self) -> bool:
@@ -679,6 +684,7 @@ def _augment(section: _Section) -> AugmentParams:
         gain_max=section.number("gain_max", minimum=0.0, maximum=100.0),
         only_classes=section.strings("only_classes"),
         members=section.strings("members", allowed=AUGMENTED_MEMBERS),
+        channels=section.strings("channels", allowed=_channel_names()),
     )
     for low, high in (
         ("pitch_min", "pitch_max"),
@@ -688,6 +694,12 @@ def _augment(section: _Section) -> AugmentParams:
         if getattr(params, low) > getattr(params, high):
             raise ConfigError(f"augment.{low}: must not exceed augment.{high}")
     return params
+
+
+def _channel_names() -> tuple[str, ...]:
+    from ser.features import channel  # lazily: it loads numpy and the audio libraries
+
+    return channel.names()
 
 
 def _labels(section: _Section, vocabulary: tuple[str, ...]) -> LabelParams:

@@ -1,6 +1,8 @@
-"""Augmented copies of training audio, with audiomentations, as in the 2019 experiment.
+"""Augmented copies of training audio: audiomentations' transforms, as in the 2019
+experiment, then one of the channel perturbations of ser.features.channel.
 
-Each transform is switched on by its boolean in params.yaml. Randomness comes only from
+Each transform is switched on by its boolean in params.yaml; ``augment.channels`` names the
+channels a copy may go through (one each, drawn per copy). Randomness comes only from
 ``augment.seed`` combined with the clip id and copy number, so the same params give the
 same copies whatever order or subset of clips is processed, here or on a Dask cluster.
 """
@@ -14,16 +16,26 @@ import sys
 import threading
 import zlib
 from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ser.features.librosa_import import import_librosa
 from ser.params import AugmentParams
 
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+# Beside an augmented store: which copy of which clip each row is, through which channel.
+COPIES = "copies.csv"
+
 
 def build(params: AugmentParams, *, sample_rate: int):
-    """An audiomentations.Compose of the enabled transforms (each always applied), or None."""
-    if not params.any_enabled:
+    """An audiomentations.Compose of the enabled transforms (each always applied), or None
+    when none is (channels alone are applied by augment_clip)."""
+    if not (params.noise or params.shift or params.pitch or params.speed or params.gain):
         return None
     import_librosa()  # its transforms use librosa's compiled functions
     import audiomentations as am
@@ -79,15 +91,39 @@ def copy_seed(seed: int, clip_id: str, copy: int) -> int:
     return zlib.crc32(f"{seed}:{clip_id}:{copy}".encode())
 
 
-def augment_clip(samples: np.ndarray, *, augmenter, sample_rate: int, seed: int) -> np.ndarray:
-    """One augmented copy of a mono clip (n,) -> (m,) float32; m differs under speed change."""
+def copy_channel(params: AugmentParams, clip_id: str, copy: int) -> str | None:
+    """The channel (a name of ser.features.channel) copy number ``copy`` of a clip goes
+    through, or None when augment.channels is empty."""
+    if not params.channels:
+        return None
+    draw = zlib.crc32(f"channel:{params.seed}:{clip_id}:{copy}".encode())
+    return params.channels[draw % len(params.channels)]
+
+
+def augment_clip(
+    samples: np.ndarray,
+    *,
+    augmenter,
+    sample_rate: int,
+    seed: int,
+    channel_name: str | None = None,
+) -> np.ndarray:
+    """One augmented copy of a mono clip (n,) -> (m,) float32: the transforms (augmenter,
+    or None), then the channel; m differs from n under speed change."""
     if samples.size == 0:
         return samples
-    peak = float(np.max(np.abs(samples)))
-    scale = peak if peak > 0 else 1.0
-    with _seeded_generators(seed):
-        result = augmenter(samples=samples / scale, sample_rate=sample_rate)
-    return np.nan_to_num(np.asarray(result, dtype=np.float32) * scale)
+    result = samples
+    if augmenter is not None:
+        peak = float(np.max(np.abs(samples)))
+        scale = peak if peak > 0 else 1.0
+        with _seeded_generators(seed):
+            result = augmenter(samples=samples / scale, sample_rate=sample_rate)
+        result = np.nan_to_num(np.asarray(result, dtype=np.float32) * scale)
+    if channel_name is not None:
+        from ser.features import channel
+
+        result = channel.perturb(result, name=channel_name, sample_rate=sample_rate, seed=seed)
+    return np.asarray(result, dtype=np.float32)
 
 
 # audiomentations draws from the global `random` and numpy generators, which every thread of
@@ -132,6 +168,7 @@ def _augment_one(job) -> tuple[np.ndarray | None, str]:
             augmenter=augmenter,
             sample_rate=extract.analysis_rate(feature_params),
             seed=copy_seed(augment_params.seed, clip_id, copy),
+            channel_name=copy_channel(augment_params, clip_id, copy),
         )
         return extract.compute(augmented, feature_params), ""
     except Exception as error:  # a clip that fails is left out, with its reason
@@ -156,7 +193,8 @@ def _augmented(
     n_jobs: int,
     progress: bool | None,
 ) -> Iterator[tuple[str, np.ndarray | None, str]]:
-    """(source clip id, features or None, reason) of each copy of each clip, in order."""
+    """(source clip id, copy number, features or None, reason) of each copy of each clip, in
+    order."""
     from ser.parallel import map_clips
 
     if not augment_params.any_enabled or not clips:
@@ -178,7 +216,7 @@ def _augmented(
     )
     try:
         for job, (matrix, reason) in zip(jobs, results, strict=True):
-            yield job[1], matrix, reason
+            yield job[1], job[2], matrix, reason
     finally:
         results.close()  # a consumer that stops early stops the workers too
 
@@ -208,7 +246,7 @@ def augment_many(
         n_jobs=n_jobs,
         progress=progress,
     )
-    for clip_id, matrix, reason in copies:
+    for clip_id, _, matrix, reason in copies:
         if matrix is None:
             failures.append((clip_id, reason))
         else:
@@ -228,23 +266,55 @@ def augment_to_store(
     progress: bool | None = None,
     shard_clips: int | None = None,
 ) -> tuple[list[str], list[tuple[str, str]]]:
-    """augment_many written to a sharded feature store (ser.features.store) as the copies come.
+    """augment_many written to a sharded feature store (ser.features.store) as the copies come,
+    with COPIES beside it: the clip id, copy number and channel of each row (load_copies).
 
     Returns (source clip id per row written, failures as (clip_id, reason)).
     """
+    import pandas as pd
+
     from ser.features import extract, store
 
-    copies = _augmented(
-        clips,
-        feature_params=feature_params,
-        augment_params=augment_params,
-        n_jobs=n_jobs,
-        progress=progress,
-    )
-    return store.write_results(
+    written_copies: list[tuple[str, int]] = []
+
+    def results() -> Iterator[tuple[str, np.ndarray | None, str]]:
+        copies = _augmented(
+            clips,
+            feature_params=feature_params,
+            augment_params=augment_params,
+            n_jobs=n_jobs,
+            progress=progress,
+        )
+        for clip_id, copy, matrix, reason in copies:
+            if matrix is not None:
+                written_copies.append((clip_id, copy))
+            yield clip_id, matrix, reason
+
+    written, failures = store.write_results(
         folder,
-        copies,
+        results(),
         row_shape=extract.shape(feature_params),
         settings=extract.describe(feature_params),
         shard_clips=shard_clips,
     )
+    table = pd.DataFrame(written_copies, columns=["clip_id", "copy"])
+    table["channel"] = [
+        copy_channel(augment_params, clip_id, copy) or "" for clip_id, copy in written_copies
+    ]
+    table.to_csv(Path(folder) / COPIES, index=False)
+    return written, failures
+
+
+def load_copies(folder) -> tuple[pd.DataFrame, object]:
+    """An augmented store written by augment_to_store: (its rows as a frame with clip_id, row,
+    copy and channel ("" for none), the rows read on demand)."""
+    import pandas as pd
+
+    from ser.features import extract
+
+    ids, rows, _ = extract.load_store(folder)
+    table = pd.read_csv(Path(folder) / COPIES, dtype={"clip_id": str, "channel": str})
+    table["channel"] = table["channel"].fillna("")
+    if list(table["clip_id"]) != list(ids):
+        raise ValueError(f"{Path(folder) / COPIES}: does not list the store's rows")
+    return table.assign(row=np.arange(len(ids)))[["clip_id", "row", "copy", "channel"]], rows

@@ -57,11 +57,11 @@ def build_training_data(
 
     clips: the run's labelled clips with columns clip_id, subset (train, val; others are
     ignored), label, y (class index), row (in ``store``) and speaker (key). copies:
-    augmented copies with columns clip_id (of the clip copied), row (in ``augmented``); the
-    copies of the chosen
-    classes (augment.only_classes) of training clips join the network's training rows
-    when augment.members has network, and those of training and validation clips the
-    statistics member's rows when it has statistics.
+    augmented copies with columns clip_id (of the clip copied), row (in ``augmented``) and
+    optionally channel (augment.load_copies); the copies of the chosen classes
+    (augment.only_classes) of training clips join the network's training rows when
+    augment.members has network, and those of training and validation clips the statistics
+    member's rows when it has statistics.
 
     With features.normalize: speaker, rows are standardised by SpeakerNormalizer (fitted
     on the training speakers, shrinkage model.speaker_shrinkage): model.speaker_draws
@@ -153,6 +153,15 @@ def _copies(train, val, copies, params: Params) -> dict[str, pd.DataFrame]:
 
     def of(subsets: pd.DataFrame) -> pd.DataFrame:
         picked = copies.merge(subsets[["clip_id", "y", "label", "speaker"]], on="clip_id")
+        if "channel" in picked:
+            # A user's recordings come through one channel, so a speaker's copies are
+            # standardised among those of the same channel (augment.channels).
+            through = picked["channel"].fillna("").astype(str)
+            picked["speaker"] = (
+                picked["speaker"]
+                .astype(str)
+                .where(through == "", picked["speaker"].astype(str) + "|" + through)
+            )
         return picked[picked["label"].isin(chosen)].reset_index(drop=True)
 
     return {
