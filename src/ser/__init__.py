@@ -2,7 +2,11 @@
 
 __version__ = "0.1.0"
 
+import contextlib as _contextlib
+import importlib.machinery as _machinery
+import logging as _logging
 import os as _os
+import sys as _sys
 
 # TensorFlow's C++ logging, set before anything imports TensorFlow (every entry point, the
 # `ser` command and the stages, imports this package first). Level 3 keeps only FATAL: its
@@ -17,8 +21,6 @@ _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # TensorFlow's Python logger: its WARNINGs here are hints for TensorFlow's own developers
 # ("triggered tf.function retracing" when a process predicts with several models, as the
 # evaluate stage and the benchmarks do). ERROR and above still print.
-import logging as _logging
-
 _logging.getLogger("tensorflow").setLevel(_logging.ERROR)
 
 
@@ -27,9 +29,6 @@ _logging.getLogger("tensorflow").setLevel(_logging.ERROR)
 # printed while `import tensorflow` runs. So the first import of tensorflow, wherever it
 # happens, runs with file descriptor 2 on /dev/null; Python errors it raises still print,
 # after it. Not when TF_CPP_MIN_LOG_LEVEL asks for the logs.
-import contextlib as _contextlib
-import importlib.machinery as _machinery
-import sys as _sys
 
 
 @_contextlib.contextmanager
