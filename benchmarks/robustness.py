@@ -49,18 +49,7 @@ from ser.features import audio, channel
 from ser.features.augment import copy_seed
 from ser.params import load_params
 from ser.serve.predict import Predictor
-from ser.training.evaluate import scores
-
-try:  # the evaluate stage's definition, where it reports collapse
-    from ser.training.evaluate import collapse
-except ImportError:  # pragma: no cover - before it does
-
-    def collapse(y_pred: np.ndarray, num_classes: int) -> float:
-        y_pred = np.asarray(y_pred, dtype=int)
-        if not len(y_pred):
-            return 0.0
-        return round(float(np.bincount(y_pred, minlength=num_classes).max() / len(y_pred)), 6)
-
+from ser.training.evaluate import collapse, scores
 
 CLEAN = "clean"
 RECORDINGS = ("1", "all")
