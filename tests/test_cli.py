@@ -204,3 +204,14 @@ def test_tensorflows_python_warnings_stay_off_stderr_and_its_errors_do_not():
     )
     assert "a hint" not in result.stderr
     assert "a real error" in result.stderr
+
+
+def test_importing_tensorflow_after_ser_prints_nothing():
+    """Every entry point (the `ser` command, the stages, the benchmarks) imports ser first;
+    TensorFlow's start-up lines must not reach the terminal from any of them."""
+    code = "import ser, keras, tensorflow as tf; print(float(tf.reduce_sum(tf.ones(3))))"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert result.returncode == 0 and result.stdout.strip() == "3.0"
+    assert result.stderr == "", result.stderr
