@@ -61,9 +61,24 @@ def prosody(window, power, settings):
     return np.stack([contours[0], deltas[0], contours[1], deltas[1]])
 
 
+def at_level(window, level_db, rate):
+    """The window scaled so that its 20 ms frames within 40 dB of the loudest have an RMS of
+    level_db dBFS (silence as it is)."""
+    frame = max(1, round(0.02 * rate))
+    count = max(1, window.size // frame)
+    frames = window[: count * frame].reshape(count, -1) if window.size >= frame else window[None]
+    powers = np.mean(frames.astype(np.float64) ** 2, axis=1)
+    if powers.max(initial=0.0) == 0.0:
+        return window
+    power = np.mean(powers[powers >= powers.max() * 10 ** (-40 / 10)])
+    return (window * (10 ** (level_db / 20) / np.sqrt(power))).astype(np.float32)
+
+
 def features(window, settings):
     """One window -> (n_frames, n_features) float32: MFCCs, deltas, log-mels, prosody."""
     rate, n_mfcc = settings["sample_rate"], settings["n_mfcc"]
+    if settings.get("level_db") is not None:
+        window = at_level(window, settings["level_db"], rate)
     stft = librosa.stft(window, n_fft=settings["n_fft"], hop_length=settings["hop_length"])
     power = np.abs(stft) ** 2
     mel = librosa.feature.melspectrogram(S=power, sr=rate, n_mels=max(64, n_mfcc))

@@ -85,3 +85,12 @@ def test_utterance_statistics_are_numpys_over_frames(rng):
     np.testing.assert_allclose(
         np.asarray(UtteranceStatistics(["p50"])(even)), np.median(even, axis=1), atol=1e-6
     )
+
+
+def test_a_schema_3_model_json_reads_as_one_that_kept_the_recorded_level():
+    from ser.model import modelio
+
+    old = {"schema": 3, "features": {"kind": "mfcc", "sample_rate": 16000}, "blend": None}
+    upgraded = modelio.upgrade(old)
+    assert upgraded["schema"] == modelio.SCHEMA and upgraded["features"]["level_db"] is None
+    assert "level_db" not in old["features"]  # the caller's dict is left as it was

@@ -114,6 +114,9 @@ class FeatureParams:
     normalize: str
     pad: str
     n_jobs: int
+    # The speech level (dBFS, RMS over the active frames) each clip is scaled to before its
+    # features; None keeps the level it was recorded at.
+    level_db: float | None
     # A dask.distributed scheduler address; None computes here, on n_jobs processes. The
     # default lets a model's stored feature settings (which leave it out) build these params.
     scheduler: str | None = None
@@ -509,6 +512,9 @@ def _features(section: _Section) -> FeatureParams:
         normalize=section.choice("normalize", NORMALIZATIONS),
         pad=section.choice("pad", PADDINGS),
         n_jobs=section.integer("n_jobs", minimum=0, maximum=256),
+        level_db=_optional(
+            section, "level_db", lambda key: section.number(key, minimum=-80.0, maximum=0.0)
+        ),
         scheduler=_optional(section, "scheduler", lambda key: _scheduler(section, key)),
     )
     if params.hop_length > params.n_fft:

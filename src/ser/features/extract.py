@@ -167,6 +167,8 @@ def compute(samples: np.ndarray, params: FeatureParams) -> np.ndarray:
         padded[: contour.shape[0], 0] = contour
         # A huge (finite) float sample overflows the power spectrum: inf - inf gives NaN.
         return np.nan_to_num(padded, nan=0.0, posinf=0.0, neginf=0.0)
+    if params.level_db is not None:
+        samples = at_level(samples, params.level_db, sample_rate=params.sample_rate)
     # librosa.feature.mfcc(y=...) rebuilds the mel filterbank on every call, which costs
     # more than the rest; building it once gives the same numbers several times faster.
     power = np.abs(librosa.stft(samples, n_fft=params.n_fft, hop_length=params.hop_length)) ** 2
@@ -198,6 +200,17 @@ def compute(samples: np.ndarray, params: FeatureParams) -> np.ndarray:
     else:
         padded[: matrix.shape[0]] = matrix
     return np.nan_to_num(padded, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
+
+
+def at_level(samples: np.ndarray, level_db: float, *, sample_rate: int) -> np.ndarray:
+    """samples scaled so that their speech (the active frames: channel.active_power) has an
+    RMS of level_db dBFS; silence is returned as it is."""
+    from ser.features import channel
+
+    power = channel.active_power(samples, sample_rate=sample_rate)
+    if power <= 0.0:
+        return samples
+    return (samples * (10 ** (level_db / 20) / np.sqrt(power))).astype(np.float32)
 
 
 def _delta(contours: np.ndarray) -> np.ndarray:

@@ -19,7 +19,7 @@ WHOLE_SPEAKER_DIR = "whole_speaker"
 # model's folder and the recordings its weight (k - 1) / (k - 1 + recordings) counts
 # against).
 # read_meta upgrades older files.
-SCHEMA = 3
+SCHEMA = 4
 
 
 def metadata(
@@ -71,6 +71,8 @@ def upgrade(meta: dict) -> dict:
     if version == 1:
         meta.update(normalizer=None, calibration={"temperature": 1.0})
     meta.setdefault("blend", None)
+    if version < 4:  # features.level_db came with schema 4: such a model used the level as is
+        meta["features"] = {**meta["features"], "level_db": None}
     meta["schema"] = SCHEMA
     return meta
 

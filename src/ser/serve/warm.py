@@ -22,5 +22,6 @@ warm_up(
         normalize="speaker",
         pad="repeat",
         n_jobs=1,
+        level_db=None,
     )
 )
