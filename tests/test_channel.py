@@ -197,3 +197,9 @@ def test_cheap_microphone_response(frequency, low, high):
 
 def test_cheap_microphone_low_pass_at_44_1_khz():
     assert tone_gain_db("cheap_mic", 12000.0, rate=44100) < -20
+
+
+def test_the_params_name_exactly_the_registered_channels():
+    from ser.params import CHANNELS
+
+    assert CHANNELS == channel.names()
