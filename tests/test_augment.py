@@ -22,7 +22,13 @@ def clips(tiny_corpus):
 
 def test_nothing_enabled_means_no_copies(params, clips):
     nothing = dataclasses.replace(
-        params.augment, noise=False, shift=False, pitch=False, speed=False, gain=False
+        params.augment,
+        noise=False,
+        shift=False,
+        pitch=False,
+        speed=False,
+        gain=False,
+        channels=(),
     )
     ids, matrix, failures = augment.augment_many(
         clips, feature_params=params.features, augment_params=nothing
@@ -101,7 +107,8 @@ def test_each_copy_draws_one_of_the_channels_the_same_way_every_run(params):
     assert drawn == [
         augment.copy_channel(settings, f"clip{n}", copy) for n in range(60) for copy in (0, 1)
     ]
-    assert augment.copy_channel(params.augment, "clip0", 0) is None  # channels: []
+    none = dataclasses.replace(params.augment, channels=())
+    assert augment.copy_channel(none, "clip0", 0) is None
 
 
 def test_transforms_then_channel_differ_from_the_transforms_alone(params, clips):

@@ -71,7 +71,8 @@ def upgrade(meta: dict) -> dict:
     if version == 1:
         meta.update(normalizer=None, calibration={"temperature": 1.0})
     meta.setdefault("blend", None)
-    if version < 4:  # features.level_db came with schema 4: such a model used the level as is
+    if version < 4 and "features" in meta:
+        # features.level_db came with schema 4: such a model used the level as recorded.
         meta["features"] = {**meta["features"], "level_db": None}
     meta["schema"] = SCHEMA
     return meta
