@@ -409,3 +409,19 @@ def test_a_blended_model_exports_both_models_and_the_example_blends_them(
         for result, probabilities in zip(expected, actual, strict=True):
             wanted = [result.probabilities[name] for name in classes]
             assert np.abs(probabilities - wanted).max() <= EXAMPLE_TOLERANCE, result.source
+
+
+def test_the_example_scales_a_recording_to_the_level_as_ser_does(example, recordings):
+    from ser.features import extract
+
+    speech, rate = sf.read(recordings[0], dtype="float32")
+    for level in (-25.0, -40.0):
+        quiet = 0.05 * speech
+        np.testing.assert_allclose(
+            example.at_level(quiet, level, rate),
+            extract.at_level(quiet, level, sample_rate=rate),
+            rtol=1e-5,
+            atol=1e-7,
+        )
+    silence = np.zeros(1600, dtype=np.float32)
+    np.testing.assert_array_equal(example.at_level(silence, -25.0, 16000), silence)

@@ -136,3 +136,13 @@ def test_long_recordings_are_trimmed_like_librosa_without_framing_them_whole(rng
     np.testing.assert_array_equal(extract.trim_silence(samples), expected)
     silence = np.zeros(2_000_000, dtype=np.float32)  # no peak to be below: librosa keeps it
     assert extract.trim_silence(silence).size == librosa.effects.trim(silence)[0].size
+
+
+def test_level_db_makes_the_features_blind_to_the_recording_gain(feature_params, clip):
+    samples = extract.load_window(clip, feature_params)
+    levelled = dataclasses.replace(feature_params, level_db=-25.0)
+    loud, quiet = extract.compute(samples, levelled), extract.compute(0.1 * samples, levelled)
+    np.testing.assert_allclose(loud, quiet, atol=1e-3)
+    # As recorded (the default), 20 dB less is 20 dB less in every log-mel band.
+    as_recorded = extract.compute(samples, feature_params)
+    assert not np.allclose(as_recorded, extract.compute(0.1 * samples, feature_params), atol=1)
