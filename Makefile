@@ -35,8 +35,10 @@ repro-all: setup
 test: setup lint
 	$(RUN) python -m pytest -n auto --dist worksteal --durations=40
 
-# The quick loop while editing: the tests not marked slow (pytest.mark.slow: dvc runs, stage
-# and benchmark subprocesses, real trainings, long audio). `make test` runs them all.
+# The quick loop while editing (under a minute here): the tests not marked slow
+# (pytest.mark.slow: dvc runs, stage and benchmark subprocesses, long audio, TensorFlow
+# subprocesses; tests/conftest.py marks every test that trains or needs a trained model).
+# `make test` runs them all.
 test-fast: setup
 	$(RUN) python -m pytest -m "not slow" -n auto --dist worksteal
 

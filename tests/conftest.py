@@ -33,6 +33,20 @@ settings.register_profile(
 )
 settings.load_profile("ci")
 
+# Tests that train a Keras model or need a trained one (and the TensorFlow start-up that
+# comes with it), or a local dask cluster (test_parallel's scheduler), are slow whether or
+# not they carry the mark: `make test-fast` leaves them out and stays a unit-test loop.
+# Closures count: a fixture built on tiny_model is one.
+SLOW_FIXTURES = frozenset(
+    {"tiny_model", "tiny_speaker_statistics_model", "tiny_blended_model", "fitted", "scheduler"}
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _librosa_compiled_once() -> None:
@@ -96,7 +110,9 @@ def train_tiny_model(corpus: Path, folder: Path, **model_changes) -> Path:
     params = parse_params(yaml.safe_load((ROOT / "params.yaml").read_text()))
     params = dataclasses.replace(
         params,
-        model=dataclasses.replace(params.model, filters=8, **model_changes),
+        model=dataclasses.replace(
+            params.model, **{"filters": 8, "stats_epochs": 4, **model_changes}
+        ),
         train=dataclasses.replace(params.train, epochs=2),
     )
     spec = LabelSpec.from_params(params.labels)

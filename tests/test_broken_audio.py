@@ -445,6 +445,7 @@ def hour_long(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("reader", ["features", "manifest"])
 def test_an_hour_long_file_costs_what_a_short_one_costs(hour_long, cases, reader):
     from tests.conftest import ROOT

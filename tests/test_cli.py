@@ -190,6 +190,7 @@ def test_info_describes_the_model(tiny_model):
     assert info["features"]["kind"] == "mfcc" and info["features"]["n_frames"] == 301
 
 
+@pytest.mark.slow
 def test_tensorflows_python_warnings_stay_off_stderr_and_its_errors_do_not():
     """Its Python WARNINGs are hints for its own developers ("triggered tf.function
     retracing" when a benchmark trains and predicts with model after model)."""
@@ -206,6 +207,7 @@ def test_tensorflows_python_warnings_stay_off_stderr_and_its_errors_do_not():
     assert "a real error" in result.stderr
 
 
+@pytest.mark.slow
 def test_importing_tensorflow_after_ser_prints_nothing():
     """Every entry point (the `ser` command, the stages, the benchmarks) imports ser first;
     TensorFlow's start-up lines must not reach the terminal from any of them."""

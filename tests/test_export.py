@@ -135,6 +135,7 @@ def keras_reference(model, batch: np.ndarray, speakers: np.ndarray):
     )
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:.*tf.lite.Interpreter is deprecated:UserWarning")
 @pytest.mark.parametrize("format", export.FORMATS)
 @pytest.mark.parametrize("arch", ["cnn", "seed"])

@@ -45,6 +45,7 @@ def test_unknown_arch_is_refused():
         build_model("lstm", input_shape=(10, 2), num_classes=2)
 
 
+@pytest.mark.slow
 def test_default_model_saves_and_loads_with_its_custom_layers(tmp_path, rng):
     import subprocess
     import sys

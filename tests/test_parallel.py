@@ -154,6 +154,7 @@ def test_dask_is_imported_only_when_a_scheduler_is_set():
     assert result.stdout.strip().splitlines()[-1] == "[]"
 
 
+@pytest.mark.slow
 def test_copies_do_not_depend_on_other_threads_of_the_worker(params_dict, tiny_corpus, tmp_path):
     """A worker thread that draws from Python's global generator (as a Dask worker's own
     threads do now and then) leaves the copies of a task on another thread unchanged."""

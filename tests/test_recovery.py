@@ -5,7 +5,8 @@ archive and served by an HTTP server on 127.0.0.1 that the tests start, so the d
 really downloads. `dvc repro evaluate` is killed with SIGKILL (dvc, the stage and its workers:
 the whole process group) at a random point inside one stage; a second `dvc repro evaluate`
 must then finish, run again exactly the stages that had not finished, and give the metrics
-and the data of an uninterrupted run byte for byte.
+and the data of an uninterrupted run byte for byte. That run is in another folder and runs
+every stage from scratch once, so it also pins that two runs from scratch are identical.
 
 The random kill points come from SER_KILL_SEED when it is set, else from a fresh seed; a
 failure message names the seed, so `SER_KILL_SEED=<seed> pytest tests/test_recovery.py`
@@ -97,6 +98,7 @@ def new_project(root: Path, url: str) -> Path:
         ("split", "val_actors"): [3],
         ("augment", "noise"): True,  # so that augment has work to be interrupted in
         ("model", "filters"): 8,
+        ("model", "stats_epochs"): 4,
         ("train", "epochs"): 3,
     }
     if "folds" in yaml.safe_load((root / "params.yaml").read_text())["split"]:
@@ -250,15 +252,6 @@ def test_uninterrupted_run_excludes_broken_clips_with_their_reason(reference):
         assert metrics["excluded"][clip].startswith(reason), (clip, metrics["excluded"])
     assert metrics["clips"] == {"train": 60, "val": 26, "test": 30}
     assert set(reference.run.seen) == set(CHAIN)
-
-
-def test_two_runs_from_scratch_give_byte_identical_metrics_and_data(reference, server, tmp_path):
-    project = new_project(tmp_path / "project", server.url())
-    run = repro(project)
-    assert run.returncode == 0, run.output
-    again = snapshot(project)
-    for name in (*METRICS, *DATA):
-        assert again[name] == reference.snapshot[name], name
 
 
 def test_runs_killed_inside_each_stage_in_turn_recover_to_the_uninterrupted_result(

@@ -159,6 +159,7 @@ def test_small_stores_train_exactly_as_the_arrays_they_hold(
     )
 
 
+@pytest.mark.slow
 def test_large_data_trains_from_disk_batch_by_batch(small_problem, params, tmp_path, monkeypatch):
     (x_train, y_train), (x_val, y_val) = small_problem
     model_params, train_params = params
@@ -490,6 +491,7 @@ def test_without_a_member_calibration_uses_the_models_own_validation_probabiliti
     )
 
 
+@pytest.mark.slow
 def test_a_blended_run_trains_and_saves_the_whole_speaker_model_beside_it(
     tiny_corpus, params_dict, tmp_path
 ):
