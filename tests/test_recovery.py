@@ -99,6 +99,7 @@ def new_project(root: Path, url: str) -> Path:
         ("augment", "noise"): True,  # so that augment has work to be interrupted in
         ("model", "filters"): 8,
         ("model", "stats_epochs"): 4,
+        ("model", "speaker_blend"): 0.0,  # no second (whole-speaker) training
         ("train", "epochs"): 3,
     }
     if "folds" in yaml.safe_load((root / "params.yaml").read_text())["split"]:
