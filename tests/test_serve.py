@@ -264,7 +264,10 @@ def test_an_upload_over_the_limit_is_refused_from_its_content_length(service):
 
 def test_a_streamed_upload_over_the_limit_is_refused_while_it_streams(service):
     """Without Content-Length (chunked), the service counts the bytes as they arrive, answers
-    413 once past the limit and closes the connection: the client cannot go on sending."""
+    413 once past the limit and closes the connection: the client cannot go on sending.
+
+    A client that goes on sending after the answer still reads it: the service drops what
+    is in flight before it closes (ClosingRefusal)."""
     block = b"\x01" * 2**20
     sent, reply = 0, b""
     with socket.create_connection(("127.0.0.1", service.port), timeout=60) as connection:
@@ -275,8 +278,11 @@ def test_a_streamed_upload_over_the_limit_is_refused_while_it_streams(service):
             while sent < 4 * MAX_BYTES and not select.select([connection], [], [], 0)[0]:
                 connection.sendall(b"%x\r\n%b\r\n" % (len(block), block))
                 sent += len(block)
+            for _ in range(16):  # the answer is in; go on sending without reading it
+                connection.sendall(b"%x\r\n%b\r\n" % (len(block), block))
         except (BrokenPipeError, ConnectionResetError):
             pass  # closed by the service: its answer is waiting to be read
+        time.sleep(0.2)
         while chunk := connection.recv(65536):
             reply += chunk
     head, _, body = reply.partition(b"\r\n\r\n")

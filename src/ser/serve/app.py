@@ -53,6 +53,8 @@ MAX_SESSIONS = 100
 SESSION_MAX_SECONDS = 600.0
 SESSION_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
 SESSION_HEADER = "X-Ser-Session"
+LINGER_QUIET_SECONDS = 0.5  # ClosingRefusal
+LINGER_MAX_SECONDS = 5.0
 # The settings reach each uvicorn worker process through the environment (the app factory
 # runs there, imported by name).
 ENVIRONMENT = {
@@ -89,13 +91,42 @@ class ServeSettings:
 class BadUpload(Exception):
     """An upload the service refuses: the status code and the one-line message.
 
-    ``unread``: the body was not read to its end; the answer then closes the connection, as
-    the server would otherwise read (and drop) the rest of it.
+    ``unread``: the body was not read to its end; the answer then closes the connection
+    (ClosingRefusal), as the server would otherwise read (and drop) the rest of it.
     """
 
     def __init__(self, status: int, message: str, *, unread: bool = False):
         super().__init__(message)
         self.status, self.unread = status, unread
+
+
+class ClosingRefusal(JSONResponse):
+    """A refusal sent before the request's body was read to its end, then the connection
+    closed once the client has stopped sending.
+
+    Closing a socket with unread data in it resets the connection, and the reset can reach
+    a client that is still sending before it has read the answer: it then sees "connection
+    reset" instead of the 413 and its message. So after the answer the rest of what is in
+    flight is read and dropped, until LINGER_QUIET_SECONDS pass with nothing more (at most
+    LINGER_MAX_SECONDS in all, against a client that never stops).
+    """
+
+    async def __call__(self, scope, receive, send) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": self.status_code,
+                "headers": self.raw_headers,
+            }
+        )
+        await send({"type": "http.response.body", "body": self.body, "more_body": True})
+        with anyio.move_on_after(LINGER_MAX_SECONDS):
+            while True:
+                with anyio.move_on_after(LINGER_QUIET_SECONDS) as quiet:
+                    message = await receive()
+                if quiet.cancelled_caught or not message.get("more_body", False):
+                    break  # quiet, the body's end, or http.disconnect
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 @dataclass
@@ -215,8 +246,11 @@ def create_app(settings: ServeSettings) -> FastAPI:
 
     @app.exception_handler(BadUpload)
     async def bad_upload(request: Request, error: BadUpload) -> JSONResponse:
-        headers = {"Connection": "close"} if error.unread else None
-        return JSONResponse({"error": str(error)}, status_code=error.status, headers=headers)
+        if error.unread:
+            return ClosingRefusal(
+                {"error": str(error)}, status_code=error.status, headers={"Connection": "close"}
+            )
+        return JSONResponse({"error": str(error)}, status_code=error.status)
 
     @app.exception_handler(Exception)
     async def internal_error(request: Request, error: Exception) -> JSONResponse:
