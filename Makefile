@@ -27,9 +27,9 @@ repro: setup
 repro-all: setup
 	$(RUN) dvc repro
 
-# On every core: the tests are mostly separate processes (dvc, stages, TensorFlow start-up),
-# so two workers on two cores cut pytest's time here from 1032 s to 706 s. worksteal
-# balances the few long pipeline tests.
+# On every core: the tests are mostly separate processes (dvc, stages, TensorFlow start-up)
+# that keep a worker per core busy; worksteal balances the few long pipeline tests.
+# Times: docs/testing.md.
 # One test file alone: .venv/bin/python -m pytest tests/test_x.py (serial, no workers).
 # --durations lists the 40 slowest tests, the ones to look at when the suite grows.
 test: setup lint
