@@ -94,8 +94,9 @@ def tiny_corpus(tmp_path_factory) -> Path:
 
 
 def train_tiny_model(corpus: Path, folder: Path, **model_changes) -> Path:
-    """A model folder trained for two epochs on the tiny synthetic corpus (emotions8) by the
-    pipeline's training-data builder: actors 1-3 train, 4 validates."""
+    """A model folder trained for two epochs (its statistics member four) on the tiny
+    synthetic corpus (emotions8) by the pipeline's training-data builder: actors 1-3 train,
+    4 validates."""
     import dataclasses
 
     import pandas as pd
