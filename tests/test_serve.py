@@ -305,9 +305,8 @@ def write_minutes(path: Path, minutes: int, rate: int = 16000) -> int:
 def test_an_hour_long_upload_streams_with_bounded_memory(service, tmp_path):
     """An hour of 16 kHz stereo (230 MB) is predicted window by window: the hour raises the
     service's peak over what ten minutes took by less than its samples would take held at
-    once (220 MiB: an hour at the model's 16 kHz, float32). Measured: 78 and 117 MiB on
-    2026-12-03/04 (docs/serving.md); the aim, an hour costing what ten minutes cost, is not
-    met yet."""
+    once (220 MiB: an hour at the model's 16 kHz, float32). What it grows by, and the aim of
+    an hour costing what ten minutes cost: docs/serving.md."""
 
     def post(path: Path, size: int) -> dict:
         with open(path, "rb") as body:

@@ -174,10 +174,13 @@ class AugmentParams:
     channels: tuple[str, ...]
 
     @property
+    def transforms_enabled(self) -> bool:
+        """Whether any audiomentations transform is on (the channels are not among them)."""
+        return self.noise or self.shift or self.pitch or self.speed or self.gain
+
+    @property
     def any_enabled(self) -> bool:
-        return bool(
-            self.noise or self.shift or self.pitch or self.speed or self.gain or self.channels
-        )
+        return self.transforms_enabled or bool(self.channels)
 
     @property
     def network_copies(self) -> bool:

@@ -35,7 +35,7 @@ COPIES = "copies.csv"
 def build(params: AugmentParams, *, sample_rate: int):
     """An audiomentations.Compose of the enabled transforms (each always applied), or None
     when none is (channels alone are applied by augment_clip)."""
-    if not (params.noise or params.shift or params.pitch or params.speed or params.gain):
+    if not params.transforms_enabled:
         return None
     import_librosa()  # its transforms use librosa's compiled functions
     import audiomentations as am
