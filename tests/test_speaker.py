@@ -122,7 +122,8 @@ def test_the_training_data_draws_the_whole_speaker_first_only_when_asked(
     )
     data = build_training_data(frame, matrix, params)
     trust = data.x_train.scales.trust.reshape(3, 8)  # draws x training rows
-    sizes = np.rint(2 * trust / (1 - trust))  # k = 2 t / (1 - t) for shrinkage 2
+    # k = s t / (1 - t) for shrinkage s
+    sizes = np.rint(params.model.speaker_shrinkage * trust / (1 - trust))
     # With the whole draw, the first copy of every clip is standardised by its speaker's
     # four training clips; without, every copy by a random subset of one to four.
     assert (sizes[0] == 4).all() == whole_draw
