@@ -38,7 +38,14 @@ settings.load_profile("ci")
 # not they carry the mark: `make test-fast` leaves them out and stays a unit-test loop.
 # Closures count: a fixture built on tiny_model is one.
 SLOW_FIXTURES = frozenset(
-    {"tiny_model", "tiny_speaker_statistics_model", "tiny_blended_model", "fitted", "scheduler"}
+    {
+        "tiny_model",
+        "tiny_speaker_statistics_model",
+        "tiny_blended_model",
+        "tiny_strided_model",
+        "fitted",
+        "scheduler",
+    }
 )
 
 
@@ -151,6 +158,12 @@ def train_tiny_model(corpus: Path, folder: Path, **model_changes) -> Path:
 def tiny_model(tiny_corpus, tmp_path_factory) -> Path:
     """A model folder of the default params, trained for two epochs on the tiny corpus."""
     return train_tiny_model(tiny_corpus, tmp_path_factory.mktemp("model") / "model")
+
+
+@pytest.fixture(scope="session")
+def tiny_strided_model(tiny_corpus, tmp_path_factory) -> Path:
+    """As tiny_model, with model.stride: 2 (a strided first convolution)."""
+    return train_tiny_model(tiny_corpus, tmp_path_factory.mktemp("strided") / "model", stride=2)
 
 
 @pytest.fixture(scope="session")

@@ -53,6 +53,13 @@ def cnn_case(tiny_model, clips):
     return tiny_model, model_inputs(tiny_model, clips), np.array([c.parent.name for c in clips])
 
 
+@pytest.fixture(scope="module")
+def strided_case(tiny_strided_model, clips):
+    """The same for the default architecture with model.stride: 2."""
+    model_dir = tiny_strided_model
+    return model_dir, model_inputs(model_dir, clips), np.array([c.parent.name for c in clips])
+
+
 def model_inputs(model_dir: Path, clips: list[Path]) -> np.ndarray:
     """What the exported graph takes for these clips of one speaker: their features,
     standardised together by the model's speaker normaliser, as ser predict does."""
@@ -138,7 +145,7 @@ def keras_reference(model, batch: np.ndarray, speakers: np.ndarray):
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:.*tf.lite.Interpreter is deprecated:UserWarning")
 @pytest.mark.parametrize("format", export.FORMATS)
-@pytest.mark.parametrize("arch", ["cnn", "seed"])
+@pytest.mark.parametrize("arch", ["cnn", "seed", "strided"])
 def test_exported_model_gives_the_keras_probabilities(arch, format, request, tmp_path):
     model_dir, batch, speakers = request.getfixturevalue(f"{arch}_case")
     out = tmp_path / f"emotion.{format}"

@@ -40,6 +40,14 @@ def test_dilations_add_residual_dilated_blocks_of_the_given_rates():
     assert model.output_shape == (None, 3)
 
 
+def test_a_stride_makes_the_first_convolution_read_every_frame_and_keep_one_in_n():
+    model = build_model("cnn", input_shape=(121, 26), num_classes=3, filters=8, stride=2)
+    convs = [layer for layer in model.layers if type(layer).__name__ == "Conv1D"]
+    assert [c.strides for c in convs] == [(2,), (1,)]
+    assert [c.output.shape[1] for c in convs] == [61, 61]
+    assert model.output_shape == (None, 3)
+
+
 def test_unknown_arch_is_refused():
     with pytest.raises(ConfigError, match="model.arch: 'lstm' is not allowed"):
         build_model("lstm", input_shape=(10, 2), num_classes=2)

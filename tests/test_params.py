@@ -82,6 +82,8 @@ def test_default_params_validate(params_dict):
         ("model.dilations", [2, 0], r"model\.dilations: expected a list of up to 8 dilation rates"),
         ("model.dilations", 2, r"model\.dilations: expected a list .* got 2$"),
         ("model.stats_weight", 1.5, r"model\.stats_weight: .*1"),
+        ("model.stride", 0, r"model\.stride: 0 is too small; must be >= 1$"),
+        ("model.stats_batch_size", 0.5, r"model\.stats_batch_size: expected an integer, got 0\.5"),
         (
             "model.stats_pooling",
             ["mean", "median"],
@@ -285,6 +287,17 @@ def test_override_sets_a_dotted_key_as_dvc_exp_run_would():
     override(raw, "model.epochs=5")
     override(raw, "model.name=[a, b]")
     assert raw == {"model": {"epochs": 5, "name": ["a", "b"]}}
+
+
+def test_a_warm_started_whole_speaker_model_needs_one_network(params_dict):
+    params_dict["model"].update(speaker_blend_warm_start=True, ensemble=3)
+    with pytest.raises(
+        ConfigError,
+        match=r"^model\.speaker_blend_warm_start: true needs model\.ensemble: 1 \(got 3\)",
+    ):
+        parse_params(params_dict)
+    params_dict["model"]["ensemble"] = 1
+    assert parse_params(params_dict).model.speaker_blend_warm_start
 
 
 @pytest.mark.parametrize("assignment", ["model.epoch=5", "model.epochs", "nothing.epochs=1"])

@@ -474,6 +474,68 @@ def test_calibration_probabilities_come_from_parts_that_never_learnt_the_validat
     np.testing.assert_allclose(held_out(*copies), fair, atol=1e-6)
 
 
+def test_a_warm_start_begins_from_the_given_models_network(small_problem, params, fitted):
+    (x_train, y_train), (x_val, y_val) = small_problem
+    member = {"stats_weight": 0.5, "stats_epochs": 2, "stats_units": 8}
+    first, _ = fitted(model=member, epochs=2)
+    model_params, train_params = params
+    # Other rows (shifted), a step too small to move a weight: the network is the first
+    # one's but for its input standardisation, adapted to the new rows.
+    shifted = TrainingData(x_train + 1.0, y_train, x_val + 1.0, y_val)
+
+    def second(start):
+        model, _ = fit(
+            shifted,
+            num_classes=3,
+            model_params=dataclasses.replace(model_params, **member),
+            train_params=dataclasses.replace(train_params, epochs=1, learning_rate=1e-8),
+            start=start,
+        )
+        return train.network_of(model)
+
+    warm, cold, source = second(first), second(None), train.network_of(first)
+    for name in ("conv1", "conv2", "probabilities"):
+        kernel = source.get_layer(name).get_weights()[0]
+        np.testing.assert_allclose(warm.get_layer(name).get_weights()[0], kernel, atol=1e-6)
+        assert not np.allclose(cold.get_layer(name).get_weights()[0], kernel, atol=1e-3)
+    np.testing.assert_allclose(
+        warm.get_layer("normalize").mean.numpy().ravel(),
+        source.get_layer("normalize").mean.numpy().ravel() + 1.0,
+        atol=1e-4,
+    )
+    with pytest.raises(ValueError, match="a warm start needs model.ensemble: 1"):
+        fit(
+            shifted,
+            num_classes=3,
+            model_params=dataclasses.replace(model_params, ensemble=2),
+            train_params=train_params,
+            start=first,
+        )
+
+
+def test_the_held_out_member_reuses_the_statistics_the_member_read(
+    small_problem, params, fitted, rng
+):
+    (x_train, y_train), (x_val, y_val) = small_problem
+    model_params, train_params = params
+    member = dataclasses.replace(model_params, stats_weight=0.5, stats_epochs=3, stats_units=8)
+    copies = (x_train + rng.normal(0, 0.1, x_train.shape).astype(np.float32), y_train)
+
+    def data():
+        keys = np.zeros(len(x_train)), np.ones(len(x_val)), np.zeros(len(x_train))
+        return TrainingData(x_train, y_train, x_val, y_val, *copies, *keys)
+
+    read = data()
+    model, _ = fit(read, num_classes=3, model_params=member, train_params=train_params)
+    assert len(read.memo) == 3  # train, val, copies
+    arguments = dict(num_classes=3, model_params=member, train_params=train_params)
+    np.testing.assert_allclose(
+        train.held_out_validation(model, read, **arguments),
+        train.held_out_validation(model, data(), **arguments),
+        atol=1e-6,
+    )
+
+
 def test_without_a_member_calibration_uses_the_models_own_validation_probabilities(
     small_problem, params, fitted
 ):
@@ -549,3 +611,20 @@ def test_a_blended_run_trains_and_saves_the_whole_speaker_model_beside_it(
     assert predictor.whole_speaker is not None and predictor.blend_recordings == 8.0
     assert predictor.whole_speaker.normalizer.shrinkage == 0
     assert predictor.predict_file(files[0]).status == "ok"
+
+    # model.speaker_blend_warm_start: the same first model; the whole-speaker model starts
+    # from it instead of from the random weights it shared with it (same seed).
+    warm = train_run(
+        clips,
+        x,
+        dataclasses.replace(
+            params, model=dataclasses.replace(params.model, speaker_blend_warm_start=True)
+        ),
+        spec,
+    )
+
+    def kernel(model):
+        return train.network_of(model).get_layer("conv1").get_weights()[0]
+
+    np.testing.assert_array_equal(kernel(warm.model), kernel(trained.model))
+    assert not np.allclose(kernel(warm.whole_speaker.model), kernel(whole.model), atol=1e-4)

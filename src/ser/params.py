@@ -218,10 +218,13 @@ class ModelParams:
     ensemble: int = 1
     # Residual dilated Conv1D blocks after the cnn's two convolutions, one per rate.
     dilations: tuple[int, ...] = ()
+    # The cnn's first convolution advances this many frames per output frame.
+    stride: int = 1
     # A dense network on utterance statistics averaged in with this weight (0 = none).
     stats_weight: float = 0.0
     stats_units: int = 256
     stats_epochs: int = 60
+    stats_batch_size: int = 32
     # Which statistics over frames of every feature the member sees (ser.model.layers).
     stats_pooling: tuple[str, ...] = ("mean", "std")
     # speaker: the member's statistics standardised over the clips of the same speaker;
@@ -237,6 +240,9 @@ class ModelParams:
     # > 0: a second, whole-speaker model is trained and blended in with weight
     # (k - 1) / (k - 1 + speaker_blend) for k recordings of a speaker (Params.whole_speaker).
     speaker_blend: float = 0.0
+    # The whole-speaker model starts from the first model's trained network, not from
+    # random weights.
+    speaker_blend_warm_start: bool = False
 
     @property
     def statistics_member(self) -> bool:
@@ -756,7 +762,7 @@ def _labels(section: _Section, vocabulary: tuple[str, ...]) -> LabelParams:
 
 
 def _model(section: _Section) -> ModelParams:
-    return ModelParams(
+    model = ModelParams(
         arch=section.choice("arch", ARCHS),
         filters=section.integer("filters", minimum=1, maximum=1024),
         dropout=section.number("dropout", minimum=0.0, maximum=0.9),
@@ -765,16 +771,25 @@ def _model(section: _Section) -> ModelParams:
         noise=section.number("noise", minimum=0.0, maximum=10.0),
         ensemble=section.integer("ensemble", minimum=1, maximum=10),
         dilations=_dilations(section),
+        stride=section.integer("stride", minimum=1, maximum=8),
         stats_weight=section.number("stats_weight", minimum=0.0, maximum=1.0),
         stats_units=section.integer("stats_units", minimum=1, maximum=4096),
         stats_epochs=section.integer("stats_epochs", minimum=1, maximum=10000),
+        stats_batch_size=section.integer("stats_batch_size", minimum=1, maximum=65536),
         stats_pooling=_stats_pooling(section),
         stats_normalize=section.choice("stats_normalize", STATS_NORMALIZE),
         speaker_shrinkage=section.number("speaker_shrinkage", minimum=0.0, maximum=1000.0),
         speaker_draws=section.integer("speaker_draws", minimum=1, maximum=10),
         speaker_whole_draw=section.boolean("speaker_whole_draw"),
         speaker_blend=section.number("speaker_blend", minimum=0.0, maximum=1000.0),
+        speaker_blend_warm_start=section.boolean("speaker_blend_warm_start"),
     )
+    if model.speaker_blend_warm_start and model.ensemble > 1:
+        raise ConfigError(
+            f"{section.key('speaker_blend_warm_start')}: true needs model.ensemble: 1 "
+            f"(got {model.ensemble}); each network of an ensemble would need its own start"
+        )
+    return model
 
 
 def _stats_pooling(section: _Section) -> tuple[str, ...]:

@@ -33,6 +33,7 @@ def build_model(
     spec_augment: bool = False,
     noise: float = 0.0,
     dilations: tuple[int, ...] = (),
+    stride: int = 1,
     seed: int | None = None,
 ):
     """Build the named architecture for inputs (n_frames, n_features) -> class probabilities."""
@@ -46,6 +47,7 @@ def build_model(
             spec_augment=spec_augment,
             noise=noise,
             dilations=dilations,
+            stride=stride,
             seed=seed,
         )
     if arch == "seed":
@@ -84,6 +86,7 @@ def build_cnn(
     spec_augment: bool = False,
     noise: float = 0.0,
     dilations: tuple[int, ...] = (),
+    stride: int = 1,
     seed: int | None = None,
 ):
     """The default: inputs standardised with training statistics, two Conv1D blocks, then
@@ -110,8 +113,12 @@ def build_cnn(
         x = SpecAugment(seed=seed, name="spec_augment")(x)
     if noise > 0:
         x = layers.GaussianNoise(noise, seed=seed, name="noise")(x)
-    for index, (width, kernel) in enumerate(((filters, 5), (filters * 2, 3)), start=1):
-        x = _conv_block(x, width, kernel, index=index, regularizer=regularizer)
+    # stride > 1: the first convolution still reads every frame, but the rest of the
+    # network runs on 1/stride as many, so training and prediction cost about 1/stride.
+    for index, (width, kernel, step) in enumerate(
+        ((filters, 5, stride), (filters * 2, 3, 1)), start=1
+    ):
+        x = _conv_block(x, width, kernel, index=index, regularizer=regularizer, stride=step)
     # Residual dilated blocks widen the receptive field: 7 frames (70 ms) after the two
     # convolutions above, 19 frames (190 ms) with dilations [2, 4].
     for index, rate in enumerate(dilations, start=3):
@@ -126,7 +133,9 @@ def build_cnn(
     return keras.Model(inputs, outputs, name="ser_cnn")
 
 
-def _conv_block(x, width: int, kernel: int, *, index: int, regularizer, dilation: int = 1):
+def _conv_block(
+    x, width: int, kernel: int, *, index: int, regularizer, dilation: int = 1, stride: int = 1
+):
     """Conv1D (no bias: batch norm's shift replaces it), batch norm, ReLU; layers named
     conv/batchnorm/relu + index."""
     from keras import layers
@@ -135,6 +144,7 @@ def _conv_block(x, width: int, kernel: int, *, index: int, regularizer, dilation
         width,
         kernel,
         padding="same",
+        strides=stride,
         dilation_rate=dilation,
         use_bias=False,
         kernel_regularizer=regularizer,

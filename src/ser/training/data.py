@@ -29,7 +29,9 @@ class TrainingData:
     keys (the statistics member standardises per speaker with them; None when it does not).
     copies: augmented copies the statistics member trains on too (None: none). normalizer:
     the speaker standardiser the model needs at prediction time (None when
-    features.normalize is not speaker). counts: clips of each kind, for the metrics.
+    features.normalize is not speaker). counts: clips of each kind, for the metrics. memo:
+    what training computed once from these rows and reads again (the statistics member's
+    inputs, keyed by the id of the rows they came from, which this object holds).
     """
 
     x_train: object
@@ -43,6 +45,7 @@ class TrainingData:
     copy_speakers: np.ndarray | None = None
     normalizer: SpeakerNormalizer | None = None
     counts: dict = field(default_factory=dict)
+    memo: dict = field(default_factory=dict, repr=False, compare=False)
 
 
 def build_training_data(

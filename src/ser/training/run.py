@@ -70,9 +70,11 @@ def train_run(
     on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
     verbose: int = 0,
     log: Callable[[TrainingData], None] | None = None,
+    start=None,
 ) -> Trained:
     """Train on ``clips`` (see build_training_data for its columns); with model.speaker_blend,
-    the whole-speaker model too (Params.whole_speaker), on the same clips."""
+    the whole-speaker model too (Params.whole_speaker), on the same clips, from the first
+    model's network with model.speaker_blend_warm_start. start: see train.fit."""
     data = build_training_data(clips, store, params, copies=copies, augmented=augmented)
     if log is not None:
         log(data)
@@ -83,6 +85,7 @@ def train_run(
         train_params=params.train,
         on_epoch_end=on_epoch_end,
         verbose=verbose,
+        start=start,
     )
     best = history["best_epoch"]
     summary = {
@@ -132,7 +135,14 @@ def train_run(
     whole = params.whole_speaker
     if whole is not None:
         trained.whole_speaker = train_run(
-            clips, store, whole, spec, copies=copies, augmented=augmented, verbose=verbose
+            clips,
+            store,
+            whole,
+            spec,
+            copies=copies,
+            augmented=augmented,
+            verbose=verbose,
+            start=model if params.model.speaker_blend_warm_start else None,
         )
         summary["whole_speaker"] = trained.whole_speaker.summary
     return trained

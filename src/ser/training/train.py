@@ -80,9 +80,11 @@ def fit(
     on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
     verbose: int = 0,
     in_memory: bool | None = None,
+    start=None,
 ):
-    """Train from scratch on ``data`` (ser.training.data.build_training_data, or a
-    TrainingData of arrays) and return (model with the best-val_loss weights, history dict).
+    """Train on ``data`` (ser.training.data.build_training_data, or a TrainingData of
+    arrays), from random weights unless ``start`` is given, and return (model with the
+    best-val_loss weights, history dict).
 
     With ``model_params.ensemble`` = n > 1, n networks are trained one after the other, each
     as below with training seed ``seed + i``, and the model returned averages their class
@@ -109,7 +111,13 @@ def fit(
     of x_train, x_val and x_copies (a speaker's copies are standardised over its copies).
     The model returned then takes two inputs: the features and each clip's speaker moments
     (SPEAKER_INPUT, (2, width)); predict_proba(model, x, speakers=...) computes them.
+
+    ``start``: a model this function returned for the same architecture and features
+    (model.ensemble 1); the network starts from its network's weights instead of random
+    ones, all but the input standardisation, which is adapted to ``data`` as ever.
     """
+    if start is not None and model_params.ensemble != 1:
+        raise ValueError("a warm start needs model.ensemble: 1")
     arguments = dict(
         num_classes=num_classes,
         model_params=model_params,
@@ -120,7 +128,7 @@ def fit(
     )
     subsets = (data.x_train, data.y_train, data.x_val, data.y_val)
     if model_params.ensemble == 1:
-        model, history = _fit_one(*subsets, **arguments)
+        model, history = _fit_one(*subsets, **arguments, start=start)
     else:
         model, history = _fit_ensemble(*subsets, **arguments)
     if model_params.statistics_member:
@@ -227,7 +235,7 @@ def _with_statistics_member(
                 + ", ".join(f"{name}_speakers" for name in missing)
             )
     statistics = [
-        _member_statistics(x, pooling, keys if by_speaker else None)
+        _member_statistics(x, pooling, keys if by_speaker else None, memo=data.memo)
         for (x, _), keys in zip(rows, speakers, strict=False)
     ]
     head = fit_statistics_head(
@@ -295,7 +303,7 @@ def fit_statistics_head(
     head.fit(
         statistics,
         _one_hot(labels, num_classes),
-        batch_size=32,
+        batch_size=model_params.stats_batch_size,
         epochs=model_params.stats_epochs,
         shuffle=True,
         verbose=verbose,
@@ -310,16 +318,25 @@ def _statistics(x, pooling) -> np.ndarray:
     )
 
 
-def _member_statistics(x, pooling, speakers) -> np.ndarray:
+def _member_statistics(x, pooling, speakers, *, memo: dict | None = None) -> np.ndarray:
     """The statistics member's inputs for the rows of x: their utterance statistics, each
     standardised over its speaker's rows when speakers (one key per row) are given. A
-    speaker's copies are standardised over its copies, its clips over its clips."""
+    speaker's copies are standardised over its copies, its clips over its clips.
+
+    memo: a TrainingData's memo. The member and its held-out twin (held_out_validation) read
+    the same rows; reading them again (standardised, from disk) cost about 15 s of a RAVDESS
+    train stage."""
+    key = (id(x), tuple(pooling.statistics), speakers is not None)
+    if memo is not None and key in memo:
+        return memo[key]
     values = _statistics(x, pooling)
-    if speakers is None:
-        return values
-    moments = SpeakerMoments()
-    moments.add(values, speakers)
-    return moments.standardize(values, speakers)
+    if speakers is not None:
+        moments = SpeakerMoments()
+        moments.add(values, speakers)
+        values = moments.standardize(values, speakers)
+    if memo is not None:
+        memo[key] = values
+    return values
 
 
 def held_out_validation(
@@ -343,16 +360,16 @@ def held_out_validation(
         return predict_proba(model, data.x_val)
     by_speaker = model_params.speaker_statistics
     pooling = model.get_layer(POOLING_LAYER)
-    network = model.get_layer(model.name.removesuffix(WITH_STATISTICS))
+    network = network_of(model)
     x_val = data.x_val
     keys = (data.train_speakers, data.val_speakers) if by_speaker else (None, None)
-    rows = [_member_statistics(data.x_train, pooling, keys[0])]
+    rows = [_member_statistics(data.x_train, pooling, keys[0], memo=data.memo)]
     labels = [np.asarray(data.y_train)]
     if data.x_copies is not None and len(data.x_copies):
         # Only the copies of training clips: a validation clip's copy is the clip, changed.
         mine = np.isin(np.asarray(data.copy_speakers), np.asarray(data.train_speakers))
         copied = _member_statistics(
-            data.x_copies, pooling, data.copy_speakers if by_speaker else None
+            data.x_copies, pooling, data.copy_speakers if by_speaker else None, memo=data.memo
         )
         rows.append(copied[mine])
         labels.append(np.asarray(data.y_copies)[mine])
@@ -363,9 +380,18 @@ def held_out_validation(
         model_params=model_params,
         train_params=train_params,
     )
-    member = np.asarray(head.predict(_member_statistics(x_val, pooling, keys[1]), verbose=0))
+    member = np.asarray(
+        head.predict(_member_statistics(x_val, pooling, keys[1], memo=data.memo), verbose=0)
+    )
     weight = model_params.stats_weight
     return (1.0 - weight) * predict_proba(network, x_val) + weight * member
+
+
+def network_of(model):
+    """The network (or ensemble) of a model fit returned, without its statistics member."""
+    if model.name.endswith(WITH_STATISTICS):
+        return model.get_layer(model.name.removesuffix(WITH_STATISTICS))
+    return model
 
 
 def _validation_scores(model, x_val, y_val: np.ndarray) -> dict[str, float]:
@@ -390,8 +416,10 @@ def _fit_one(
     on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
     verbose: int = 0,
     in_memory: bool | None = None,
+    start=None,
 ):
-    """Train one network from scratch: (model with the best-val_loss weights, history dict).
+    """Train one network: (model with the best-val_loss weights, history dict). From
+    random weights, or from those of ``start``'s network (see fit).
 
     x: (n, n_frames, n_features) float32, an array or array-like rows read when indexed
     (ser.data.dataset.Rows, ser.features.store.ShardedArray); y: (n,) int class indices.
@@ -417,10 +445,16 @@ def _fit_one(
         spec_augment=model_params.spec_augment,
         noise=model_params.noise,
         dilations=model_params.dilations,
+        stride=model_params.stride,
         seed=train_params.seed,
     )
     if any(layer.name == "normalize" for layer in model.layers):
         model.get_layer("normalize").adapt(x_train if in_memory else inference.blocks(x_train))
+    if start is not None:
+        source = network_of(start)
+        for layer in model.layers:
+            if layer.trainable_weights and layer.name != "normalize":
+                layer.set_weights(source.get_layer(layer.name).get_weights())
     if settings.optimizer == "sgd":
         optimizer = keras.optimizers.SGD(learning_rate=settings.learning_rate)
     else:
