@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -208,12 +209,22 @@ def test_tensorflows_python_warnings_stay_off_stderr_and_its_errors_do_not():
 
 
 @pytest.mark.slow
-def test_importing_tensorflow_after_ser_prints_nothing():
+@pytest.mark.parametrize("level", [None, "2"])
+def test_importing_tensorflow_after_ser_prints_nothing(level):
     """Every entry point (the `ser` command, the stages, the benchmarks) imports ser first;
-    TensorFlow's start-up lines must not reach the terminal from any of them."""
+    TensorFlow's start-up lines must not reach the terminal from any of them, also when the
+    user quiets TensorFlow the usual way (TF_CPP_MIN_LOG_LEVEL=2)."""
     code = "import ser, keras, tensorflow as tf; print(float(tf.reduce_sum(tf.ones(3))))"
+    env = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
+    if level is not None:
+        env["TF_CPP_MIN_LOG_LEVEL"] = level
     result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env=env,
     )
     assert result.returncode == 0 and result.stdout.strip() == "3.0"
     assert result.stderr == "", result.stderr

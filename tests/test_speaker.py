@@ -178,3 +178,43 @@ def test_a_speakers_copies_are_standardised_among_those_of_the_same_channel(
         assert (sizes == 4).all()  # four copies of each speaker through each channel
     else:
         assert set(copy_keys) == set(speakers) and (sizes == 8).all()
+
+
+def test_the_training_data_flags_which_statistics_copies_are_of_training_clips(clips, params_dict):
+    import dataclasses
+
+    import pandas as pd
+
+    from ser.params import parse_params
+    from ser.training.data import build_training_data
+
+    matrix, speakers = clips
+    params = parse_params(params_dict)
+    params = dataclasses.replace(
+        params,
+        model=dataclasses.replace(
+            params.model, speaker_draws=2, stats_weight=0.5, stats_normalize="speaker"
+        ),
+        augment=dataclasses.replace(params.augment, members=("statistics",)),
+    )
+    subset = np.array(["train"] * 4 + ["val"] * 2 + ["train"] * 4 + ["val"] * 2)
+    frame = pd.DataFrame(
+        {
+            "clip_id": [f"c{i}" for i in range(12)],
+            "subset": subset,
+            "y": np.arange(12) % 2,
+            "label": np.where(np.arange(12) % 2, "b", "a"),
+            "row": np.arange(12),
+            "speaker": speakers,
+        }
+    )
+    # One copy of every clip, each through a channel: its speaker key is speaker|channel,
+    # never a training speaker's key, yet the copies of training clips are flagged.
+    copies = pd.DataFrame(
+        {"clip_id": frame["clip_id"], "row": np.arange(12), "channel": ["quiet", "reverb"] * 6}
+    )
+    data = build_training_data(frame, matrix, params, copies=copies, augmented=matrix)
+    assert not set(data.copy_speakers) & set(data.train_speakers)
+    assert len(data.copy_in_train) == len(data.x_copies) == 2 * 12  # two draws
+    np.testing.assert_array_equal(data.copy_in_train, np.tile(subset == "train", 2))
+    np.testing.assert_array_equal(data.y_copies[data.copy_in_train], data.y_train)

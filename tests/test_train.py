@@ -444,7 +444,7 @@ def test_calibration_probabilities_come_from_parts_that_never_learnt_the_validat
     model, _ = fitted(model=member, problem=((x_train, y_train), (x_val, wrong)))
     train_speakers, val_speakers = np.zeros(len(x_train)), np.ones(len(x_val))
 
-    def held_out(x_copies=None, y_copies=None, copy_speakers=None):
+    def held_out(x_copies=None, y_copies=None, copy_speakers=None, copy_in_train=None):
         data = TrainingData(
             x_train,
             y_train,
@@ -455,6 +455,7 @@ def test_calibration_probabilities_come_from_parts_that_never_learnt_the_validat
             train_speakers=train_speakers,
             val_speakers=val_speakers,
             copy_speakers=copy_speakers,
+            copy_in_train=copy_in_train,
         )
         return train.held_out_validation(
             model,
@@ -470,8 +471,15 @@ def test_calibration_probabilities_come_from_parts_that_never_learnt_the_validat
     assert (own.argmax(axis=1) == wrong).mean() > (fair.argmax(axis=1) == wrong).mean()
     assert (fair.argmax(axis=1) == y_val).mean() > 0.6
     # Copies of validation clips are left out of the held-out member, whatever their labels.
-    copies = (x_val + 0.1, wrong, val_speakers)
+    copies = (x_val + 0.1, wrong, val_speakers, np.zeros(len(x_val), dtype=bool))
     np.testing.assert_allclose(held_out(*copies), fair, atol=1e-6)
+    # Copies of training clips are learnt, though a channel gives them a speaker key of their
+    # own (2 here, as "speaker|channel" in the pipeline): their shifted labels move it.
+    shifted = (y_train + 1) % 3
+    learnt = held_out(x_train, shifted, np.full(len(x_train), 2.0), np.ones(len(x_train), bool))
+    assert not np.allclose(learnt, fair, atol=1e-3)
+    with pytest.raises(ValueError, match="copy_in_train must flag each of the x_copies rows"):
+        held_out(*copies[:3])
 
 
 def test_a_warm_start_begins_from_the_given_models_network(small_problem, params, fitted):
@@ -523,7 +531,8 @@ def test_the_held_out_member_reuses_the_statistics_the_member_read(
 
     def data():
         keys = np.zeros(len(x_train)), np.ones(len(x_val)), np.zeros(len(x_train))
-        return TrainingData(x_train, y_train, x_val, y_val, *copies, *keys)
+        of_train = np.ones(len(x_train), dtype=bool)
+        return TrainingData(x_train, y_train, x_val, y_val, *copies, *keys, of_train)
 
     read = data()
     model, _ = fit(read, num_classes=3, model_params=member, train_params=train_params)

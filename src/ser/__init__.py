@@ -13,9 +13,10 @@ import sys as _sys
 # ERROR level is start-up noise here ("All log messages before absl::InitializeLog()",
 # tf.data's "NodeDef mentions attribute use_unbounded_threadpool", cuInit without a GPU),
 # while its real errors reach Python as exceptions, which still print. A value already set
-# wins, so TF_CPP_MIN_LOG_LEVEL=0 brings the logs back. TF_ENABLE_ONEDNN_OPTS stays unset:
-# it would change the numbers, and its "oneDNN custom operations" line is INFO, hidden too.
-_LOGS_ASKED_FOR = _os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3") != "3"
+# wins, so TF_CPP_MIN_LOG_LEVEL=0 (or 1) brings the logs back; 2, the usual way to quiet
+# TensorFlow, asks for less, not more, so the quiet import below stays. TF_ENABLE_ONEDNN_OPTS
+# stays unset: it would change the numbers, and its "oneDNN custom operations" line is INFO.
+_LOGS_ASKED_FOR = _os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3").strip() in {"0", "1"}
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 # TensorFlow's Python logger: its WARNINGs here are hints for TensorFlow's own developers

@@ -32,6 +32,9 @@ class TrainingData:
     features.normalize is not speaker). counts: clips of each kind, for the metrics. memo:
     what training computed once from these rows and reads again (the statistics member's
     inputs, keyed by the id of the rows they came from, which this object holds).
+    copy_in_train: (n_copies,) True where a copy is of a training clip, not a validation one
+    (held_out_validation trains on those alone). A flag, not a test on the speaker keys: a
+    copy through a channel has its own key (speaker|channel, see _copies).
     """
 
     x_train: object
@@ -43,6 +46,7 @@ class TrainingData:
     train_speakers: np.ndarray | None = None
     val_speakers: np.ndarray | None = None
     copy_speakers: np.ndarray | None = None
+    copy_in_train: np.ndarray | None = None
     normalizer: SpeakerNormalizer | None = None
     counts: dict = field(default_factory=dict)
     memo: dict = field(default_factory=dict, repr=False, compare=False)
@@ -129,9 +133,11 @@ def build_training_data(
         y_train = np.concatenate([y_train, np.tile(network["y"].to_numpy(), draws)])
     member = chosen_copies["statistics"]
     x_copies, copy_speakers, y_copies = None, np.array([]), np.array([], dtype=int)
+    copy_in_train = np.array([], dtype=bool)
     if len(member):
         x_copies, copy_speakers = rows_of(augmented, member, sums_of_copies, salt=4)
         y_copies = np.tile(member["y"].to_numpy(), draws)
+        copy_in_train = np.tile(member["clip_id"].isin(train["clip_id"]).to_numpy(), draws)
     return TrainingData(
         x_train=x_train,
         y_train=y_train,
@@ -142,6 +148,7 @@ def build_training_data(
         train_speakers=train_speakers,
         val_speakers=val_speakers,
         copy_speakers=copy_speakers,
+        copy_in_train=copy_in_train,
         normalizer=normalizer,
         counts={"train": len(train), "train_augmented": len(network), "val": len(val)},
     )

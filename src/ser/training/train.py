@@ -367,7 +367,12 @@ def held_out_validation(
     labels = [np.asarray(data.y_train)]
     if data.x_copies is not None and len(data.x_copies):
         # Only the copies of training clips: a validation clip's copy is the clip, changed.
-        mine = np.isin(np.asarray(data.copy_speakers), np.asarray(data.train_speakers))
+        if data.copy_in_train is None or len(data.copy_in_train) != len(data.x_copies):
+            raise ValueError(
+                "TrainingData.copy_in_train must flag each of the x_copies rows (True for a "
+                "copy of a training clip) for the held-out calibration member"
+            )
+        mine = np.asarray(data.copy_in_train, dtype=bool)
         copied = _member_statistics(
             data.x_copies, pooling, data.copy_speakers if by_speaker else None, memo=data.memo
         )
