@@ -192,9 +192,9 @@ def _augmented(
     augment_params: AugmentParams,
     n_jobs: int,
     progress: bool | None,
-) -> Iterator[tuple[str, np.ndarray | None, str]]:
+) -> Iterator[tuple[str, int, np.ndarray | None, str]]:
     """(source clip id, copy number, features or None, reason) of each copy of each clip, in
-    order."""
+    order: what augment_many gathers in memory and augment_to_store writes to disk."""
     from ser.parallel import map_clips
 
     if not augment_params.any_enabled or not clips:
