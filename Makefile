@@ -3,21 +3,33 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(abspath $(VENV))/bin
 STAMP := $(VENV)/.installed
+# Every package's version, pinned: the same params give the same figures only with the same
+# TensorFlow, NumPy, librosa... (`make lock` writes it; docs/testing.md).
+CONSTRAINTS := constraints.txt
 # Stage commands call `python` and `dvc`: take them from the project's environment.
 RUN := PATH="$(BIN):$$PATH"
 
-.PHONY: setup repro repro-all test test-fast fuzz lint format bench clean
+.PHONY: setup lock repro repro-all test test-fast fuzz lint format bench clean
 
 setup: $(STAMP)
 
 # The last step compiles and caches librosa's numba functions once, here (about 20 s), not
 # in several processes at a time later (src/ser/features/librosa_import.py).
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c $(CONSTRAINTS) -e '.[dev]'
 	$(BIN)/python -c 'from ser.features.librosa_import import import_librosa; import_librosa()'
 	$(BIN)/python -c 'import matplotlib.pyplot'  # builds its font cache once, here
 	touch $(STAMP)
+
+# Rewrites constraints.txt with the newest versions pyproject.toml allows, from a fresh
+# environment beside .venv. Figures measured before and after a new lock may differ.
+lock:
+	rm -rf .venv-lock
+	$(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	.venv-lock/bin/python -m pip freeze --all --exclude-editable | grep -v '^pip==' > $(CONSTRAINTS)
+	rm -rf .venv-lock
 
 # The fixed-split pipeline, download -> evaluate: the quick start (a few minutes).
 repro: setup
@@ -60,7 +72,7 @@ bench: setup
 	$(RUN) python benchmarks/pipeline_speed.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .venv-lock .pytest_cache .ruff_cache .hypothesis
 
 # The example outside the package (examples/onnx_predict.py) is linted too.
 lint: lint-examples
