@@ -36,6 +36,13 @@ def test_help_answers(tmp_path):
     assert result.returncode == 0 and b"predict" in result.stdout
 
 
+def test_predict_help_explains_each_speaker_choice():
+    # The help once described a choice ("none") that the option does not accept.
+    text = " ".join(ser("predict", "--help").stdout.decode().split())
+    for choice, meaning in (("file", "each file alone"), ("folder", "the files of one folder"), ("all", "every")):
+        assert f"{choice} ({meaning}" in text
+
+
 @pytest.mark.parametrize("command", [[], ["predict"], ["info"], ["export"]])
 def test_help_imports_no_heavy_library(command):
     """`ser --help` answers at once: TensorFlow, Keras and librosa load only when used."""

@@ -230,8 +230,8 @@ def main(argv: list[str] | None = None) -> int:
         "--speaker",
         choices=("file", "folder", "all"),
         default="file",
-        help="which recordings are of the same speaker, standardised together: none (each "
-        "file alone, the default), those in the same folder, or all of them",
+        help="which recordings are of the same speaker, standardised together: file (each "
+        "file alone, the default), folder (the files of one folder), or all (every file)",
     )
     predict.add_argument(
         "--jobs",
