@@ -39,7 +39,11 @@ def test_help_answers(tmp_path):
 def test_predict_help_explains_each_speaker_choice():
     # The help once described a choice ("none") that the option does not accept.
     text = " ".join(ser("predict", "--help").stdout.decode().split())
-    for choice, meaning in (("file", "each file alone"), ("folder", "the files of one folder"), ("all", "every")):
+    for choice, meaning in (
+        ("file", "each file alone"),
+        ("folder", "the files of one folder"),
+        ("all", "every"),
+    ):
         assert f"{choice} ({meaning}" in text
 
 
