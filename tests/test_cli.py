@@ -37,7 +37,7 @@ def test_help_answers(tmp_path):
 
 
 def test_predict_help_explains_each_speaker_choice():
-    # The help once described a choice ("none") that the option does not accept.
+    # Each value the option accepts is named in its help, with what it groups.
     text = " ".join(ser("predict", "--help").stdout.decode().split())
     for choice, meaning in (
         ("file", "each file alone"),
