@@ -40,6 +40,7 @@ def test_default_params_validate(params_dict):
         ),
         ("train.mixup", -0.2, r"train\.mixup: -0\.2 is too small; must be >= 0"),
         ("train.mixup", "yes", r"train\.mixup: expected a number, got 'yes'"),
+        ("train.ema", 1.0, r"train\.ema: 1\.0 is too large; must be <= 0\.9999"),
         ("split.test_actors", [99], r"split\.test_actors: actor 99 does not exist"),
         ("split.val_actors", [], r"split\.val_actors: must name at least one actor"),
         (

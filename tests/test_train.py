@@ -91,6 +91,23 @@ def test_training_learns_and_keeps_the_best_val_loss_epoch(small_problem, fitted
     assert (probabilities.argmax(axis=1) == y_val).mean() > 0.6
 
 
+def test_weight_averaging_keeps_the_average_with_the_best_val_loss(small_problem, fitted):
+    import keras
+
+    _, (x_val, y_val) = small_problem
+    runs = [fitted(ema=ema, label_smoothing=0.0, seed=0) for ema in (0.9, 0.9, 0.0)]
+    (model, history), (again, _), (plain, _) = runs
+    probabilities = predict_proba(model, x_val)
+    # What validation scored, and the checkpoint kept, is the averaged network: its loss
+    # recomputed here is the history's lowest, and it differs from the unaveraged run's.
+    loss = float(keras.losses.sparse_categorical_crossentropy(y_val, probabilities).numpy().mean())
+    assert loss == pytest.approx(min(history["val_loss"]), rel=1e-3)
+    assert history["val_loss"][history["best_epoch"] - 1] == min(history["val_loss"])
+    np.testing.assert_array_equal(probabilities, predict_proba(again, x_val))
+    assert not np.allclose(probabilities, predict_proba(plain, x_val), atol=1e-3)
+    assert (probabilities.argmax(axis=1) == y_val).mean() > 0.6
+
+
 def test_same_seed_gives_identical_weights_and_another_seed_differs(small_problem, fitted):
     _, (x_val, _) = small_problem
     runs = [fitted(epochs=2, seed=seed)[0] for seed in (0, 0, 1)]

@@ -270,6 +270,10 @@ class TrainParams:
     # Soft targets: label smoothing (0 = off) and mixup's Beta(alpha, alpha) (0 = off).
     label_smoothing: float = 0.0
     mixup: float = 0.0
+    # The network's weights averaged over steps (the optimizer's exponential moving average,
+    # this momentum per step; 0 = off): validation, the schedule and the kept checkpoint
+    # all see the average.
+    ema: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -834,6 +838,7 @@ def _train(section: _Section) -> TrainParams:
         class_weights=section.boolean("class_weights"),
         label_smoothing=section.number("label_smoothing", minimum=0.0, maximum=0.5),
         mixup=section.number("mixup", minimum=0.0, maximum=10.0),
+        ema=section.number("ema", minimum=0.0, maximum=0.9999),
     )
 
 

@@ -460,10 +460,14 @@ def _fit_one(
         for layer in model.layers:
             if layer.trainable_weights and layer.name != "normalize":
                 layer.set_weights(source.get_layer(layer.name).get_weights())
+    # With train.ema the optimizer keeps the average of the weights over steps; the average
+    # is what validation scores and what the best-epoch checkpoint keeps (SwapEMAWeights
+    # below puts it in the model at each epoch's end, before `best` looks).
+    averaging = {"use_ema": True, "ema_momentum": train_params.ema} if train_params.ema > 0 else {}
     if settings.optimizer == "sgd":
-        optimizer = keras.optimizers.SGD(learning_rate=settings.learning_rate)
+        optimizer = keras.optimizers.SGD(learning_rate=settings.learning_rate, **averaging)
     else:
-        optimizer = keras.optimizers.Adam(learning_rate=settings.learning_rate)
+        optimizer = keras.optimizers.Adam(learning_rate=settings.learning_rate, **averaging)
     soft = train_params.label_smoothing > 0 or train_params.mixup > 0
     if soft:
         # Soft targets need one-hot labels; off, the loss is the integer-label one.
@@ -473,7 +477,8 @@ def _fit_one(
         loss = "sparse_categorical_crossentropy"
     model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
     best = _best_weights_callback()
-    callbacks = [
+    callbacks = [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if averaging else []
+    callbacks += [
         keras.callbacks.ReduceLROnPlateau(
             monitor="val_loss",
             factor=train_params.reduce_lr_factor,
