@@ -290,15 +290,11 @@ def test_override_sets_a_dotted_key_as_dvc_exp_run_would():
     assert raw == {"model": {"epochs": 5, "name": ["a", "b"]}}
 
 
-def test_a_warm_started_whole_speaker_model_needs_one_network(params_dict):
+def test_a_warm_started_whole_speaker_model_takes_an_ensemble(params_dict):
+    # Each network of the whole-speaker ensemble starts from its counterpart in the first.
     params_dict["model"].update(speaker_blend_warm_start=True, ensemble=3)
-    with pytest.raises(
-        ConfigError,
-        match=r"^model\.speaker_blend_warm_start: true needs model\.ensemble: 1 \(got 3\)",
-    ):
-        parse_params(params_dict)
-    params_dict["model"]["ensemble"] = 1
-    assert parse_params(params_dict).model.speaker_blend_warm_start
+    model = parse_params(params_dict).model
+    assert model.speaker_blend_warm_start and model.ensemble == 3
 
 
 @pytest.mark.parametrize("assignment", ["model.epoch=5", "model.epochs", "nothing.epochs=1"])

@@ -528,7 +528,7 @@ def test_a_warm_start_begins_from_the_given_models_network(small_problem, params
         source.get_layer("normalize").mean.numpy().ravel() + 1.0,
         atol=1e-4,
     )
-    with pytest.raises(ValueError, match="a warm start needs model.ensemble: 1"):
+    with pytest.raises(ValueError, match=r"as many networks as model.ensemble \(2\); .* has 1"):
         fit(
             shifted,
             num_classes=3,
@@ -536,6 +536,26 @@ def test_a_warm_start_begins_from_the_given_models_network(small_problem, params
             train_params=train_params,
             start=first,
         )
+
+
+def test_an_ensemble_starts_each_network_from_its_counterpart(small_problem, params, fitted):
+    (x_train, y_train), (x_val, y_val) = small_problem
+    pair = {"ensemble": 2, "stats_weight": 0.5, "stats_epochs": 2, "stats_units": 8}
+    first, _ = fitted(model=pair, epochs=2)
+    model_params, train_params = params
+    warm, _ = fit(
+        TrainingData(x_train, y_train, x_val, y_val),
+        num_classes=3,
+        model_params=dataclasses.replace(model_params, **pair),
+        train_params=dataclasses.replace(train_params, epochs=1, learning_rate=1e-8),
+        start=first,
+    )
+    sources, networks = (train.network_of(model) for model in (first, warm))
+    kernels = [sources.get_layer(f"member{i}").get_layer("conv1").get_weights()[0] for i in (1, 2)]
+    assert not np.allclose(kernels[0], kernels[1], atol=1e-3)
+    for i, kernel in zip((1, 2), kernels, strict=True):
+        started = networks.get_layer(f"member{i}").get_layer("conv1").get_weights()[0]
+        np.testing.assert_allclose(started, kernel, atol=1e-6)
 
 
 def test_the_held_out_member_reuses_the_statistics_the_member_read(

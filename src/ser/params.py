@@ -788,11 +788,6 @@ def _model(section: _Section) -> ModelParams:
         speaker_blend=section.number("speaker_blend", minimum=0.0, maximum=1000.0),
         speaker_blend_warm_start=section.boolean("speaker_blend_warm_start"),
     )
-    if model.speaker_blend_warm_start and model.ensemble > 1:
-        raise ConfigError(
-            f"{section.key('speaker_blend_warm_start')}: true needs model.ensemble: 1 "
-            f"(got {model.ensemble}); each network of an ensemble would need its own start"
-        )
     return model
 
 

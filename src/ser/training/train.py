@@ -112,12 +112,11 @@ def fit(
     The model returned then takes two inputs: the features and each clip's speaker moments
     (SPEAKER_INPUT, (2, width)); predict_proba(model, x, speakers=...) computes them.
 
-    ``start``: a model this function returned for the same architecture and features
-    (model.ensemble 1); the network starts from its network's weights instead of random
-    ones, all but the input standardisation, which is adapted to ``data`` as ever.
+    ``start``: a model this function returned for the same architecture, features and
+    model.ensemble; each network starts from its counterpart's weights (the ensemble's
+    member of the same number) instead of random ones, all but the input standardisation,
+    which is adapted to ``data`` as ever.
     """
-    if start is not None and model_params.ensemble != 1:
-        raise ValueError("a warm start needs model.ensemble: 1")
     arguments = dict(
         num_classes=num_classes,
         model_params=model_params,
@@ -128,9 +127,11 @@ def fit(
     )
     subsets = (data.x_train, data.y_train, data.x_val, data.y_val)
     if model_params.ensemble == 1:
-        model, history = _fit_one(*subsets, **arguments, start=start)
+        model, history = _fit_one(*subsets, **arguments, start=_starts(start, 1)[0])
     else:
-        model, history = _fit_ensemble(*subsets, **arguments)
+        model, history = _fit_ensemble(
+            *subsets, **arguments, starts=_starts(start, model_params.ensemble)
+        )
     if model_params.statistics_member:
         model, history = _with_statistics_member(
             model,
@@ -156,8 +157,10 @@ def _fit_ensemble(
     on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
     verbose: int = 0,
     in_memory: bool | None = None,
+    starts: list | None = None,
 ):
-    """model_params.ensemble networks with consecutive seeds, averaged (see fit)."""
+    """model_params.ensemble networks with consecutive seeds, averaged (see fit); member i
+    starts from starts[i] where that is given."""
     import dataclasses
 
     import keras
@@ -175,6 +178,7 @@ def _fit_ensemble(
             on_epoch_end=on_epoch_end,
             verbose=verbose,
             in_memory=in_memory,
+            start=starts[member] if starts else None,
         )
         members.append(keras.Model(model.input, model.output, name=f"member{member + 1}"))
         histories.append(history)
@@ -390,6 +394,21 @@ def held_out_validation(
     )
     weight = model_params.stats_weight
     return (1.0 - weight) * predict_proba(network, x_val) + weight * member
+
+
+def _starts(start, count: int) -> list:
+    """The network each of ``count`` networks starts from: ``start``'s network, or its
+    ensemble's members in order; Nones without a start."""
+    if start is None:
+        return [None] * count
+    network = network_of(start)
+    found = int(network.name.removeprefix("ensemble")) if network.name.startswith("ensemble") else 1
+    if found != count:
+        raise ValueError(
+            f"a warm start needs as many networks as model.ensemble ({count}); "
+            f"the start has {found}"
+        )
+    return [network] if count == 1 else [network.get_layer(f"member{i + 1}") for i in range(count)]
 
 
 def network_of(model):
