@@ -25,20 +25,36 @@ def six_actors(tmp_path_factory) -> Path:
 
 
 def test_recordings_cv_judges_each_fold_at_every_number_of_recordings(six_actors, tmp_path):
-    out = tmp_path / "cv.json"
-    result = subprocess.run(
-        [
-            sys.executable, str(ROOT / "benchmarks" / "recordings_cv.py"), str(six_actors),
-            "--folds", "3", "--only-folds", "2", "--out", str(out), "--blends", "8",
-            "-S", "train.epochs=1", "-S", "model.filters=8", "-S", "model.stats_epochs=2",
-            "-S", "augment.pitch=false", "-S", "augment.speed=false",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    results = json.loads(out.read_text())
+    out, cache = tmp_path / "cv.json", tmp_path / "cache"
+
+    def recordings_cv(*extra: str) -> dict:
+        result = subprocess.run(
+            [
+                sys.executable, str(ROOT / "benchmarks" / "recordings_cv.py"), str(six_actors),
+                "--folds", "3", "--only-folds", "2", "--out", str(out), "--cache", str(cache),
+                "-S", "train.epochs=1", "-S", "model.filters=8", "-S", "model.stats_epochs=2",
+                "-S", "augment.pitch=false", "-S", "augment.speed=false", *extra,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        return json.loads(out.read_text())
+
+    results = recordings_cv("--blends", "8")
+    # --cache: a second run with the same params reads the features and copies the first
+    # wrote, and judges as it did; another augment param makes them again.
+    stores = sorted((cache / "features").glob("*.npy")) + sorted(
+        (cache / "augmented").glob("*.npy")
+    )
+    written = [path.stat().st_mtime_ns for path in stores]
+    again = recordings_cv()
+    assert [path.stat().st_mtime_ns for path in stores] == written
+    assert again["runs"][0]["clips"] == results["runs"][0]["clips"]
+    copies = len((cache / "augmented" / "copies.csv").read_text().splitlines())
+    recordings_cv("-S", "augment.copies=1")
+    assert len((cache / "augmented" / "copies.csv").read_text().splitlines()) < copies
     (run,) = results["runs"]
     # Fold 2 of actors 1-6 dealt by gender in turn: females 2, 4, 6 then males 1, 3, 5.
     assert run["fold"] == 2 and run["test_actors"] == [3, 4]
