@@ -613,7 +613,13 @@ def test_a_blended_run_trains_and_saves_the_whole_speaker_model_beside_it(
     params = parse_params(params_dict)
     params = dataclasses.replace(
         params,
-        model=dataclasses.replace(params.model, filters=8, stats_epochs=2, speaker_blend=8.0),
+        model=dataclasses.replace(
+            params.model,
+            filters=8,
+            stats_epochs=2,
+            speaker_blend=8.0,
+            speaker_blend_warm_start=False,  # from random weights; the warm start below
+        ),
         train=dataclasses.replace(params.train, epochs=1),
     )
     spec = LabelSpec.from_params(params.labels)
@@ -658,8 +664,8 @@ def test_a_blended_run_trains_and_saves_the_whole_speaker_model_beside_it(
     assert predictor.whole_speaker.normalizer.shrinkage == 0
     assert predictor.predict_file(files[0]).status == "ok"
 
-    # model.speaker_blend_warm_start: the same first model; the whole-speaker model starts
-    # from it instead of from the random weights it shared with it (same seed).
+    # model.speaker_blend_warm_start (the default): the same first model; the whole-speaker
+    # model starts from it instead of from the random weights it shared with it (same seed).
     warm = train_run(
         clips,
         x,
