@@ -113,6 +113,17 @@ def set_params(project: Path, args: argparse.Namespace) -> None:
     path.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
+def describe_corpus(params: dict) -> str:
+    """What the run trained on, from its params.yaml: the corpus, and RAVDESS's channels."""
+    data = params["data"]
+    if data["corpus"] != "ravdess":
+        corpora = data["corpus"] if isinstance(data["corpus"], list) else [data["corpus"]]
+        return " + ".join(corpora)
+    ravdess = data["ravdess"]
+    channels = ravdess["channels"]
+    return "RAVDESS " + ", ".join(f"{name} from {ravdess[f'{name}_url']}" for name in channels)
+
+
 def run_stage(project: Path, stage: str) -> tuple[float, float]:
     """(wall seconds, peak RSS MiB) of `dvc repro -s stage`."""
     started = time.perf_counter()
@@ -182,8 +193,7 @@ def main() -> None:
         training = json.loads((project / "metrics" / "train.json").read_text())
         cv = None if args.fixed_only else json.loads((project / "metrics" / "cv.json").read_text())
         throughput = featurize_throughput(project)
-
-    corpus = f"RAVDESS speech from {args.speech_url}" if args.speech_url else "synthetic (default)"
+        corpus = describe_corpus(yaml.safe_load((project / "params.yaml").read_text()))
     total = sum(wall for wall, _ in figures.values())
     fixed = sum(figures[stage][0] for stage in STAGES)
     print(
@@ -204,9 +214,15 @@ def main() -> None:
         f"included); {throughput:.0f} clips/s for the extraction itself"
     )
     print(f"no-op `dvc repro`: {statistics.median(noop):.2f} s (median of 3)")
+    whole = training.get("whole_speaker")
     print(
-        f"train: {training['epochs_run']} epochs run, epoch {training['best_epoch']} kept; "
-        f"test accuracy of this run: {metrics['accuracy']:.4f}"
+        f"train: {training['epochs_run']} epochs run, epoch {training['best_epoch']} kept"
+        + (
+            f" (whole-speaker model: {whole['epochs_run']} run, epoch {whole['best_epoch']} kept)"
+            if whole
+            else ""
+        )
+        + f"; test accuracy of this run: {metrics['accuracy']:.4f}"
     )
     if cv is not None:
         print(
@@ -230,6 +246,7 @@ def main() -> None:
                     "extraction_clips_per_s": round(throughput),
                     "noop_repro_s": round(statistics.median(noop), 2),
                     "epochs_run": training["epochs_run"],
+                    "whole_speaker_epochs_run": whole["epochs_run"] if whole else None,
                     "test_accuracy": metrics["accuracy"],
                 },
                 indent=2,
