@@ -80,3 +80,28 @@ def test_recordings_cv_judges_each_fold_at_every_number_of_recordings(six_actors
     assert results["summary"]["blends"]["windows:8"]["all"]["accuracy"]["mean"] == (
         pytest.approx(run["blends"]["windows:8"]["all"]["accuracy"], abs=1e-4)
     )
+
+
+def test_fit_speed_times_the_network_from_memory_and_streamed(six_actors, tmp_path):
+    out = tmp_path / "fit.json"
+    result = subprocess.run(
+        [
+            sys.executable, str(ROOT / "benchmarks" / "fit_speed.py"), str(six_actors),
+            "--val-actors", "5", "6", "--epochs", "3", "--json", str(out),
+            "-S", "model.filters=8", "-S", "augment.pitch=false", "-S", "augment.speed=false",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    report = json.loads(out.read_text())
+    # Actors 1-4 train, 5-6 validate: 60 clips each, two speaker draws of every clip and of
+    # its two augmented copies (the default params) for training, two of each for validation.
+    assert report["training_rows"] == 4 * 60 * 3 * 2
+    assert report["validation_rows"] == 2 * 60 * 2
+    assert report["pipeline_path"] == "memory"  # far below the limit
+    for path in ("memory", "streamed"):
+        assert len(report[path]["epochs_s"]) == 2  # the epochs after the first
+        assert all(seconds > 0 for seconds in report[path]["epochs_s"])
+    assert "| streamed |" in result.stdout
