@@ -22,11 +22,12 @@ from ser.training.data import TrainingData
 # Training and validation data up to this size are fitted in memory, as arrays; above it,
 # from disk in batches (an order of its own: the same seed gives other, equally
 # deterministic weights than the in-memory fit of the same data would). Streaming
-# standardises every batch in Python on one core while TensorFlow's threads wait, so the
-# limit is set for the corpora a user trains on a laptop to fit: RAVDESS speech with 16
-# training actors (the default split of the whole corpus) comes to 1.08 GB with its draws
-# and copies, speech and song to about 1.9 GB. A fixed size, not a share of free memory,
-# so that the same params train the same model on every machine.
+# reads and standardises every batch in Python as it trains, an epoch about 1.4 times as
+# long (benchmarks/fit_speed.py). The limit lets the corpora a user trains on a laptop fit:
+# RAVDESS speech with 16 training actors and 4 validating (the default split of the whole
+# corpus) comes to 1.11 GB with its draws and copies, speech and song to about 1.9 GB. A
+# fixed size, not a share of free memory, so that the same params train the same model on
+# every machine.
 IN_MEMORY_BYTES = 2 << 30
 # What the statistics member's fused model appends to its network's name: held-out
 # calibration finds the network inside by it.
