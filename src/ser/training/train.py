@@ -22,7 +22,7 @@ from ser.training.data import TrainingData
 # Training and validation data up to this size are fitted in memory, as arrays; above it,
 # from disk in batches (an order of its own: the same seed gives other, equally
 # deterministic weights than the in-memory fit of the same data would). Streaming
-# reads and standardises every batch in Python as it trains, an epoch about 1.4 times as
+# reads and standardises every batch in Python as it trains, an epoch 1.1 to 1.4 times as
 # long (benchmarks/fit_speed.py). The limit lets the corpora a user trains on a laptop fit:
 # RAVDESS speech with 16 training actors and 4 validating (the default split of the whole
 # corpus) comes to 1.11 GB with its draws and copies, speech and song to about 1.9 GB. A
