@@ -27,14 +27,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import yaml
-from recordings_cv import ROOT, prepare
+from recordings_cv import prepare, project_params
 
 from ser.data.dataset import labelled_clips, rows_of
 from ser.data.labels import LabelSpec
-from ser.errors import ConfigError
 from ser.features import extract
-from ser.params import override, parse_params
 from ser.training import train
 from ser.training.data import build_training_data
 
@@ -51,13 +48,7 @@ def main() -> None:
     if args.epochs < 2:
         raise SystemExit("error: --epochs must be at least 2 (the first epoch traces the graph)")
 
-    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
-    try:
-        for assignment in args.set:
-            override(raw, assignment)
-        params = parse_params(raw)
-    except ConfigError as error:
-        raise SystemExit(f"error: {error}") from None
+    params = project_params(args.set)
     params = dataclasses.replace(
         params,
         model=dataclasses.replace(params.model, stats_weight=0.0),
@@ -83,6 +74,7 @@ def main() -> None:
         )
         data = build_training_data(clips, store, params, copies=copies, augmented=augmented)
         nbytes = train._nbytes(data.x_train) + train._nbytes(data.x_val)
+        streamed = not train.fits_in_memory(data.x_train, data.x_val)
         report: dict = {
             "source": str(args.source),
             "settings": args.set,
@@ -90,7 +82,7 @@ def main() -> None:
             "validation_rows": len(data.x_val),
             "bytes": nbytes,
             "in_memory_limit": train.IN_MEMORY_BYTES,
-            "pipeline_path": "memory" if nbytes <= train.IN_MEMORY_BYTES else "streamed",
+            "pipeline_path": "streamed" if streamed else "memory",
             "epochs": args.epochs,
         }
         for path, in_memory in (("memory", True), ("streamed", False)):

@@ -59,6 +59,18 @@ from ser.training.run import train_run
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def project_params(assignments: list[str]):
+    """The project's params.yaml with -S key=value overrides, as `dvc exp run -S` applies
+    them; a bad one ends the benchmark with a one-line error."""
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    try:
+        for assignment in assignments:
+            override(raw, assignment)
+        return parse_params(raw)
+    except ConfigError as error:
+        raise SystemExit(f"error: {error}") from None
+
+
 def prepare(source: str, work: Path, params) -> tuple:
     """Manifest, feature store and augmented copies of an archive or folder, as the pipeline's
     download, featurize and augment stages make them.
@@ -128,13 +140,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
-    try:
-        for assignment in args.set:
-            override(raw, assignment)
-        params = parse_params(raw)
-    except ConfigError as error:
-        raise SystemExit(f"error: {error}") from None
+    params = project_params(args.set)
     spec = LabelSpec.from_params(params.labels)
     names = list(spec.class_names)
     results: dict = {"settings": args.set, "folds": args.folds, "runs": []}

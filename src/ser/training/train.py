@@ -461,7 +461,7 @@ def _fit_one(
     import keras
 
     if in_memory is None:
-        in_memory = _nbytes(x_train) + _nbytes(x_val) <= IN_MEMORY_BYTES
+        in_memory = fits_in_memory(x_train, x_val)
     if in_memory:
         x_train, x_val = np.asarray(x_train), np.asarray(x_val)
     settings = TrainingSettings.resolve(model_params, train_params)
@@ -559,6 +559,11 @@ def _fit_one(
     summary = {key: [float(v) for v in values] for key, values in history.history.items()}
     summary["best_epoch"] = best.epoch
     return model, summary
+
+
+def fits_in_memory(x_train, x_val) -> bool:
+    """Whether fitting reads these rows into memory (True) or streams them (IN_MEMORY_BYTES)."""
+    return _nbytes(x_train) + _nbytes(x_val) <= IN_MEMORY_BYTES
 
 
 def _nbytes(x) -> int:
