@@ -15,7 +15,8 @@ its speaker's clips, and all of them. Prints and writes (--out) accuracy, macro 
 at each k: per run, and mean and std over folds and seeds. Results are written after every
 run, so an interrupted benchmark keeps what it measured. --cache DIR keeps the features and
 augmented copies (about 5 minutes of the run on RAVDESS) for the next run with the same
-source, feature and augment params.
+source, feature and augment params. --keep-models DIR keeps each run's model, for
+benchmarks/robustness.py --cv-models DIR (channels and song in the same actor CV).
 
 --blends C ... also judges each run's models with other weightings of the whole-speaker
 model (model.speaker_blend) from the same trainings: "windows" weighs it k / (k + C),
@@ -132,6 +133,13 @@ def main() -> None:
         "the same source, feature and augment params (delete it after changing packages)",
     )
     parser.add_argument(
+        "--keep-models",
+        type=Path,
+        metavar="DIR",
+        help="keep each run's model in DIR/model-SEED-FOLD (its meta names the test actors), "
+        "for benchmarks/robustness.py --cv-models",
+    )
+    parser.add_argument(
         "--blends",
         type=float,
         nargs="*",
@@ -147,8 +155,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="recordings-cv-") as work:
         work = Path(work)
         start = time.time()
-        if args.cache:
-            args.cache.mkdir(parents=True, exist_ok=True)
+        for folder in (args.cache, args.keep_models):
+            if folder:
+                folder.mkdir(parents=True, exist_ok=True)
         manifest, store_ids, store, copies, augmented = prepare(
             args.source, args.cache or work, params
         )
@@ -176,7 +185,7 @@ def main() -> None:
                 trained = train_run(
                     clips, store, run_params, spec, copies=copies, augmented=augmented
                 )
-                folder = work / f"model-{seed}-{fold}"
+                folder = (args.keep_models or work) / f"model-{seed}-{fold}"
                 meta = trained.save(
                     folder,
                     labels=spec,
