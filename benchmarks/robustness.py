@@ -4,7 +4,10 @@ song of the same held-out actors, and a corpus the models never saw.
 Takes the models of a pipeline run: a folder where `dvc repro` (or `dvc exp run`) ran, with
 data/manifest.csv, data/split.csv, data/folds.csv and the model folders. Each model is
 tested only on the actors it never saw: ``fixed`` (data/model) on split.test_actors, fold
-K (data/cv/K/model) on fold K. Every clip is predicted through ser.serve.predict.Predictor,
+K (data/cv/K/model) on fold K. Or the models benchmarks/recordings_cv.py kept
+(--keep-models DIR: one per fold and seed, over every actor of the archive), with
+--cv-models DIR --speech ARCHIVE: each tested on the actors its meta names as its test
+actors. Every clip is predicted through ser.serve.predict.Predictor,
 
 * alone (k = 1: ``predict_array``, the clip is its own speaker, as ``ser predict FILE``), and
 * with all of its speaker's clips (k = all: ``predict_files(..., speakers=...)``),
@@ -20,6 +23,7 @@ of the most-predicted class) per condition as JSON (``dvc metrics show/diff``) a
         --perturbations telephone noise_10db
     python benchmarks/robustness.py --workspace RUN --models fixed --no-perturbations \\
         --corpus emodb=path/to/emodb.zip
+    python benchmarks/robustness.py --cv-models MODELS --speech SPEECH.zip --song SONG.zip
 
 docs/robustness.md describes the protocol and the figures measured.
 """
@@ -47,10 +51,12 @@ from ser.data.labels import LabelSpec
 from ser.data.manifest import build_manifest, read_manifest
 from ser.features import audio, channel
 from ser.features.augment import copy_seed
+from ser.model.modelio import read_meta
 from ser.params import load_params
 from ser.serve.predict import Predictor
 from ser.training.evaluate import collapse, scores
 
+ROOT = Path(__file__).resolve().parents[1]
 CLEAN = "clean"
 RECORDINGS = ("1", "all")
 # Other ways of grouping clean test clips into "speakers" (k = all), as `ser predict` groups
@@ -78,13 +84,23 @@ class Outcome:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--workspace", type=Path, required=True, help="a pipeline run's folder")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--workspace", type=Path, help="a pipeline run's folder")
+    source.add_argument(
+        "--cv-models",
+        type=Path,
+        metavar="DIR",
+        help="the model-SEED-FOLD folders of recordings_cv.py --keep-models DIR (needs --speech)",
+    )
+    parser.add_argument(
+        "--speech",
+        help="with --cv-models: the RAVDESS speech archive or folder they were trained on",
+    )
     parser.add_argument(
         "--models",
         nargs="+",
-        default=["fixed"],
-        help="fixed (data/model, tested on split.test_actors) and/or fold numbers K "
-        "(data/cv/K/model, tested on fold K)",
+        help="with --workspace (default: fixed): fixed (data/model, tested on "
+        "split.test_actors) and/or fold numbers K (data/cv/K/model, tested on fold K)",
     )
     parser.add_argument(
         "--perturbations",
@@ -114,9 +130,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--seed", type=int, default=0, help="of the perturbations and clip choice")
     parser.add_argument(
-        "--out", type=Path, help="JSON (default: WORKSPACE/metrics/robustness.json)"
+        "--out",
+        type=Path,
+        help="JSON (default: WORKSPACE/metrics/robustness.json or DIR/robustness.json)",
     )
-    parser.add_argument("--plot", type=Path, help="CSV (default: WORKSPACE/plots/robustness.csv)")
+    parser.add_argument(
+        "--plot",
+        type=Path,
+        help="CSV (default: WORKSPACE/plots/robustness.csv or DIR/robustness.csv)",
+    )
     args = parser.parse_args(argv)
     check_args(args, parser)
     return args
@@ -129,6 +151,9 @@ def check_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Non
         parser.error(f"--perturbations: unknown {unknown}; expected any of {list(channel.names())}")
     if args.no_perturbations:
         args.perturbations = []
+    if args.cv_models is not None and args.models is not None:
+        parser.error("--models goes with --workspace; --cv-models takes every model in DIR")
+    args.models = args.models or ["fixed"]
     for key in args.models:
         if key != "fixed" and not key.isdigit():
             parser.error(f"--models: expected 'fixed' or a fold number, got {key!r}")
@@ -143,8 +168,22 @@ def check_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Non
             parser.error(f"--corpus {name}: no such zip or folder: {source}")
         sources[name] = source
     args.corpus = sources
-    if args.song is not None and not Path(args.song).exists():
-        parser.error(f"--song: no such zip or folder: {args.song}")
+    for option in ("song", "speech"):
+        source = getattr(args, option)
+        if source is not None and not Path(source).exists():
+            parser.error(f"--{option}: no such zip or folder: {source}")
+    if args.cv_models is not None:
+        if args.speech is None:
+            parser.error("--cv-models: give --speech, the archive or folder the models trained on")
+        args.models = sorted(path.name for path in args.cv_models.glob("model-*") if path.is_dir())
+        if not args.models:
+            parser.error(
+                f"--cv-models: no model-SEED-FOLD folder in {args.cv_models} "
+                "(write them with recordings_cv.py --keep-models)"
+            )
+        return
+    if args.speech is not None:
+        parser.error("--speech goes with --cv-models; a workspace has its own manifest")
     for name in ("data/manifest.csv", *(model_folder(Path(), key) for key in args.models)):
         if not (args.workspace / name).exists():
             parser.error(f"--workspace: {args.workspace / name} is missing (did the run train it?)")
@@ -152,6 +191,11 @@ def check_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Non
 
 def model_folder(workspace: Path, key: str) -> Path:
     return workspace / ("data/model" if key == "fixed" else f"data/cv/{key}/model")
+
+
+def cv_model_actors(folder: Path) -> list[int | str]:
+    """The test actors a recordings_cv.py model's meta names: the fold it never saw."""
+    return list(read_meta(folder)["actors"]["test"])
 
 
 def unseen_actors(workspace: Path, key: str) -> list[int]:
@@ -252,23 +296,25 @@ def summarise(outcomes: list[Outcome], class_names: list[str], *, emotions=None)
     return result
 
 
-def read_song(source: str, scratch: Path) -> pd.DataFrame:
-    """The song clips of a RAVDESS song archive or folder, usable ones only, paths absolute."""
+def read_ravdess(source: str, scratch: Path, *, channel: str) -> pd.DataFrame:
+    """The ``channel`` (speech or song) clips of a RAVDESS archive or folder, usable ones
+    only, paths absolute."""
     folder = Path(source)
     if not folder.is_dir():
-        folder = scratch / "song"
+        folder = scratch / channel
         extract_zip(
             fetch(source, cache_dir=scratch), folder, max_bytes=4 * 10**9, suffixes=(".wav",)
         )
     frame = build_manifest(folder, corpus="ravdess", silence_threshold=1e-4, root=folder)
     frame["path"] = [str(folder / path) for path in frame["path"]]
-    return frame[(frame["excluded"] == "") & (frame["channel"] == "song")]
+    return frame[(frame["excluded"] == "") & (frame["channel"] == channel)]
 
 
-def read_corpus(name: str, source: str, workspace: Path, scratch: Path) -> pd.DataFrame:
+def read_corpus(name: str, source: str, params_file: Path, scratch: Path) -> pd.DataFrame:
     """Corpus ``name`` from ``source`` through the download stage's own code, with the
-    run's emotion table for it; every clip, paths absolute."""
-    params = load_params(workspace / "params.yaml").data
+    emotion table for it in ``params_file`` (the run's params.yaml); every clip, paths
+    absolute."""
+    params = load_params(params_file).data
     settings = dataclasses.replace(getattr(params, name), url=source)
     data = dataclasses.replace(params, corpus=name, **{name: settings})
     raw = scratch / f"raw-{name}"
@@ -284,7 +330,7 @@ def read_corpus(name: str, source: str, workspace: Path, scratch: Path) -> pd.Da
     return frame[frame["excluded"] == ""]
 
 
-def describe_run(workspace: Path, args: argparse.Namespace, tested: dict) -> dict:
+def describe_run(workspace: Path | None, args: argparse.Namespace, tested: dict) -> dict:
     def git(*command: str, cwd: Path) -> str:
         try:
             return subprocess.run(
@@ -296,7 +342,8 @@ def describe_run(workspace: Path, args: argparse.Namespace, tested: dict) -> dic
     return {
         "date": time.strftime("%Y-%m-%d"),
         "benchmark_commit": git("rev-parse", "--short", "HEAD", cwd=Path(__file__).parent),
-        "workspace_commit": git("rev-parse", "--short", "HEAD", cwd=workspace),
+        "workspace_commit": git("rev-parse", "--short", "HEAD", cwd=workspace) if workspace else "",
+        "models": str(args.cv_models or args.workspace),
         "machine": f"{platform.machine()}, {platform.system()}, Python {platform.python_version()}",
         "command": " ".join(sys.argv),
         "tested_actors": tested,
@@ -307,12 +354,13 @@ def describe_run(workspace: Path, args: argparse.Namespace, tested: dict) -> dic
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    workspace = args.workspace.resolve()
-    out = args.out or workspace / "metrics/robustness.json"
-    plot = args.plot or workspace / "plots/robustness.csv"
-    manifest = read_manifest(workspace / "data/manifest.csv")
-    manifest = manifest[manifest["excluded"] == ""].copy()
-    manifest["path"] = [str(workspace / path) for path in manifest["path"]]
+    workspace = args.workspace.resolve() if args.workspace else None
+    if workspace:
+        out = args.out or workspace / "metrics/robustness.json"
+        plot = args.plot or workspace / "plots/robustness.csv"
+    else:
+        out = args.out or args.cv_models / "robustness.json"
+        plot = args.plot or args.cv_models / "robustness.csv"
     song = None
     conditions = [CLEAN, *args.perturbations]
     speech: dict[str, list[Outcome]] = {condition: [] for condition in conditions}
@@ -322,20 +370,31 @@ def main(argv: list[str] | None = None) -> None:
     class_names: list[str] = []
     with tempfile.TemporaryDirectory(prefix="ser-robustness-") as scratch_name:
         scratch = Path(scratch_name)
+        if workspace:
+            manifest = read_manifest(workspace / "data/manifest.csv")
+            manifest = manifest[manifest["excluded"] == ""].copy()
+            manifest["path"] = [str(workspace / path) for path in manifest["path"]]
+        else:
+            manifest = read_ravdess(args.speech, scratch, channel="speech")
         if args.song:
-            song = read_song(args.song, scratch)
+            song = read_ravdess(args.song, scratch, channel="song")
+        params_file = (workspace or ROOT) / "params.yaml"
         extra = {
-            name: read_corpus(name, source, workspace, scratch)
+            name: read_corpus(name, source, params_file, scratch)
             for name, source in args.corpus.items()
         }
         for key in args.models:
-            predictor = Predictor(model_folder(workspace, key))
+            if workspace:
+                folder, actors = model_folder(workspace, key), unseen_actors(workspace, key)
+            else:
+                folder = args.cv_models / key
+                actors = cv_model_actors(folder)
+            predictor = Predictor(folder)
             if class_names and predictor.classes != class_names:
                 raise SystemExit(
                     f"model {key}: classes {predictor.classes} differ from {class_names}"
                 )
             class_names = predictor.classes
-            actors = unseen_actors(workspace, key)
             if args.actors:
                 actors = [actor for actor in actors if actor in args.actors]
             tested[key] = actors

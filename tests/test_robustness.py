@@ -149,3 +149,75 @@ def test_benchmark_runs_on_a_tiny_workspace(robustness, workspace, song, tmp_pat
     table = pd.read_csv(plot)
     assert set(table["recordings"].astype(str)) == {"1", "all"}
     assert "song" in set(table["condition"])
+
+
+@pytest.fixture(scope="module")
+def cv_models(tiny_model, tmp_path_factory) -> Path:
+    """What recordings_cv.py --keep-models leaves: model-SEED-FOLD folders whose meta names
+    the actors each never saw (the tiny model twice, testing actor 4 and actor 3)."""
+    from ser.fsutil import read_json, write_json
+    from ser.model import modelio
+
+    root = tmp_path_factory.mktemp("cv-models")
+    for name, actor in (("model-0-1", 4), ("model-0-2", 3)):
+        shutil.copytree(tiny_model, root / name)
+        meta = read_json(root / name / modelio.META_FILE)
+        meta["actors"] = {**meta["actors"], "test": [actor]}
+        write_json(root / name / modelio.META_FILE, meta)
+    return root
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ([], "--cv-models: give --speech"),
+        (["--speech", "{speech}", "--models", "1"], "--models goes with --workspace"),
+    ],
+)
+def test_cv_models_need_their_speech_and_no_model_names(
+    robustness, cv_models, tiny_corpus, capsys, arguments, message
+):
+    arguments = [item.format(speech=tiny_corpus / "speech") for item in arguments]
+    with pytest.raises(SystemExit):
+        robustness.parse_args(["--cv-models", str(cv_models), *arguments])
+    assert message in capsys.readouterr().err
+
+
+def test_an_empty_models_folder_and_a_stray_speech_are_refused(
+    robustness, workspace, tiny_corpus, tmp_path, capsys
+):
+    with pytest.raises(SystemExit):
+        robustness.parse_args(["--cv-models", str(tmp_path), "--speech", str(tiny_corpus)])
+    assert "no model-SEED-FOLD folder in" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        robustness.parse_args(["--workspace", str(workspace), "--speech", str(tiny_corpus)])
+    assert "--speech goes with --cv-models" in capsys.readouterr().err
+
+
+def test_benchmark_tests_each_cv_model_on_the_actors_it_never_saw(
+    robustness, cv_models, tiny_corpus, tmp_path
+):
+    out, plot = tmp_path / "robustness.json", tmp_path / "robustness.csv"
+    robustness.main(
+        [
+            "--cv-models",
+            str(cv_models),
+            "--speech",
+            str(tiny_corpus / "speech"),
+            "--clips-per-actor",
+            "5",
+            "--perturbations",
+            "noise_10db",
+            "--out",
+            str(out),
+            "--plot",
+            str(plot),
+        ]
+    )
+    report = json.loads(out.read_text())
+    assert report["protocol"]["tested_actors"] == {"model-0-1": [4], "model-0-2": [3]}
+    assert report["protocol"]["models"] == str(cv_models)
+    assert list(report["speech"]) == ["clean", "noise_10db"]
+    assert report["speech"]["clean"]["clips"] == 10  # 5 of actor 4 and 5 of actor 3
+    assert set(report["by_model"]) == {"model-0-1", "model-0-2"}
+    assert report["by_model"]["model-0-2"]["noise_10db"]["clips"] == 5
