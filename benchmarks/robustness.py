@@ -79,6 +79,9 @@ class Outcome:
     emotions: list[str] = dataclasses.field(default_factory=list)
     single: list[int] = dataclasses.field(default_factory=list)  # k = 1; -1: no prediction
     together: list[int] = dataclasses.field(default_factory=list)  # k = all
+    # Each clip's class probabilities (NaN: no prediction), k = 1 and k = all.
+    single_probabilities: list[np.ndarray] = dataclasses.field(default_factory=list)
+    together_probabilities: list[np.ndarray] = dataclasses.field(default_factory=list)
     grouped: dict[str, list[int]] = dataclasses.field(default_factory=dict)  # GROUPINGS
 
 
@@ -251,6 +254,7 @@ def predict(
             )
         result = predictor.predict_array(samples, int(row.sample_rate), source=row.clip_id)
         outcome.single.append(_index(predictor, result))
+        outcome.single_probabilities.append(_vector(predictor, result))
         outcome.true.append(int(row.target))
         outcome.emotions.append(row.emotion)
         path = folder / f"{len(written)}.wav"
@@ -259,6 +263,7 @@ def predict(
         speakers.append(f"{model}:{row.actor}")
     for result in predictor.predict_files(written, speakers=speakers):
         outcome.together.append(_index(predictor, result))
+        outcome.together_probabilities.append(_vector(predictor, result))
     for grouping in groupings:
         keys = [GROUPINGS[grouping](model, row) for row in clips.itertuples()]
         outcome.grouped[grouping] = [
@@ -271,9 +276,28 @@ def _index(predictor: Predictor, result) -> int:
     return predictor.classes.index(result.label) if result.status == "ok" else -1
 
 
-def summarise(outcomes: list[Outcome], class_names: list[str], *, emotions=None) -> dict:
+def _vector(predictor: Predictor, result) -> np.ndarray:
+    if result.status != "ok":
+        return np.full(len(predictor.classes), np.nan)
+    return np.array([result.probabilities[name] for name in predictor.classes])
+
+
+def decide_among(probabilities: np.ndarray, allowed: list[int]) -> np.ndarray:
+    """The most probable of the ``allowed`` classes for each row of (n, classes)
+    probabilities; -1 for a row without prediction (NaN)."""
+    masked = np.full(probabilities.shape, -np.inf)
+    masked[:, allowed] = probabilities[:, allowed]
+    chosen = masked.argmax(axis=1)
+    chosen[np.isnan(probabilities).any(axis=1)] = -1
+    return chosen
+
+
+def summarise(
+    outcomes: list[Outcome], class_names: list[str], *, emotions=None, among=None
+) -> dict:
     """Scores of the pooled outcomes, for k = 1 and k = all (only ``emotions``' clips, if
-    given)."""
+    given). ``among``: class names; the answer is then the most probable of those classes
+    (the model's probabilities with the others' set to zero), not of all."""
     true = np.concatenate([np.asarray(o.true, dtype=int) for o in outcomes])
     keep = np.ones(len(true), dtype=bool)
     if emotions is not None:
@@ -281,6 +305,11 @@ def summarise(outcomes: list[Outcome], class_names: list[str], *, emotions=None)
     result = {"clips": int(keep.sum())}
     for recordings, attribute in zip(RECORDINGS, ("single", "together"), strict=True):
         predicted = np.concatenate([np.asarray(getattr(o, attribute), dtype=int) for o in outcomes])
+        if among is not None:
+            probabilities = np.concatenate(
+                [np.stack(getattr(o, f"{attribute}_probabilities")) for o in outcomes]
+            )
+            predicted = decide_among(probabilities, [class_names.index(c) for c in among])
         y_true, y_pred = true[keep], predicted[keep]
         found = scores(y_true, y_pred, class_names)
         result[f"k_{recordings}"] = {
@@ -456,16 +485,25 @@ def main(argv: list[str] | None = None) -> None:
         report["speech"][condition] = summarise(outcomes, class_names)
     if sung:
         song_emotions = sorted(set(song["emotion"]))
+        among = classes_of(sung, class_names)
         report["song"] = {
             "emotions": song_emotions,
+            "classes": among,
             "speech_same_emotions": summarise(speech[CLEAN], class_names, emotions=song_emotions),
             "song": summarise(sung, class_names),
+            "speech_same_emotions_among_them": summarise(
+                speech[CLEAN], class_names, emotions=song_emotions, among=among
+            ),
+            "song_among_its_classes": summarise(sung, class_names, among=among),
         }
     for grouping in args.groupings:
         regrouped = [dataclasses.replace(o, together=o.grouped[grouping]) for o in speech[CLEAN]]
         report.setdefault("groupings", {})[grouping] = summarise(regrouped, class_names)
     for name, outcomes in other.items():
         report.setdefault("corpora", {})[name] = summarise(outcomes, class_names)
+        report["corpora"][f"{name}, among its classes"] = summarise(
+            outcomes, class_names, among=classes_of(outcomes, class_names)
+        )
     report["by_model"] = {
         key: {
             condition: summarise([o for o in outcomes if o.model == key], class_names)
@@ -480,12 +518,23 @@ def main(argv: list[str] | None = None) -> None:
     print(f"wrote {out} and {plot}")
 
 
+def classes_of(outcomes: list[Outcome], class_names: list[str]) -> list[str]:
+    """The classes the outcomes' clips truly belong to, in the model's order."""
+    present = {index for outcome in outcomes for index in outcome.true}
+    return [name for index, name in enumerate(class_names) if index in present]
+
+
 def rows(report: dict) -> list[dict]:
     """One row per condition and recordings-per-speaker, for the CSV and the table."""
     found = [(f"speech {name}", result) for name, result in report["speech"].items()]
     if "song" in report:
         found.append(("speech, song's emotions", report["song"]["speech_same_emotions"]))
         found.append(("song", report["song"]["song"]))
+        song = report["song"]
+        found.append(
+            ("speech, song's emotions, among them", song["speech_same_emotions_among_them"])
+        )
+        found.append(("song, among its classes", song["song_among_its_classes"]))
     found += [(f"corpus {name}", result) for name, result in report.get("corpora", {}).items()]
     found += [
         (f"speech clean, grouped {name}", result)
@@ -518,12 +567,12 @@ def write_plot(report: dict, path: Path) -> None:
 
 def print_table(report: dict) -> None:
     print(
-        f"{'condition':28} {'k':>3} {'clips':>5} {'acc':>6} {'UAR':>6} {'collapse':>8}"
+        f"{'condition':36} {'k':>3} {'clips':>5} {'acc':>6} {'UAR':>6} {'collapse':>8}"
         "  most predicted"
     )
     for row in rows(report):
         print(
-            f"{row['condition']:28} {row['recordings']:>3} {row['clips']:>5} "
+            f"{row['condition']:36} {row['recordings']:>3} {row['clips']:>5} "
             f"{row['accuracy']:>6.3f} {row['uar']:>6.3f} {row['collapse']:>8.3f}  "
             f"{row['most_predicted']}"
         )

@@ -109,6 +109,21 @@ def test_a_clip_without_prediction_counts_as_wrong_and_not_in_collapse(robustnes
     assert result["k_all"]["accuracy"] == 1.0 and result["k_all"]["collapse"] == 0.25
 
 
+def test_the_answer_among_some_classes_is_the_most_probable_of_them(robustness):
+    probabilities = np.array([[0.5, 0.3, 0.2], [0.1, 0.2, 0.7], [np.nan, np.nan, np.nan]])
+    assert robustness.decide_among(probabilities, [1, 2]).tolist() == [1, 2, -1]
+    outcome = robustness.Outcome("1", "clean", true=[1, 2, 1], emotions=["calm"] * 3)
+    outcome.single, outcome.together = [0, 2, -1], [0, 2, -1]
+    outcome.single_probabilities = list(probabilities)
+    outcome.together_probabilities = list(probabilities)
+    assert robustness.classes_of([outcome], ["a", "b", "c"]) == ["b", "c"]
+    plain = robustness.summarise([outcome], ["a", "b", "c"])
+    among = robustness.summarise([outcome], ["a", "b", "c"], among=["b", "c"])
+    assert plain["k_1"]["accuracy"] == pytest.approx(1 / 3)
+    assert among["k_1"]["accuracy"] == pytest.approx(2 / 3)
+    assert among["k_all"]["unpredicted"] == 1
+
+
 def test_benchmark_runs_on_a_tiny_workspace(robustness, workspace, song, tmp_path):
     out, plot = tmp_path / "robustness.json", tmp_path / "robustness.csv"
     robustness.main(
@@ -144,6 +159,10 @@ def test_benchmark_runs_on_a_tiny_workspace(robustness, workspace, song, tmp_pat
             assert 0 <= scored["accuracy"] <= 1 and 1 / 8 <= scored["collapse"] <= 1
     assert report["song"]["emotions"] == ["angry", "calm", "fearful", "happy", "neutral", "sad"]
     assert report["song"]["song"]["clips"] == 12
+    order = ["neutral", "calm", "happy", "sad", "angry", "fearful"]  # the song's, in emotions8
+    found = report["song"]["classes"]
+    assert found == [name for name in order if name in found]
+    assert report["song"]["song_among_its_classes"]["clips"] == 12
     assert set(report["groupings"]) == {"speaker_emotion", "all_speakers"}
     assert report["groupings"]["all_speakers"]["clips"] == 12
     table = pd.read_csv(plot)
