@@ -74,6 +74,41 @@ def test_training_draws_cover_one_recording_to_all(clips):
     np.testing.assert_array_equal(again.mean, drawn[3].mean)  # seeded
 
 
+def test_a_cap_on_the_draws_keeps_k_at_or_below_it(clips, params_dict):
+    import dataclasses
+
+    import pandas as pd
+
+    from ser.params import parse_params
+    from ser.training.data import build_training_data
+
+    matrix, speakers = clips
+    sums = ClipSums.of(matrix)
+    normalizer = SpeakerNormalizer.fit(sums, speakers, shrinkage=2.0)
+    capped = [
+        draw_scales(normalizer, sums, speakers, whole=False, seed=seed, most=3)
+        for seed in range(20)
+    ]
+    sizes = {round(2 * t / (1 - t)) for scales in capped for t in scales.trust}
+    assert sizes == {1, 2, 3}
+    # The pipeline's param reaches the draws.
+    params = parse_params({**params_dict, "model": {**params_dict["model"], "speaker_draw_max": 2}})
+    assert params.model.speaker_draw_max == 2
+    frame = pd.DataFrame(
+        {
+            "clip_id": [f"c{i}" for i in range(12)],
+            "subset": ["train"] * 4 + ["val"] * 2 + ["train"] * 4 + ["val"] * 2,
+            "y": np.arange(12) % 2,
+            "row": np.arange(12),
+            "speaker": speakers,
+        }
+    )
+    params = dataclasses.replace(params, model=dataclasses.replace(params.model, speaker_draws=3))
+    trust = build_training_data(frame, matrix, params).x_train.scales.trust
+    shrinkage = params.model.speaker_shrinkage
+    assert set(np.rint(shrinkage * trust / (1 - trust)).tolist()) == {1.0, 2.0}
+
+
 def test_standardized_rows_read_like_an_array(clips):
     matrix, speakers = clips
     sums = ClipSums.of(matrix)

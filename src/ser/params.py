@@ -237,6 +237,8 @@ class ModelParams:
     speaker_shrinkage: float = 2.0
     speaker_draws: int = 2
     speaker_whole_draw: bool = False
+    # The most recordings a training draw standardises a clip by (None: all its speaker's).
+    speaker_draw_max: int | None = None
     # > 0: a second, whole-speaker model is trained and blended in with weight
     # (k - 1) / (k - 1 + speaker_blend) for k recordings of a speaker (Params.whole_speaker).
     speaker_blend: float = 0.0
@@ -785,6 +787,11 @@ def _model(section: _Section) -> ModelParams:
         speaker_shrinkage=section.number("speaker_shrinkage", minimum=0.0, maximum=1000.0),
         speaker_draws=section.integer("speaker_draws", minimum=1, maximum=10),
         speaker_whole_draw=section.boolean("speaker_whole_draw"),
+        speaker_draw_max=_optional(
+            section,
+            "speaker_draw_max",
+            lambda name: section.integer(name, minimum=1, maximum=100000),
+        ),
         speaker_blend=section.number("speaker_blend", minimum=0.0, maximum=1000.0),
         speaker_blend_warm_start=section.boolean("speaker_blend_warm_start"),
     )

@@ -199,13 +199,20 @@ class SpeakerNormalizer:
 
 
 def draw_scales(
-    normalizer: SpeakerNormalizer, sums: ClipSums, speakers, *, whole: bool, seed: int
+    normalizer: SpeakerNormalizer,
+    sums: ClipSums,
+    speakers,
+    *,
+    whole: bool,
+    seed: int,
+    most: int | None = None,
 ) -> Scales:
     """Training scales: each clip standardised by a subset of its speaker's clips.
 
     whole: every subset is all of the speaker's clips (k = all); otherwise each clip draws
-    k log-uniformly from 1 to its speaker's clip count, and k - 1 other clips of its
-    speaker, so that small k, the case of a user's single recording, is as common as large.
+    k log-uniformly from 1 to its speaker's clip count (to ``most``, if that is fewer), and
+    k - 1 other clips of its speaker, so that small k, the case of a user's single
+    recording, is as common as large.
     """
     speakers = np.asarray(speakers)
     rng = np.random.default_rng(seed)
@@ -216,8 +223,9 @@ def draw_scales(
         if whole:
             mean[pool], std[pool], trust[pool] = normalizer.scale(sums.group(pool))
             continue
+        largest = len(pool) if most is None else min(len(pool), most)
         for row in pool:
-            size = int(round(np.exp(rng.uniform(0.0, np.log(len(pool))))))
+            size = int(round(np.exp(rng.uniform(0.0, np.log(largest)))))
             others = rng.choice(pool[pool != row], size=size - 1, replace=False)
             chosen = np.concatenate([[row], others])
             mean[row], std[row], trust[row] = normalizer.scale(sums.group(chosen))

@@ -106,6 +106,7 @@ def build_training_data(
                 speakers,
                 whole=whole_draw and draw == 0,
                 seed=seed * 1000 + salt + draw,
+                most=params.model.speaker_draw_max,
             )
             for draw in range(draws)
         ]
