@@ -27,11 +27,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from recordings_cv import prepare, project_params
+from recordings_cv import prepare, project_params, split_clips
 
-from ser.data.dataset import labelled_clips, rows_of
 from ser.data.labels import LabelSpec
-from ser.features import extract
 from ser.training import train
 from ser.training.data import build_training_data
 
@@ -67,11 +65,7 @@ def main() -> None:
         split = manifest[["clip_id", "actor"]].assign(
             subset=validating.map({True: "val", False: "train"})
         )
-        speaker_of = dict(zip(manifest["clip_id"], extract.speakers_of(manifest), strict=True))
-        clips = labelled_clips(manifest, split, spec)
-        clips = clips.assign(
-            row=rows_of(store_ids, clips["clip_id"]), speaker=clips["clip_id"].map(speaker_of)
-        )
+        clips = split_clips(manifest, split, store_ids, spec)
         data = build_training_data(clips, store, params, copies=copies, augmented=augmented)
         nbytes = train._nbytes(data.x_train) + train._nbytes(data.x_val)
         streamed = not train.fits_in_memory(data.x_train, data.x_val)

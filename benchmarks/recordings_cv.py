@@ -72,6 +72,16 @@ def project_params(assignments: list[str]):
         raise SystemExit(f"error: {error}") from None
 
 
+def split_clips(manifest, split, store_ids, spec):
+    """The labelled clips of ``split`` (clip_id, subset), each with its feature store row
+    and its speaker key, as the train stage takes them."""
+    speaker_of = dict(zip(manifest["clip_id"], extract.speakers_of(manifest), strict=True))
+    clips = labelled_clips(manifest, split, spec)
+    return clips.assign(
+        row=rows_of(store_ids, clips["clip_id"]), speaker=clips["clip_id"].map(speaker_of)
+    )
+
+
 def prepare(source: str, work: Path, params) -> tuple:
     """Manifest, feature store and augmented copies of an archive or folder, as the pipeline's
     download, featurize and augment stages make them.
@@ -166,7 +176,6 @@ def main() -> None:
             params.split, test_actors=(), folds=tuple(range(1, args.folds + 1))
         )
         fold_of = assign_folds(manifest, split_params)
-        speaker_of = dict(zip(manifest["clip_id"], extract.speakers_of(manifest), strict=True))
         folds = manifest[["clip_id", "actor"]].assign(
             fold=manifest["actor"].astype(int).map(fold_of)
         )
@@ -176,11 +185,8 @@ def main() -> None:
             )
             for fold in args.only_folds or range(1, args.folds + 1):
                 began = time.time()
-                split = fold_subsets(folds, fold, args.folds)
-                clips = labelled_clips(manifest, split, spec)
-                clips = clips.assign(
-                    row=rows_of(store_ids, clips["clip_id"]),
-                    speaker=clips["clip_id"].map(speaker_of),
+                clips = split_clips(
+                    manifest, fold_subsets(folds, fold, args.folds), store_ids, spec
                 )
                 trained = train_run(
                     clips, store, run_params, spec, copies=copies, augmented=augmented

@@ -528,9 +528,9 @@ def rows(report: dict) -> list[dict]:
     """One row per condition and recordings-per-speaker, for the CSV and the table."""
     found = [(f"speech {name}", result) for name, result in report["speech"].items()]
     if "song" in report:
-        found.append(("speech, song's emotions", report["song"]["speech_same_emotions"]))
-        found.append(("song", report["song"]["song"]))
         song = report["song"]
+        found.append(("speech, song's emotions", song["speech_same_emotions"]))
+        found.append(("song", song["song"]))
         found.append(
             ("speech, song's emotions, among them", song["speech_same_emotions_among_them"])
         )

@@ -20,6 +20,22 @@ def clips(rng):
     return matrix, np.array(["a"] * 6 + ["b"] * 6)
 
 
+def _clip_frame(speakers):
+    """The clips fixture as the training-data builder takes them: of each speaker's six,
+    four train and two validate, labels alternating 0 and 1."""
+    import pandas as pd
+
+    return pd.DataFrame(
+        {
+            "clip_id": [f"c{i}" for i in range(12)],
+            "subset": ["train"] * 4 + ["val"] * 2 + ["train"] * 4 + ["val"] * 2,
+            "y": np.arange(12) % 2,
+            "row": np.arange(12),
+            "speaker": speakers,
+        }
+    )
+
+
 def test_moments_merge_exactly(clips):
     matrix, _ = clips
     merged = Moments.of(matrix[:4]) + Moments.of(matrix[4:9])
@@ -77,8 +93,6 @@ def test_training_draws_cover_one_recording_to_all(clips):
 def test_a_cap_on_the_draws_keeps_k_at_or_below_it(clips, params_dict):
     import dataclasses
 
-    import pandas as pd
-
     from ser.params import parse_params
     from ser.training.data import build_training_data
 
@@ -94,15 +108,7 @@ def test_a_cap_on_the_draws_keeps_k_at_or_below_it(clips, params_dict):
     # The pipeline's param reaches the draws.
     params = parse_params({**params_dict, "model": {**params_dict["model"], "speaker_draw_max": 2}})
     assert params.model.speaker_draw_max == 2
-    frame = pd.DataFrame(
-        {
-            "clip_id": [f"c{i}" for i in range(12)],
-            "subset": ["train"] * 4 + ["val"] * 2 + ["train"] * 4 + ["val"] * 2,
-            "y": np.arange(12) % 2,
-            "row": np.arange(12),
-            "speaker": speakers,
-        }
-    )
+    frame = _clip_frame(speakers)
     params = dataclasses.replace(params, model=dataclasses.replace(params.model, speaker_draws=3))
     trust = build_training_data(frame, matrix, params).x_train.scales.trust
     shrinkage = params.model.speaker_shrinkage
@@ -135,8 +141,6 @@ def test_the_training_data_draws_the_whole_speaker_first_only_when_asked(
 ):
     import dataclasses
 
-    import pandas as pd
-
     from ser.params import parse_params
     from ser.training.data import build_training_data
 
@@ -146,15 +150,7 @@ def test_the_training_data_draws_the_whole_speaker_first_only_when_asked(
         params,
         model=dataclasses.replace(params.model, speaker_draws=3, speaker_whole_draw=whole_draw),
     )
-    frame = pd.DataFrame(
-        {
-            "clip_id": [f"c{i}" for i in range(12)],
-            "subset": ["train"] * 4 + ["val"] * 2 + ["train"] * 4 + ["val"] * 2,
-            "y": np.arange(12) % 2,
-            "row": np.arange(12),
-            "speaker": speakers,
-        }
-    )
+    frame = _clip_frame(speakers)
     data = build_training_data(frame, matrix, params)
     trust = data.x_train.scales.trust.reshape(3, 8)  # draws x training rows
     # k = s t / (1 - t) for shrinkage s
@@ -183,16 +179,7 @@ def test_a_speakers_copies_are_standardised_among_those_of_the_same_channel(
         model=dataclasses.replace(params.model, speaker_draws=1, speaker_whole_draw=True),
         augment=dataclasses.replace(params.augment, members=("network",)),
     )
-    frame = pd.DataFrame(
-        {
-            "clip_id": [f"c{i}" for i in range(12)],
-            "subset": ["train"] * 4 + ["val"] * 2 + ["train"] * 4 + ["val"] * 2,
-            "y": np.arange(12) % 2,
-            "label": np.where(np.arange(12) % 2, "b", "a"),
-            "row": np.arange(12),
-            "speaker": speakers,
-        }
-    )
+    frame = _clip_frame(speakers).assign(label=np.where(np.arange(12) % 2, "b", "a"))
     training = frame[frame["subset"] == "train"]["clip_id"].tolist()
     # Two copies of every training clip (rows of the same matrix): copy 0 quiet, 1 reverb.
     copies = pd.DataFrame(
