@@ -51,6 +51,7 @@ from ser.data.labels import LabelSpec
 from ser.data.manifest import build_manifest, read_manifest
 from ser.features import audio, channel
 from ser.features.augment import copy_seed
+from ser.model.calibration import among
 from ser.model.modelio import read_meta
 from ser.params import load_params
 from ser.serve.predict import Predictor
@@ -284,11 +285,11 @@ def _vector(predictor: Predictor, result) -> np.ndarray:
 
 def decide_among(probabilities: np.ndarray, allowed: list[int]) -> np.ndarray:
     """The most probable of the ``allowed`` classes for each row of (n, classes)
-    probabilities; -1 for a row without prediction (NaN)."""
-    masked = np.full(probabilities.shape, -np.inf)
-    masked[:, allowed] = probabilities[:, allowed]
-    chosen = masked.argmax(axis=1)
-    chosen[np.isnan(probabilities).any(axis=1)] = -1
+    probabilities, as ``ser predict --classes`` answers; -1 for a row without prediction
+    (NaN)."""
+    unknown = np.isnan(probabilities).any(axis=1)
+    chosen = among(np.nan_to_num(probabilities), allowed).argmax(axis=1)
+    chosen[unknown] = -1
     return chosen
 
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from ser.model.calibration import calibrate, calibration_error, fit_temperature
+from ser.model.calibration import among, calibrate, calibration_error, fit_temperature
 from ser.training.evaluate import calibration_floor
 
 
@@ -41,3 +41,12 @@ def test_the_floor_is_what_a_calibrated_model_scores_and_shrinks_with_the_sample
     assert calibration_error(large, large_labels) < 2 * floor_large + 0.01
     assert calibration_floor(small) == floor_small  # seeded
     assert calibration_floor(calibrate(small, 0.3)) != floor_small  # it reads the confidences
+
+
+def test_probabilities_among_some_classes_are_conditioned_on_them():
+    probabilities = np.array([[0.5, 0.3, 0.1, 0.1], [0.1, 0.2, 0.6, 0.1], [1.0, 0.0, 0.0, 0.0]])
+    kept = among(probabilities, [1, 2])
+    np.testing.assert_allclose(kept[0], [0, 0.75, 0.25, 0])
+    np.testing.assert_allclose(kept[1], [0, 0.25, 0.75, 0])
+    # No mass on the allowed classes at all: even odds among them, never NaN.
+    np.testing.assert_allclose(kept[2], [0, 0.5, 0.5, 0])

@@ -127,6 +127,47 @@ def test_speaker_grouping_changes_what_is_standardised_together(tiny_model, clip
     assert np.abs(alone - by_folder).max() > 1e-3
 
 
+def test_classes_restrict_the_answers_to_those_named(tiny_model, clips):
+    chosen = ["happy", "sad", "angry"]
+    result = ser(
+        "predict",
+        *map(str, clips),
+        "--model",
+        str(tiny_model),
+        "--format",
+        "json",
+        "--classes",
+        "angry, happy,sad",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.decode() == ""
+    predictor = Predictor(tiny_model)
+    everything = {r.source: r for r in predictor.predict_files(clips, progress=False)}
+    for row in json.loads(result.stdout):
+        assert list(row["probabilities"]) == chosen  # the model's order, only those named
+        assert row["label"] in chosen
+        # The model's probabilities of those classes, renormalised (Bayes' rule).
+        full = everything[row["file"]].probabilities
+        total = sum(full[name] for name in chosen)
+        for name in chosen:
+            assert row["probabilities"][name] == pytest.approx(full[name] / total, abs=1e-5)
+        assert row["label"] == max(chosen, key=full.get)
+
+
+@pytest.mark.parametrize(
+    ("classes", "expected"),
+    [
+        ("happy,joy", "joy is not a class of this model; its classes: neutral, calm"),
+        ("happy", "name at least two of the model's classes"),
+    ],
+)
+def test_classes_the_model_lacks_are_one_line(tiny_model, clips, classes, expected):
+    result = ser("predict", str(clips[0]), "--model", str(tiny_model), "--classes", classes)
+    assert result.returncode == 2 and result.stdout.decode() == ""
+    errors = result.stderr.decode().strip().splitlines()
+    assert len(errors) == 1 and errors[0].startswith("error: ") and expected in errors[0]
+
+
 def test_csv_output(tiny_model, clips):
     result = ser("predict", *map(str, clips[:2]), "--model", str(tiny_model), "--format", "csv")
     lines = result.stdout.decode().splitlines()

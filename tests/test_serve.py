@@ -146,7 +146,8 @@ def test_health_and_model_describe_the_model(service, tiny_model):
     assert service.answers()
     status, model = service.request("GET", "/model")
     info = ser("info", "--model", str(tiny_model))
-    assert status == 200 and model == json.loads(info.stdout)
+    described = json.loads(info.stdout)
+    assert status == 200 and model == {**described, "answers": described["classes"]}
 
 
 @pytest.mark.parametrize("per_window", [False, True])
@@ -375,6 +376,33 @@ def test_several_workers_serve_without_sessions(tiny_model, clips):
         assert all(status == 200 for status, _ in answers)
         status, answer = several.post_file(clips[0], headers={"X-Ser-Session": uuid.uuid4().hex})
         assert status == 400 and "sessions are off" in answer["error"]
+
+
+@pytest.mark.slow
+def test_a_service_for_some_classes_answers_among_them(tiny_model, clips):
+    with running(tiny_model, "--classes", "sad,happy") as restricted:
+        assert restricted.request("GET", "/model")[1]["answers"] == ["happy", "sad"]
+        status, answer = restricted.post_file(clips[0])
+    printed = ser(
+        "predict",
+        str(clips[0]),
+        "--model",
+        str(tiny_model),
+        "--format",
+        "json",
+        "--classes",
+        "happy,sad",
+    )
+    expected = json.loads(printed.stdout)[0]
+    assert status == 200 and list(answer["probabilities"]) == ["happy", "sad"]
+    assert rounded(answer["probabilities"]) == rounded(expected["probabilities"])
+    assert answer["label"] == expected["label"]
+
+
+def test_serve_refuses_a_class_the_model_lacks(tiny_model):
+    result = ser("serve", "--model", str(tiny_model), "--classes", "happy,glee", "--port", "1")
+    assert result.returncode == 2
+    assert len(result.stderr.splitlines()) == 1 and "glee is not a class" in result.stderr
 
 
 def test_serve_refuses_a_folder_that_is_not_a_model(tmp_path):

@@ -60,3 +60,18 @@ def calibration_error(
         if inside.any():
             error += inside.mean() * abs(confidence[inside].mean() - correct[inside].mean())
     return float(error)
+
+
+def among(probabilities: np.ndarray, allowed: list[int]) -> np.ndarray:
+    """(n, classes) probabilities given that the class is one of ``allowed`` (indices): the
+    others' set to zero and each row renormalised, as Bayes' rule conditions them. For a user
+    whose recordings cannot hold some of the model's classes (song has no disgust)."""
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    kept = np.zeros_like(probabilities)
+    kept[:, allowed] = probabilities[:, allowed]
+    total = kept.sum(axis=1, keepdims=True)
+    # A row with no mass on the allowed classes (underflow) falls back to even odds among them.
+    empty = total[:, 0] <= 0
+    kept[np.ix_(empty, allowed)] = 1.0
+    total[empty] = len(allowed)
+    return kept / total

@@ -61,6 +61,7 @@ ENVIRONMENT = {
     "model_dir": "SER_SERVE_MODEL",
     "max_bytes": "SER_SERVE_MAX_BYTES",
     "sessions": "SER_SERVE_SESSIONS",
+    "classes": "SER_SERVE_CLASSES",
 }
 
 
@@ -71,20 +72,25 @@ class ServeSettings:
     # Whether page sessions are offered: only with one worker process, as every request of
     # a session must reach the process that holds its statistics.
     sessions: bool = True
+    # The classes answers are chosen among (Predictor's ``classes``); None: all of the model's.
+    classes: tuple[str, ...] | None = None
 
     def to_environment(self) -> dict[str, str]:
         return {
             ENVIRONMENT["model_dir"]: str(self.model_dir),
             ENVIRONMENT["max_bytes"]: str(self.max_bytes),
             ENVIRONMENT["sessions"]: "1" if self.sessions else "0",
+            ENVIRONMENT["classes"]: ",".join(self.classes or ()),
         }
 
     @classmethod
     def from_environment(cls) -> ServeSettings:
+        classes = os.environ.get(ENVIRONMENT["classes"], "")
         return cls(
             model_dir=Path(os.environ[ENVIRONMENT["model_dir"]]),
             max_bytes=int(os.environ[ENVIRONMENT["max_bytes"]]),
             sessions=os.environ[ENVIRONMENT["sessions"]] == "1",
+            classes=tuple(classes.split(",")) if classes else None,
         )
 
 
@@ -186,7 +192,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
     from ser.serve.predict import Predictor
     from ser.serve.recording import MIN_SECONDS
 
-    predictor = Predictor(settings.model_dir)
+    predictor = Predictor(settings.model_dir, classes=settings.classes)
     tone = 0.1 * np.sin(2 * np.pi * 220.0 * np.arange(predictor.rate) / predictor.rate)
     predictor.predict_array(tone.astype(np.float32), predictor.rate)  # features and model
     predictor.warm_model()  # and the whole-speaker model, which one short recording skips
@@ -271,7 +277,8 @@ def create_app(settings: ServeSettings) -> FastAPI:
 
     @app.get("/model")
     async def model() -> dict:
-        return predictor.meta
+        # answers: the classes this service chooses among (ser serve --classes)
+        return {**predictor.meta, "answers": predictor.answers}
 
     @app.delete("/session/{session_id}")
     async def end_session(session_id: str) -> dict:

@@ -125,7 +125,7 @@ def cmd_predict(args) -> int:
     try:
         from ser.serve.predict import Predictor
 
-        predictor = Predictor(args.model)
+        predictor = Predictor(args.model, classes=args.classes)
     except SerError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -184,7 +184,8 @@ def cmd_serve(args) -> int:
     from ser.serve.predict import Predictor
 
     try:
-        Predictor(args.model)  # reads model.json only: a bad folder fails here, in one line
+        # Reads model.json only: a bad folder or class fails here, in one line.
+        Predictor(args.model, classes=args.classes)
     except SerError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -196,7 +197,11 @@ def cmd_serve(args) -> int:
         flush=True,
     )
     serve(
-        ServeSettings(model_dir=Path(args.model), max_bytes=args.max_bytes),
+        ServeSettings(
+            model_dir=Path(args.model),
+            max_bytes=args.max_bytes,
+            classes=tuple(args.classes.split(",")) if args.classes else None,
+        ),
         host=args.host,
         port=args.port,
         workers=args.workers,
@@ -209,6 +214,12 @@ def _positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
+
+
+CLASSES_HELP = (
+    "the classes your recordings can have, separated by commas (e.g. neutral,happy,sad,angry): "
+    "each answer is then the most probable of these (default: every class of the model)"
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -233,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         help="which recordings are of the same speaker, standardised together: file (each "
         "file alone, the default), folder (the files of one folder), or all (every file)",
     )
+    predict.add_argument("--classes", help=CLASSES_HELP)
     predict.add_argument(
         "--jobs",
         type=int,
@@ -274,6 +286,7 @@ def main(argv: list[str] | None = None) -> int:
         default=256 * 2**20,
         help="largest upload accepted, in bytes (default: 268435456, 256 MiB)",
     )
+    serve.add_argument("--classes", help=CLASSES_HELP)
     serve.set_defaults(run=cmd_serve)
 
     args = parser.parse_args(argv)

@@ -35,7 +35,7 @@ from ser.errors import DataError
 from ser.features import audio, extract
 from ser.features.speaker import Moments, SpeakerNormalizer
 from ser.model import modelio
-from ser.model.calibration import calibrate
+from ser.model.calibration import among, calibrate
 from ser.parallel import map_clips
 from ser.params import FeatureParams, ModelParams
 from ser.serve.recording import (
@@ -56,9 +56,14 @@ STATISTICS_WINDOWS = 32
 
 
 class Predictor:
-    """A model folder's feature settings, and its model (loaded at first use)."""
+    """A model folder's feature settings, and its model (loaded at first use).
 
-    def __init__(self, model_dir: str | Path = "data/model"):
+    ``classes``: the classes a recording may have, when some of the model's cannot occur
+    (song has no disgust or surprise): each answer is then the most probable of these, with
+    probabilities over these alone (conditioned on them); None: every class of the model.
+    """
+
+    def __init__(self, model_dir: str | Path = "data/model", classes: Iterable[str] | None = None):
         self.model_dir = Path(model_dir)
         self.meta = modelio.read_meta(self.model_dir)
         settings = {
@@ -73,6 +78,11 @@ class Predictor:
             **{key: value for key, value in self.meta["model"].items() if key in names}
         )
         self.classes: list[str] = list(self.meta["classes"])
+        self.answers: list[str] = self.classes
+        self._allowed: list[int] | None = None
+        if classes is not None:
+            self.answers = allowed_classes(classes, self.classes, self.model_dir)
+            self._allowed = [self.classes.index(name) for name in self.answers]
         self.rate = extract.analysis_rate(self.feature_params)
         # The speaker standardiser of a features.normalize: speaker model (ser.features.speaker).
         self.normalizer = None
@@ -363,6 +373,8 @@ class Predictor:
         return moments
 
     def _result(self, item: Windows, probabilities: np.ndarray) -> Prediction:
+        if self._allowed is not None:
+            probabilities = among(probabilities, self._allowed)
         mean = probabilities.mean(axis=0)
         best = int(mean.argmax())
         return Prediction(
@@ -370,7 +382,7 @@ class Predictor:
             status="ok",
             label=self.classes[best],
             confidence=float(mean[best]),
-            probabilities={name: float(p) for name, p in zip(self.classes, mean, strict=True)},
+            probabilities={name: float(mean[self.classes.index(name)]) for name in self.answers},
             windows=[
                 {
                     "start": round(start, 3),
@@ -424,6 +436,28 @@ class SpeakerStream:
     def again(self) -> list[Prediction]:
         """Every recording so far, judged with all of them."""
         return self.predictor._predict(self.items, [self.KEY] * len(self.items))
+
+
+def allowed_classes(names: Iterable[str], classes: list[str], model_dir: Path) -> list[str]:
+    """The named classes (a list, or one string of names separated by commas), checked
+    against the model's and put in its order."""
+    if isinstance(names, str):
+        names = names.split(",")
+    names = [name.strip() for name in names if name.strip()]
+    unknown = [name for name in names if name not in classes]
+    if unknown:
+        verb = "is not a class" if len(unknown) == 1 else "are not classes"
+        raise DataError(
+            f"{model_dir}: {', '.join(unknown)} {verb} of this model; "
+            f"its classes: {', '.join(classes)}"
+        )
+    chosen = [name for name in classes if name in names]
+    if len(chosen) < 2:
+        raise DataError(
+            f"name at least two of the model's classes to choose among ({', '.join(classes)}); "
+            f"got {', '.join(chosen) or 'none'}"
+        )
+    return chosen
 
 
 def speaker_folders(paths: list[str]) -> list[str]:

@@ -270,7 +270,7 @@ async function describeModel() {
       fetch("/model").then((response) => response.json()),
       fetch("/health").then((response) => response.json()),
     ]);
-    page.classes = model.classes || [];
+    page.classes = model.answers || model.classes || [];
     page.sessionsOffered = Boolean(health.sessions);
     $("model-summary").textContent = `It knows ${page.classes.length} emotions: ` +
       `${page.classes.join(", ")}.`;
