@@ -680,3 +680,58 @@ def test_a_blended_run_trains_and_saves_the_whole_speaker_model_beside_it(
 
     np.testing.assert_array_equal(kernel(warm.model), kernel(trained.model))
     assert not np.allclose(kernel(warm.whole_speaker.model), kernel(whole.model), atol=1e-4)
+
+
+@pytest.mark.slow
+def test_the_first_model_trains_on_its_first_copies_and_the_whole_speaker_model_on_all(
+    tiny_corpus, params_dict
+):
+    import pandas as pd
+
+    from ser.data.labels import LabelSpec
+    from ser.features import extract
+    from ser.training.run import train_run
+
+    params = parse_params(params_dict)
+    model = dataclasses.replace(params.model, filters=8, stats_epochs=2, first_copies=2)
+    params = dataclasses.replace(
+        params, model=model, train=dataclasses.replace(params.train, epochs=1)
+    )
+    spec = LabelSpec.from_params(params.labels)
+    files = sorted((tiny_corpus / "speech").rglob("*.wav"))[:80]
+    x, _ = extract.featurize_many([str(f) for f in files], params.features)
+    y = np.array([int(f.stem.split("-")[2]) - 1 for f in files])
+    actors = np.array([int(f.stem[-2:]) for f in files])
+    clips = pd.DataFrame(
+        {
+            "clip_id": [f.stem for f in files],
+            "subset": np.where(actors == actors.min(), "train", "val"),
+            "label": [spec.class_names[i] for i in y],
+            "y": y,
+            "row": np.arange(len(files)),
+            "speaker": actors.astype(str),
+        }
+    )
+    # Three "copies" of every clip: the clip's own features again, through no channel.
+    copies = pd.DataFrame(
+        [
+            {"clip_id": clip, "row": row, "copy": copy, "channel": ""}
+            for row, clip in enumerate(clips["clip_id"])
+            for copy in range(3)
+        ]
+    )
+    trained = train_run(clips, x, params, spec, copies=copies, augmented=x)
+    n_train = int((clips["subset"] == "train").sum())
+    assert trained.summary["clips"]["train_augmented"] == 2 * n_train
+    assert trained.summary["whole_speaker"]["clips"]["train_augmented"] == 3 * n_train
+    # The first model is the one trained on those copies alone, to the weight.
+    alone = train_run(
+        clips,
+        x,
+        dataclasses.replace(params, model=dataclasses.replace(model, speaker_blend=0.0)),
+        spec,
+        copies=copies[copies["copy"] < 2],
+        augmented=x,
+    )
+    for mine, theirs in zip(trained.model.get_weights(), alone.model.get_weights(), strict=True):
+        np.testing.assert_array_equal(mine, theirs)

@@ -245,6 +245,9 @@ class ModelParams:
     # The whole-speaker model starts from the first model's trained network, not from
     # random weights.
     speaker_blend_warm_start: bool = False
+    # How many of each clip's augment.copies the first model trains on (the first ones; None:
+    # all); the whole-speaker model always trains on all of them.
+    first_copies: int | None = None
 
     @property
     def statistics_member(self) -> bool:
@@ -318,6 +321,7 @@ class Params:
             speaker_whole_draw=True,
             stats_normalize="speaker",
             speaker_blend=0.0,
+            first_copies=None,
         )
         return dataclasses.replace(self, model=model)
 
@@ -794,6 +798,9 @@ def _model(section: _Section) -> ModelParams:
         ),
         speaker_blend=section.number("speaker_blend", minimum=0.0, maximum=1000.0),
         speaker_blend_warm_start=section.boolean("speaker_blend_warm_start"),
+        first_copies=_optional(
+            section, "first_copies", lambda name: section.integer(name, minimum=1, maximum=100)
+        ),
     )
     return model
 

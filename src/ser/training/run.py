@@ -75,7 +75,12 @@ def train_run(
     """Train on ``clips`` (see build_training_data for its columns); with model.speaker_blend,
     the whole-speaker model too (Params.whole_speaker), on the same clips, from the first
     model's network with model.speaker_blend_warm_start. start: see train.fit."""
-    data = build_training_data(clips, store, params, copies=copies, augmented=augmented)
+    mine = copies
+    if copies is not None and params.model.first_copies is not None:
+        # model.first_copies: this model trains on the first copies of each clip, the
+        # whole-speaker model below on all of them (its params have no such limit).
+        mine = copies[copies["copy"] < params.model.first_copies]
+    data = build_training_data(clips, store, params, copies=mine, augmented=augmented)
     if log is not None:
         log(data)
     model, history = fit(
