@@ -185,7 +185,7 @@ def cmd_serve(args) -> int:
 
     try:
         # Reads model.json only: a bad folder or class fails here, in one line.
-        Predictor(args.model, classes=args.classes)
+        answers = Predictor(args.model, classes=args.classes).answers
     except SerError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -200,7 +200,7 @@ def cmd_serve(args) -> int:
         ServeSettings(
             model_dir=Path(args.model),
             max_bytes=args.max_bytes,
-            classes=tuple(args.classes.split(",")) if args.classes else None,
+            classes=tuple(answers) if args.classes else None,
         ),
         host=args.host,
         port=args.port,

@@ -78,11 +78,11 @@ class Predictor:
             **{key: value for key, value in self.meta["model"].items() if key in names}
         )
         self.classes: list[str] = list(self.meta["classes"])
+        # The classes answers are chosen among (all of the model's unless ``classes``).
         self.answers: list[str] = self.classes
-        self._allowed: list[int] | None = None
         if classes is not None:
             self.answers = allowed_classes(classes, self.classes, self.model_dir)
-            self._allowed = [self.classes.index(name) for name in self.answers]
+        self._answer_rows = [self.classes.index(name) for name in self.answers]
         self.rate = extract.analysis_rate(self.feature_params)
         # The speaker standardiser of a features.normalize: speaker model (ser.features.speaker).
         self.normalizer = None
@@ -373,8 +373,8 @@ class Predictor:
         return moments
 
     def _result(self, item: Windows, probabilities: np.ndarray) -> Prediction:
-        if self._allowed is not None:
-            probabilities = among(probabilities, self._allowed)
+        if len(self.answers) < len(self.classes):
+            probabilities = among(probabilities, self._answer_rows)
         mean = probabilities.mean(axis=0)
         best = int(mean.argmax())
         return Prediction(
@@ -382,7 +382,10 @@ class Predictor:
             status="ok",
             label=self.classes[best],
             confidence=float(mean[best]),
-            probabilities={name: float(mean[self.classes.index(name)]) for name in self.answers},
+            probabilities={
+                name: float(mean[row])
+                for name, row in zip(self.answers, self._answer_rows, strict=True)
+            },
             windows=[
                 {
                     "start": round(start, 3),
