@@ -6,7 +6,7 @@ data/manifest.csv, data/split.csv, data/folds.csv and the model folders. Each mo
 tested only on the actors it never saw: ``fixed`` (data/model) on split.test_actors, fold
 K (data/cv/K/model) on fold K. Or the models benchmarks/recordings_cv.py kept
 (--keep-models DIR: one per fold and seed, over every actor of the archive), with
---cv-models DIR --speech ARCHIVE: each tested on the actors its meta names as its test
+--cv-models DIR [DIR ...] --speech ARCHIVE: each tested on the actors its meta names as its test
 actors. Every clip is predicted through ser.serve.predict.Predictor,
 
 * alone (k = 1: ``predict_array``, the clip is its own speaker, as ``ser predict FILE``), and
@@ -24,6 +24,11 @@ of the most-predicted class) per condition as JSON (``dvc metrics show/diff``) a
     python benchmarks/robustness.py --workspace RUN --models fixed --no-perturbations \\
         --corpus emodb=path/to/emodb.zip
     python benchmarks/robustness.py --cv-models MODELS --speech SPEECH.zip --song SONG.zip
+    python benchmarks/robustness.py --cv-models SEED0 SEED1 SEED2 --speech SPEECH.zip
+
+With --cv-models the report also has "by_seed" (each training seed's scores, from the
+model-SEED-FOLD names) and "over_seeds": per condition, the mean and standard deviation
+over seeds of the UAR and of its distance below the same seed's clean UAR.
 
 docs/robustness.md describes the protocol and the figures measured.
 """
@@ -93,8 +98,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     source.add_argument(
         "--cv-models",
         type=Path,
+        nargs="+",
         metavar="DIR",
-        help="the model-SEED-FOLD folders of recordings_cv.py --keep-models DIR (needs --speech)",
+        help="folders of recordings_cv.py --keep-models DIR, holding model-SEED-FOLD folders "
+        "(needs --speech); with several seeds the report adds each seed's scores and their mean",
     )
     parser.add_argument(
         "--speech",
@@ -179,12 +186,23 @@ def check_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Non
     if args.cv_models is not None:
         if args.speech is None:
             parser.error("--cv-models: give --speech, the archive or folder the models trained on")
-        args.models = sorted(path.name for path in args.cv_models.glob("model-*") if path.is_dir())
-        if not args.models:
-            parser.error(
-                f"--cv-models: no model-SEED-FOLD folder in {args.cv_models} "
-                "(write them with recordings_cv.py --keep-models)"
-            )
+        args.model_folders = {}
+        for directory in args.cv_models:
+            found = sorted(path for path in directory.glob("model-*") if path.is_dir())
+            if not found:
+                parser.error(
+                    f"--cv-models: no model-SEED-FOLD folder in {directory} "
+                    "(write them with recordings_cv.py --keep-models)"
+                )
+            for path in found:
+                if path.name in args.model_folders:
+                    first = args.model_folders[path.name].parent
+                    parser.error(
+                        f"--cv-models: {path.name} is in both {first} and {directory}; "
+                        "each seed and fold once"
+                    )
+                args.model_folders[path.name] = path
+        args.models = sorted(args.model_folders)
         return
     if args.speech is not None:
         parser.error("--speech goes with --cv-models; a workspace has its own manifest")
@@ -373,7 +391,7 @@ def describe_run(workspace: Path | None, args: argparse.Namespace, tested: dict)
         "date": time.strftime("%Y-%m-%d"),
         "benchmark_commit": git("rev-parse", "--short", "HEAD", cwd=Path(__file__).parent),
         "workspace_commit": git("rev-parse", "--short", "HEAD", cwd=workspace) if workspace else "",
-        "models": str(args.cv_models or args.workspace),
+        "models": " ".join(map(str, args.cv_models)) if args.cv_models else str(args.workspace),
         "machine": f"{platform.machine()}, {platform.system()}, Python {platform.python_version()}",
         "command": " ".join(sys.argv),
         "tested_actors": tested,
@@ -389,8 +407,8 @@ def main(argv: list[str] | None = None) -> None:
         out = args.out or workspace / "metrics/robustness.json"
         plot = args.plot or workspace / "plots/robustness.csv"
     else:
-        out = args.out or args.cv_models / "robustness.json"
-        plot = args.plot or args.cv_models / "robustness.csv"
+        out = args.out or args.cv_models[0] / "robustness.json"
+        plot = args.plot or args.cv_models[0] / "robustness.csv"
     song = None
     conditions = [CLEAN, *args.perturbations]
     speech: dict[str, list[Outcome]] = {condition: [] for condition in conditions}
@@ -417,7 +435,7 @@ def main(argv: list[str] | None = None) -> None:
             if workspace:
                 folder, actors = model_folder(workspace, key), unseen_actors(workspace, key)
             else:
-                folder = args.cv_models / key
+                folder = args.model_folders[key]
                 actors = cv_model_actors(folder)
             predictor = Predictor(folder)
             if class_names and predictor.classes != class_names:
@@ -512,11 +530,65 @@ def main(argv: list[str] | None = None) -> None:
         }
         for key in args.models
     }
+    if args.cv_models:
+        report["by_seed"] = {
+            seed: {
+                condition: summarise([o for o in outcomes if seed_of(o.model) == seed], class_names)
+                for condition, outcomes in speech.items()
+            }
+            for seed in sorted({seed_of(key) for key in args.models}, key=int)
+        }
+        report["over_seeds"] = over_seeds(report["by_seed"])
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
     write_plot(report, plot)
     print_table(report)
+    if len(report.get("by_seed", {})) > 1:
+        print_seeds(report["over_seeds"])
     print(f"wrote {out} and {plot}")
+
+
+def seed_of(model: str) -> str:
+    """The training seed in a recordings_cv.py model's name, model-SEED-FOLD."""
+    return model.split("-")[1]
+
+
+def over_seeds(by_seed: dict) -> dict:
+    """Mean and standard deviation over seeds of each condition's UAR and accuracy, and of
+    its UAR below the same seed's clean UAR: the figure issue #22's goal is stated in, which
+    pooling the seeds' clips would blur when the seeds' clean figures differ."""
+    result = {}
+    for condition in next(iter(by_seed.values())):
+        result[condition] = {}
+        for recordings in RECORDINGS:
+            key = f"k_{recordings}"
+            found = {
+                "uar": [seed[condition][key]["uar"] for seed in by_seed.values()],
+                "accuracy": [seed[condition][key]["accuracy"] for seed in by_seed.values()],
+                "uar_below_clean": [
+                    seed[CLEAN][key]["uar"] - seed[condition][key]["uar"]
+                    for seed in by_seed.values()
+                ],
+            }
+            result[condition][key] = {
+                name: {"mean": float(np.mean(values)), "std": float(np.std(values))}
+                for name, values in found.items()
+            } | {"seeds": len(by_seed)}
+    return result
+
+
+def print_seeds(summary: dict) -> None:
+    seeds = next(iter(summary.values()))["k_1"]["seeds"]
+    print(f"\nover {seeds} seeds (mean ± std of each seed's)")
+    print(f"{'condition':36} {'k':>3} {'UAR':>13} {'below clean':>13}")
+    for condition, result in summary.items():
+        for recordings in RECORDINGS:
+            found = result[f"k_{recordings}"]
+            uar, below = found["uar"], found["uar_below_clean"]
+            print(
+                f"{'speech ' + condition:36} {recordings:>3} "
+                f"{uar['mean']:>6.3f} ± {uar['std']:.3f} {below['mean']:>6.3f} ± {below['std']:.3f}"
+            )
 
 
 def classes_of(outcomes: list[Outcome], class_names: list[str]) -> list[str]:

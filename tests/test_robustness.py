@@ -186,6 +186,22 @@ def cv_models(tiny_model, tmp_path_factory) -> Path:
     return root
 
 
+@pytest.fixture(scope="module")
+def cv_models_seed1(cv_models, tmp_path_factory) -> Path:
+    """A second seed's --keep-models folder: model-1-1, testing actor 4 as model-0-1 does."""
+    root = tmp_path_factory.mktemp("cv-models-seed1")
+    shutil.copytree(cv_models / "model-0-1", root / "model-1-1")
+    return root
+
+
+def test_the_same_model_in_two_folders_is_refused(robustness, cv_models, tiny_corpus, capsys):
+    with pytest.raises(SystemExit):
+        robustness.parse_args(
+            ["--cv-models", str(cv_models), str(cv_models), "--speech", str(tiny_corpus)]
+        )
+    assert "model-0-1 is in both" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
@@ -214,13 +230,14 @@ def test_an_empty_models_folder_and_a_stray_speech_are_refused(
 
 
 def test_benchmark_tests_each_cv_model_on_the_actors_it_never_saw(
-    robustness, cv_models, tiny_corpus, tmp_path
+    robustness, cv_models, cv_models_seed1, tiny_corpus, tmp_path
 ):
     out, plot = tmp_path / "robustness.json", tmp_path / "robustness.csv"
     robustness.main(
         [
             "--cv-models",
             str(cv_models),
+            str(cv_models_seed1),
             "--speech",
             str(tiny_corpus / "speech"),
             "--clips-per-actor",
@@ -234,9 +251,28 @@ def test_benchmark_tests_each_cv_model_on_the_actors_it_never_saw(
         ]
     )
     report = json.loads(out.read_text())
-    assert report["protocol"]["tested_actors"] == {"model-0-1": [4], "model-0-2": [3]}
-    assert report["protocol"]["models"] == str(cv_models)
+    assert report["protocol"]["tested_actors"] == {
+        "model-0-1": [4],
+        "model-0-2": [3],
+        "model-1-1": [4],
+    }
+    assert report["protocol"]["models"] == f"{cv_models} {cv_models_seed1}"
     assert list(report["speech"]) == ["clean", "noise_10db"]
-    assert report["speech"]["clean"]["clips"] == 10  # 5 of actor 4 and 5 of actor 3
-    assert set(report["by_model"]) == {"model-0-1", "model-0-2"}
+    assert report["speech"]["clean"]["clips"] == 15  # 5 of actor 4 twice and 5 of actor 3
+    assert set(report["by_model"]) == {"model-0-1", "model-0-2", "model-1-1"}
     assert report["by_model"]["model-0-2"]["noise_10db"]["clips"] == 5
+    # Each seed scored on its own clips, then averaged: seed 1 has one fold, seed 0 two.
+    by_seed = report["by_seed"]
+    assert {seed: by_seed[seed]["clean"]["clips"] for seed in by_seed} == {"0": 10, "1": 5}
+    assert by_seed["1"]["noise_10db"] == report["by_model"]["model-1-1"]["noise_10db"]
+    for recordings in ("k_1", "k_all"):
+        below = [
+            by_seed[seed]["clean"][recordings]["uar"]
+            - by_seed[seed]["noise_10db"][recordings]["uar"]
+            for seed in ("0", "1")
+        ]
+        found = report["over_seeds"]["noise_10db"][recordings]
+        assert found["uar_below_clean"]["mean"] == pytest.approx(np.mean(below))
+        assert found["uar_below_clean"]["std"] == pytest.approx(np.std(below))
+        assert found["seeds"] == 2
+        assert report["over_seeds"]["clean"][recordings]["uar_below_clean"]["mean"] == 0
