@@ -222,7 +222,8 @@ def main() -> None:
             if whole
             else ""
         )
-        + f"; test accuracy of this run: {metrics['accuracy']:.4f}"
+        + f"; test accuracy of this run: {metrics['accuracy']:.4f} with all of a speaker's"
+        + (f", {metrics['single']['accuracy']:.4f} alone" if "single" in metrics else "")
     )
     if cv is not None:
         print(
