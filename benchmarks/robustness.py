@@ -26,8 +26,8 @@ of the most-predicted class) per condition as JSON (``dvc metrics show/diff``) a
     python benchmarks/robustness.py --cv-models MODELS --speech SPEECH.zip --song SONG.zip
     python benchmarks/robustness.py --cv-models SEED0 SEED1 SEED2 --speech SPEECH.zip
 
-With --cv-models the report also has "by_seed" (each training seed's scores, from the
-model-SEED-FOLD names) and "over_seeds": per condition, the mean and standard deviation
+With --cv-models the report also has "by_seed" (each training seed's scores, the seed
+read from each model's meta) and "over_seeds": per condition, the mean and standard deviation
 over seeds of the UAR and of its distance below the same seed's clean UAR.
 
 docs/robustness.md describes the protocol and the figures measured.
@@ -218,6 +218,11 @@ def model_folder(workspace: Path, key: str) -> Path:
 def cv_model_actors(folder: Path) -> list[int | str]:
     """The test actors a recordings_cv.py model's meta names: the fold it never saw."""
     return list(read_meta(folder)["actors"]["test"])
+
+
+def cv_model_seed(folder: Path) -> int:
+    """The training seed a recordings_cv.py model's meta records (what its name's SEED says)."""
+    return int(read_meta(folder)["train"]["seed"])
 
 
 def unseen_actors(workspace: Path, key: str) -> list[int]:
@@ -415,6 +420,7 @@ def main(argv: list[str] | None = None) -> None:
     sung: list[Outcome] = []
     other: dict[str, list[Outcome]] = {name: [] for name in args.corpus}
     tested: dict[str, list[int]] = {}
+    seeds: dict[str, int] = {}  # --cv-models: each model's training seed
     class_names: list[str] = []
     with tempfile.TemporaryDirectory(prefix="ser-robustness-") as scratch_name:
         scratch = Path(scratch_name)
@@ -437,6 +443,7 @@ def main(argv: list[str] | None = None) -> None:
             else:
                 folder = args.model_folders[key]
                 actors = cv_model_actors(folder)
+                seeds[key] = cv_model_seed(folder)
             predictor = Predictor(folder)
             if class_names and predictor.classes != class_names:
                 raise SystemExit(
@@ -530,13 +537,13 @@ def main(argv: list[str] | None = None) -> None:
         }
         for key in args.models
     }
-    if args.cv_models:
+    if seeds:
         report["by_seed"] = {
-            seed: {
-                condition: summarise([o for o in outcomes if seed_of(o.model) == seed], class_names)
+            str(seed): {
+                condition: summarise([o for o in outcomes if seeds[o.model] == seed], class_names)
                 for condition, outcomes in speech.items()
             }
-            for seed in sorted({seed_of(key) for key in args.models}, key=int)
+            for seed in sorted(set(seeds.values()))
         }
         report["over_seeds"] = over_seeds(report["by_seed"])
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -546,11 +553,6 @@ def main(argv: list[str] | None = None) -> None:
     if len(report.get("by_seed", {})) > 1:
         print_seeds(report["over_seeds"])
     print(f"wrote {out} and {plot}")
-
-
-def seed_of(model: str) -> str:
-    """The training seed in a recordings_cv.py model's name, model-SEED-FOLD."""
-    return model.split("-")[1]
 
 
 def over_seeds(by_seed: dict) -> dict:

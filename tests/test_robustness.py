@@ -182,6 +182,7 @@ def cv_models(tiny_model, tmp_path_factory) -> Path:
         shutil.copytree(tiny_model, root / name)
         meta = read_json(root / name / modelio.META_FILE)
         meta["actors"] = {**meta["actors"], "test": [actor]}
+        meta["train"] = {**meta["train"], "seed": 0}
         write_json(root / name / modelio.META_FILE, meta)
     return root
 
@@ -189,8 +190,14 @@ def cv_models(tiny_model, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def cv_models_seed1(cv_models, tmp_path_factory) -> Path:
     """A second seed's --keep-models folder: model-1-1, testing actor 4 as model-0-1 does."""
+    from ser.fsutil import read_json, write_json
+    from ser.model import modelio
+
     root = tmp_path_factory.mktemp("cv-models-seed1")
     shutil.copytree(cv_models / "model-0-1", root / "model-1-1")
+    meta = read_json(root / "model-1-1" / modelio.META_FILE)
+    meta["train"] = {**meta["train"], "seed": 1}
+    write_json(root / "model-1-1" / modelio.META_FILE, meta)
     return root
 
 
