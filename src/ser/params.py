@@ -133,11 +133,6 @@ class FeatureParams:
     # A dask.distributed scheduler address; None computes here, on n_jobs processes. The
     # default lets a model's stored feature settings (which leave it out) build these params.
     scheduler: str | None = None
-    # Before the log-mels and MFCCs: the factor of each band's stationary noise subtracted
-    # (0 = none), and the floor in dB below the clip's loudest band (None: librosa's 80 dB).
-    # The defaults let a model trained before these settings build its params again.
-    denoise: float = 0.0
-    floor_db: float | None = None
 
 
 @dataclass(frozen=True)
@@ -553,10 +548,6 @@ def _features(section: _Section) -> FeatureParams:
             section, "level_db", lambda key: section.number(key, minimum=-80.0, maximum=0.0)
         ),
         scheduler=_optional(section, "scheduler", lambda key: _scheduler(section, key)),
-        denoise=section.number("denoise", minimum=0.0, maximum=4.0),
-        floor_db=_optional(
-            section, "floor_db", lambda key: section.number(key, minimum=10.0, maximum=120.0)
-        ),
     )
     if params.hop_length > params.n_fft:
         raise ConfigError(

@@ -172,7 +172,9 @@ def compute(samples: np.ndarray, params: FeatureParams) -> np.ndarray:
     # librosa.feature.mfcc(y=...) rebuilds the mel filterbank on every call, which costs
     # more than the rest; building it once gives the same numbers several times faster.
     power = np.abs(librosa.stft(samples, n_fft=params.n_fft, hop_length=params.hop_length)) ** 2
-    log_mel = _log_mel(power, params, max(64, params.n_mfcc))
+    log_mel = librosa.power_to_db(
+        _mel_basis(params.sample_rate, params.n_fft, max(64, params.n_mfcc)) @ power
+    )
     mfcc = librosa.feature.mfcc(S=log_mel, n_mfcc=params.n_mfcc)
     blocks = [mfcc]
     if params.deltas:
@@ -180,7 +182,9 @@ def compute(samples: np.ndarray, params: FeatureParams) -> np.ndarray:
     if params.mels:
         # The MFCCs' own bands when the counts agree (the default): the same numbers.
         if params.mels != log_mel.shape[0]:
-            log_mel = _log_mel(power, params, params.mels)
+            log_mel = librosa.power_to_db(
+                _mel_basis(params.sample_rate, params.n_fft, params.mels) @ power
+            )
         blocks.append(log_mel)
     if params.prosody:
         blocks.append(_prosody(samples, power, params)[:, : mfcc.shape[1]])
@@ -196,35 +200,6 @@ def compute(samples: np.ndarray, params: FeatureParams) -> np.ndarray:
     else:
         padded[: matrix.shape[0]] = matrix
     return np.nan_to_num(padded, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
-
-
-def _log_mel(power: np.ndarray, params: FeatureParams, bands: int) -> np.ndarray:
-    """(bands, frames) log-mel energies in dB of a power spectrogram: less the clip's
-    stationary noise (``params.denoise``), floored ``params.floor_db`` below its loudest band."""
-    librosa = import_librosa()
-
-    mel = _mel_basis(params.sample_rate, params.n_fft, bands) @ power
-    if params.denoise:
-        mel = subtract_noise(mel, params.denoise)
-    if params.floor_db is not None:
-        mel = np.maximum(mel, max(float(mel.max()), 1e-10) * 10.0 ** (-params.floor_db / 10.0))
-    return librosa.power_to_db(mel)
-
-
-# A band's noise is its level in this share (percent) of the clip's frames, the quietest: a
-# band of speech falls quiet in the pauses and between syllables, stationary noise never.
-NOISE_PERCENTILE = 10.0
-
-
-def subtract_noise(mel: np.ndarray, factor: float) -> np.ndarray:
-    """Spectral subtraction in the mel domain: (bands, frames) power less ``factor`` times
-    each band's stationary noise (its NOISE_PERCENTILE over frames), never below zero.
-
-    A band sums many FFT bins, so its noise varies far less from frame to frame than a bin's,
-    and subtracting it leaves less of the "musical" residue of bin-wise subtraction.
-    """
-    noise = np.percentile(mel, NOISE_PERCENTILE, axis=1, keepdims=True)
-    return np.maximum(mel - factor * noise, 0.0)
 
 
 def at_level(samples: np.ndarray, level_db: float, *, sample_rate: int) -> np.ndarray:
