@@ -146,3 +146,15 @@ def test_level_db_makes_the_features_blind_to_the_recording_gain(feature_params,
     # As recorded (the default), 20 dB less is 20 dB less in every log-mel band.
     as_recorded = extract.compute(samples, feature_params)
     assert not np.allclose(as_recorded, extract.compute(0.1 * samples, feature_params), atol=1)
+
+
+def test_log_mels_by_default_are_librosas_mel_spectrogram_in_db(feature_params, clip):
+    samples = extract.load_window(clip, feature_params)
+    matrix = extract.compute(samples, feature_params)
+    reference = librosa.power_to_db(
+        librosa.feature.melspectrogram(
+            y=samples, sr=16000, n_fft=512, hop_length=160, n_mels=64, power=2.0
+        )
+    ).T
+    np.testing.assert_allclose(matrix[: len(reference), 80:144], reference, rtol=1e-4, atol=1e-3)
+
