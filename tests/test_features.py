@@ -157,4 +157,3 @@ def test_log_mels_by_default_are_librosas_mel_spectrogram_in_db(feature_params, 
         )
     ).T
     np.testing.assert_allclose(matrix[: len(reference), 80:144], reference, rtol=1e-4, atol=1e-3)
-
