@@ -320,6 +320,24 @@ def test_the_statistics_member_is_averaged_in_with_its_weight(
     np.testing.assert_allclose(predict_proba(loaded, x_val), predict_proba(fused, x_val), atol=1e-6)
 
 
+def test_batches_run_many_to_a_call_give_the_weights_of_one_a_call(
+    small_problem, fitted, monkeypatch
+):
+    """STEPS_PER_EXECUTION only saves Python's round trips: the network and the member learn
+    the same weights as with one batch a call, with a last call of fewer batches too."""
+    (_, _), (x_val, _) = small_problem
+    # 96 rows in batches of 4: 24 steps an epoch, not a multiple of 5 (or of 32).
+    member = {"stats_weight": 0.25, "stats_epochs": 3, "stats_units": 16, "stats_batch_size": 4}
+    runs = []
+    for steps in (1, 5, train.STEPS_PER_EXECUTION):
+        monkeypatch.setattr(train, "STEPS_PER_EXECUTION", steps)
+        model, history = fitted(model=member, batch_size=4, epochs=3)
+        runs.append((predict_proba(model, x_val), history["val_loss"]))
+    for probabilities, val_loss in runs[1:]:
+        np.testing.assert_array_equal(probabilities, runs[0][0])
+        assert val_loss == runs[0][1]
+
+
 def test_the_2019_network_gets_no_statistics_member(small_problem, fitted):
     model, history = fitted(model={"arch": "seed", "stats_weight": 0.5}, epochs=1)
     assert "statistics" not in history
