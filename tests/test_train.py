@@ -326,7 +326,8 @@ def test_batches_run_many_to_a_call_give_the_weights_of_one_a_call(
     """STEPS_PER_EXECUTION only saves Python's round trips: the network and the member learn
     the same weights as with one batch a call, with a last call of fewer batches too."""
     (_, _), (x_val, _) = small_problem
-    # 96 rows in batches of 4: 24 steps an epoch, not a multiple of 5 (or of 32).
+    # Batches of 4: the network's 96 rows 24 steps an epoch, the member's 144 (train and val)
+    # 36; neither a multiple of 5 or of 32.
     member = {"stats_weight": 0.25, "stats_epochs": 3, "stats_units": 16, "stats_batch_size": 4}
     runs = []
     for steps in (1, 5, train.STEPS_PER_EXECUTION):

@@ -34,7 +34,8 @@ IN_MEMORY_BYTES = 2 << 30
 WITH_STATISTICS = "_with_statistics"
 # Batches Keras runs in one call into TensorFlow. The updates are those of one batch a call,
 # in the same order (tests/test_train.py pins the weights), without the Python round trip
-# after every batch, which is most of a step of the small statistics member.
+# after every batch: about a third of the small statistics member's fit
+# (docs/experiments.md E54).
 STEPS_PER_EXECUTION = 32
 
 
