@@ -10,6 +10,7 @@ from ser.features.speaker import (
     Standardized,
     draw_scales,
 )
+from tests.conftest import set_key
 
 
 @pytest.fixture
@@ -240,3 +241,48 @@ def test_the_training_data_flags_which_statistics_copies_are_of_training_clips(c
     assert len(data.copy_in_train) == len(data.x_copies) == 2 * 12  # two draws
     np.testing.assert_array_equal(data.copy_in_train, np.tile(subset == "train", 2))
     np.testing.assert_array_equal(data.y_copies[data.copy_in_train], data.y_train)
+
+
+@pytest.mark.parametrize("single", [True, False])
+def test_the_statistics_member_draws_each_clip_alone_first_only_when_asked(
+    clips, params_dict, single
+):
+    import dataclasses
+
+    import pandas as pd
+
+    from ser.params import parse_params
+    from ser.training.data import build_training_data
+
+    matrix, speakers = clips
+    params = parse_params(set_key(params_dict, "model.stats_single_draw", single))
+    params = dataclasses.replace(params, model=dataclasses.replace(params.model, speaker_draws=2))
+    frame = _clip_frame(speakers).assign(label=np.where(np.arange(12) % 2, "b", "a"))
+    # One copy of every clip through a channel (rows of the same matrix).
+    copies = pd.DataFrame({"clip_id": frame["clip_id"], "row": frame["row"], "channel": "reverb"})
+    data = build_training_data(frame, matrix, params, copies=copies, augmented=matrix)
+    member = data.member_rows()
+    network = (data.x_train, data.x_val, data.x_copies)
+    if not single:
+        assert data.member_x is None and all(m is n for m, n in zip(member, network, strict=True))
+        return
+    shrinkage = params.model.speaker_shrinkage
+    # x_train: the training clips' draws, then those of their copies (the network's copies).
+    pieces = [
+        (member[0].first, network[0].first, 8),
+        (member[0].second, network[0].second, 8),
+        (member[1], network[1], 4),
+        (member[2], network[2], 12),
+    ]
+    for mine, theirs, rows in pieces:
+        assert len(mine) == len(theirs) == 2 * rows
+        sizes = np.rint(shrinkage * mine.scales.trust / (1 - mine.scales.trust))
+        assert (sizes[:rows] == 1).all()  # the first draw: each row by itself alone
+        for field in ("mean", "std", "trust"):  # the other draw: the network's own
+            np.testing.assert_array_equal(
+                getattr(mine.scales, field)[rows:], getattr(theirs.scales, field)[rows:]
+            )
+    # The first training clip's first draw: what one recording alone gets from the normalizer.
+    alone = data.normalizer.scale(ClipSums.of(matrix).group(np.array([0])))
+    np.testing.assert_allclose(member[0].first.scales.mean[0], alone[0], rtol=1e-6)
+    np.testing.assert_allclose(member[0].first.scales.std[0], alone[1], rtol=1e-6)

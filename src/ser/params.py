@@ -230,6 +230,9 @@ class ModelParams:
     # speaker: the member's statistics standardised over the clips of the same speaker;
     # none: over all training clips.
     stats_normalize: str = "none"
+    # features.normalize: speaker: the member's first draw of every clip is standardised by
+    # the clip alone (k = 1), its others as the network's.
+    stats_single_draw: bool = False
     # features.normalize: speaker: pseudo-recordings of the training population in every
     # speaker estimate, and copies of each training row (the first standardised by all of its
     # speaker's clips when speaker_whole_draw, the others by random subsets of them;
@@ -320,6 +323,7 @@ class Params:
             speaker_draws=1,
             speaker_whole_draw=True,
             stats_normalize="speaker",
+            stats_single_draw=False,
             speaker_blend=0.0,
             first_copies=None,
         )
@@ -788,6 +792,7 @@ def _model(section: _Section) -> ModelParams:
         stats_batch_size=section.integer("stats_batch_size", minimum=1, maximum=65536),
         stats_pooling=_stats_pooling(section),
         stats_normalize=section.choice("stats_normalize", STATS_NORMALIZE),
+        stats_single_draw=section.boolean("stats_single_draw"),
         speaker_shrinkage=section.number("speaker_shrinkage", minimum=0.0, maximum=1000.0),
         speaker_draws=section.integer("speaker_draws", minimum=1, maximum=10),
         speaker_whole_draw=section.boolean("speaker_whole_draw"),

@@ -32,6 +32,8 @@ class TrainingData:
     features.normalize is not speaker). counts: clips of each kind, for the metrics. memo:
     what training computed once from these rows and reads again (the statistics member's
     inputs, keyed by the id of the rows they came from, which this object holds).
+    member_x: the statistics member's own (x_train, x_val, x_copies) when they differ from
+    the network's (model.stats_single_draw; member_rows gives whichever applies).
     copy_in_train: (n_copies,) True where a copy is of a training clip, not a validation one
     (held_out_validation trains on those alone). A flag, not a test on the speaker keys: a
     copy through a channel has its own key (speaker|channel, see _copies).
@@ -50,6 +52,13 @@ class TrainingData:
     normalizer: SpeakerNormalizer | None = None
     counts: dict = field(default_factory=dict)
     memo: dict = field(default_factory=dict, repr=False, compare=False)
+    member_x: tuple | None = None
+
+    def member_rows(self) -> tuple:
+        """The statistics member's (x_train, x_val, x_copies): the same clips, labels and
+        speakers in the same order as the network's, standardised by the member's own draws
+        (model.stats_single_draw), or the network's rows themselves."""
+        return self.member_x or (self.x_train, self.x_val, self.x_copies)
 
 
 def build_training_data(
@@ -75,6 +84,8 @@ def build_training_data(
     copies of every training and validation row, each standardised by a random subset of
     its speaker's clips (the first by all of them with model.speaker_whole_draw;
     features/speaker.py), so the model learns every number of recordings a user may give it.
+    With model.stats_single_draw, the statistics member's first draw standardises each row
+    by itself alone instead (member_x).
     """
     train = clips[clips["subset"] == "train"]
     val = clips[clips["subset"] == "val"]
@@ -92,8 +103,9 @@ def build_training_data(
     whole_draw = params.model.speaker_whole_draw
     seed = params.train.seed
 
-    def rows_of(source, frame: pd.DataFrame, sums, *, salt: int):
-        """frame's rows of source, standardised (draws copies) or as they are."""
+    def rows_of(source, frame: pd.DataFrame, sums, *, salt: int, single: bool = False):
+        """frame's rows of source, standardised (draws copies) or as they are. single: the
+        first draw standardises each row by itself alone; the others are as without it."""
         rows = frame["row"].to_numpy()
         if normalizer is None:
             return Rows((source, rows)), frame["speaker"].to_numpy()
@@ -104,9 +116,9 @@ def build_training_data(
                 normalizer,
                 part,
                 speakers,
-                whole=whole_draw and draw == 0,
+                whole=whole_draw and draw == 0 and not single,
                 seed=seed * 1000 + salt + draw,
-                most=params.model.speaker_draw_max,
+                most=1 if single and draw == 0 else params.model.speaker_draw_max,
             )
             for draw in range(draws)
         ]
@@ -139,6 +151,21 @@ def build_training_data(
         x_copies, copy_speakers = rows_of(augmented, member, sums_of_copies, salt=4)
         y_copies = np.tile(member["y"].to_numpy(), draws)
         copy_in_train = np.tile(member["clip_id"].isin(train["clip_id"]).to_numpy(), draws)
+    member_x = None
+    if normalizer is not None and params.model.stats_single_draw and params.model.statistics_member:
+        # The member's own draws: the same seeds, so only the first draw differs.
+        member_train, _ = rows_of(store, train, sums_of_store, salt=1, single=True)
+        if len(network):
+            member_train = _concat(
+                member_train, rows_of(augmented, network, sums_of_copies, salt=3, single=True)[0]
+            )
+        member_x = (
+            member_train,
+            rows_of(store, val, sums_of_store, salt=2, single=True)[0],
+            rows_of(augmented, member, sums_of_copies, salt=4, single=True)[0]
+            if len(member)
+            else None,
+        )
     return TrainingData(
         x_train=x_train,
         y_train=y_train,
@@ -152,6 +179,7 @@ def build_training_data(
         copy_in_train=copy_in_train,
         normalizer=normalizer,
         counts={"train": len(train), "train_augmented": len(network), "val": len(val)},
+        member_x=member_x,
     )
 
 

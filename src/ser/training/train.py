@@ -232,11 +232,11 @@ def _with_statistics_member(
 
     by_speaker = model_params.speaker_statistics
     pooling = UtteranceStatistics(model_params.stats_pooling, name=POOLING_LAYER)
-    x_train, x_val = data.x_train, data.x_val
-    copies = 0 if data.x_copies is None else len(data.x_copies)
+    x_train, x_val, x_copies = data.member_rows()
+    copies = 0 if x_copies is None else len(x_copies)
     rows = [(x_train, data.y_train), (x_val, data.y_val)]
     if copies:
-        rows.append((data.x_copies, data.y_copies))
+        rows.append((x_copies, data.y_copies))
     speakers = (data.train_speakers, data.val_speakers, data.copy_speakers)
     if by_speaker:
         missing = [
@@ -377,20 +377,20 @@ def held_out_validation(
     by_speaker = model_params.speaker_statistics
     pooling = model.get_layer(POOLING_LAYER)
     network = network_of(model)
-    x_val = data.x_val
+    x_train, x_val, x_copies = data.member_rows()
     keys = (data.train_speakers, data.val_speakers) if by_speaker else (None, None)
-    rows = [_member_statistics(data.x_train, pooling, keys[0], memo=data.memo)]
+    rows = [_member_statistics(x_train, pooling, keys[0], memo=data.memo)]
     labels = [np.asarray(data.y_train)]
-    if data.x_copies is not None and len(data.x_copies):
+    if x_copies is not None and len(x_copies):
         # Only the copies of training clips: a validation clip's copy is the clip, changed.
-        if data.copy_in_train is None or len(data.copy_in_train) != len(data.x_copies):
+        if data.copy_in_train is None or len(data.copy_in_train) != len(x_copies):
             raise ValueError(
                 "TrainingData.copy_in_train must flag each of the x_copies rows (True for a "
                 "copy of a training clip) for the held-out calibration member"
             )
         mine = np.asarray(data.copy_in_train, dtype=bool)
         copied = _member_statistics(
-            data.x_copies, pooling, data.copy_speakers if by_speaker else None, memo=data.memo
+            x_copies, pooling, data.copy_speakers if by_speaker else None, memo=data.memo
         )
         rows.append(copied[mine])
         labels.append(np.asarray(data.y_copies)[mine])
@@ -405,7 +405,7 @@ def held_out_validation(
         head.predict(_member_statistics(x_val, pooling, keys[1], memo=data.memo), verbose=0)
     )
     weight = model_params.stats_weight
-    return (1.0 - weight) * predict_proba(network, x_val) + weight * member
+    return (1.0 - weight) * predict_proba(network, data.x_val) + weight * member
 
 
 def _starts(start, count: int) -> list:
