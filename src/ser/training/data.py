@@ -103,9 +103,8 @@ def build_training_data(
     whole_draw = params.model.speaker_whole_draw
     seed = params.train.seed
 
-    def rows_of(source, frame: pd.DataFrame, sums, *, salt: int, single: bool = False):
-        """frame's rows of source, standardised (draws copies) or as they are. single: the
-        first draw standardises each row by itself alone; the others are as without it."""
+    def rows_of(source, frame: pd.DataFrame, sums, *, salt: int):
+        """frame's rows of source, standardised (draws copies) or as they are."""
         rows = frame["row"].to_numpy()
         if normalizer is None:
             return Rows((source, rows)), frame["speaker"].to_numpy()
@@ -116,9 +115,9 @@ def build_training_data(
                 normalizer,
                 part,
                 speakers,
-                whole=whole_draw and draw == 0 and not single,
+                whole=whole_draw and draw == 0,
                 seed=seed * 1000 + salt + draw,
-                most=1 if single and draw == 0 else params.model.speaker_draw_max,
+                most=params.model.speaker_draw_max,
             )
             for draw in range(draws)
         ]
@@ -133,7 +132,8 @@ def build_training_data(
 
     sums_of_store = sums if normalizer is not None else None
     sums_of_copies = copy_sums if normalizer is not None else None
-    x_train, train_speakers = rows_of(store, train, sums_of_store, salt=1)
+    x_clips, train_speakers = rows_of(store, train, sums_of_store, salt=1)
+    x_train, x_net = x_clips, None
     x_val, val_speakers = rows_of(store, val, sums_of_store, salt=2)
     y_train = np.tile(train["y"].to_numpy(), draws)
     y_val = np.tile(val["y"].to_numpy(), draws)
@@ -141,7 +141,7 @@ def build_training_data(
     if len(network):
         # The network's copies: a speaker's copies are standardised among its copies.
         x_net, net_speakers = rows_of(augmented, network, sums_of_copies, salt=3)
-        x_train = _concat(x_train, x_net)
+        x_train = _concat(x_clips, x_net)
         train_speakers = np.concatenate([train_speakers, net_speakers])
         y_train = np.concatenate([y_train, np.tile(network["y"].to_numpy(), draws)])
     member = chosen_copies["statistics"]
@@ -153,17 +153,17 @@ def build_training_data(
         copy_in_train = np.tile(member["clip_id"].isin(train["clip_id"]).to_numpy(), draws)
     member_x = None
     if normalizer is not None and params.model.stats_single_draw and params.model.statistics_member:
-        # The member's own draws: the same seeds, so only the first draw differs.
-        member_train, _ = rows_of(store, train, sums_of_store, salt=1, single=True)
-        if len(network):
+        # The member's rows: the network's, their first draw each row by itself alone.
+        member_train = _alone_first(x_clips, sums_of_store, train, normalizer)
+        if x_net is not None:
             member_train = _concat(
-                member_train, rows_of(augmented, network, sums_of_copies, salt=3, single=True)[0]
+                member_train, _alone_first(x_net, sums_of_copies, network, normalizer)
             )
         member_x = (
             member_train,
-            rows_of(store, val, sums_of_store, salt=2, single=True)[0],
-            rows_of(augmented, member, sums_of_copies, salt=4, single=True)[0]
-            if len(member)
+            _alone_first(x_val, sums_of_store, val, normalizer),
+            _alone_first(x_copies, sums_of_copies, member, normalizer)
+            if x_copies is not None
             else None,
         )
     return TrainingData(
@@ -209,6 +209,18 @@ def _copies(train, val, copies, params: Params) -> dict[str, pd.DataFrame]:
         if params.augment.statistics_copies and params.model.statistics_member
         else empty,
     }
+
+
+def _alone_first(
+    x: Standardized, sums: ClipSums, frame: pd.DataFrame, normalizer: SpeakerNormalizer
+) -> Standardized:
+    """x, draws copies of frame's rows, with its first draw standardising each row by itself
+    alone (k = 1, as one recording is judged) and the others as they are."""
+    alone = normalizer.scales(_subset(sums, frame["row"].to_numpy()), np.arange(len(frame)))
+    merged = Scales(x.scales.mean.copy(), x.scales.std.copy(), x.scales.trust.copy())
+    for name in ("mean", "std", "trust"):
+        getattr(merged, name)[: len(frame)] = getattr(alone, name)
+    return Standardized(x.source, merged, normalizer)
 
 
 def _subset(sums: ClipSums | None, rows: np.ndarray) -> ClipSums | None:
