@@ -89,6 +89,37 @@ def test_leading_silence_is_trimmed(feature_params, rng):
     assert len(extract.select_window(padded, feature_params)) < 16000 + 1000
 
 
+def test_noise_before_and_after_the_speech_is_trimmed_with_trim_noise_db(feature_params):
+    from ser.features import channel
+
+    rate = feature_params.sample_rate
+    time = np.arange(rate) / rate
+    # One second of a voice that swells and fades, between half a second of pause each side.
+    voice = 0.5 * np.sin(np.pi * time) * np.sin(2 * np.pi * 180 * time)
+    pause = np.zeros(rate // 2)
+    clean = np.concatenate([pause, voice, pause]).astype(np.float32)
+    speech = extract.trim_silence(clean)
+    assert abs(len(speech) - rate) < 0.1 * rate
+    floor = dataclasses.replace(feature_params, trim_noise_db=6.0)
+    for snr in (20.0, 10.0):
+        noisy = channel.add_noise(clean, sample_rate=rate, seed=3, snr_db=snr)
+        # 40 dB below the peak is far under the noise: the pauses stay, noise alone.
+        assert len(extract.trim_silence(noisy)) == len(noisy)
+        assert len(extract.select_window(noisy, feature_params)) == len(noisy)
+        trimmed = extract.select_window(noisy, floor)
+        # Most of the pauses go (pink noise's loudest frames, 32 ms of its lowest tones,
+        # can keep a little), and no more than the voice's quietest ends, under the noise.
+        assert 0.6 * rate < len(trimmed) < len(noisy) - 0.5 * rate
+    # A clean recording loses what it lost before.
+    np.testing.assert_array_equal(extract.select_window(clean, floor), speech)
+    # A steady sound with no pause (its floor close to its peak) keeps nearly all of it, and
+    # digital silence is kept whole, as without the floor.
+    steady = (0.1 * np.random.default_rng(1).standard_normal(2 * rate)).astype(np.float32)
+    assert len(extract.trim_silence(steady, noise_db=6.0)) > 0.9 * len(steady)
+    silence = np.zeros(rate, dtype=np.float32)
+    assert len(extract.trim_silence(silence, noise_db=6.0)) == len(extract.trim_silence(silence))
+
+
 def test_seed_features_equal_the_2019_recipe(feature_params, clip):
     seed = dataclasses.replace(feature_params, kind="seed")
     matrix = extract.featurize_file(clip, seed)

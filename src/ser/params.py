@@ -130,6 +130,10 @@ class FeatureParams:
     # The speech level (dBFS, RMS over the active frames) each clip is scaled to before its
     # features; None keeps the level it was recorded at.
     level_db: float | None
+    # Leading and trailing frames within this many dB of the recording's noise floor are
+    # trimmed as silence too (ser.features.extract.trim_silence); None: only those 40 dB below
+    # its peak. The default lets a model's stored settings from before it build these params.
+    trim_noise_db: float | None = None
     # A dask.distributed scheduler address; None computes here, on n_jobs processes. The
     # default lets a model's stored feature settings (which leave it out) build these params.
     scheduler: str | None = None
@@ -550,6 +554,9 @@ def _features(section: _Section) -> FeatureParams:
         n_jobs=section.integer("n_jobs", minimum=0, maximum=256),
         level_db=_optional(
             section, "level_db", lambda key: section.number(key, minimum=-80.0, maximum=0.0)
+        ),
+        trim_noise_db=_optional(
+            section, "trim_noise_db", lambda key: section.number(key, minimum=0.0, maximum=40.0)
         ),
         scheduler=_optional(section, "scheduler", lambda key: _scheduler(section, key)),
     )

@@ -87,7 +87,7 @@ def select_window(samples: np.ndarray, params: FeatureParams) -> np.ndarray:
     if params.kind == "seed":
         start = int(round(SEED_OFFSET * SEED_SAMPLE_RATE))
         return samples[start : start + window_samples(params)]
-    samples = trim_silence(samples)
+    samples = trim_silence(samples, noise_db=params.trim_noise_db)
     start = int(round(params.offset_seconds * params.sample_rate))
     return samples[start : start + window_samples(params)]
 
@@ -95,9 +95,14 @@ def select_window(samples: np.ndarray, params: FeatureParams) -> np.ndarray:
 TRIM_FRAME, TRIM_HOP = 512, 128
 # Above this many samples, trim_silence computes frame energies block by block.
 TRIM_BLOCKWISE_SAMPLES = 1 << 20
+# With noise_db, the noise floor is this percentile of a recording's frame energies (dB):
+# a tenth of the frames is quieter, which the pauses of a clip of speech hold.
+TRIM_FLOOR_PERCENTILE = 10.0
 
 
-def trim_silence(samples: np.ndarray, *, top_db: float = TRIM_TOP_DB) -> np.ndarray:
+def trim_silence(
+    samples: np.ndarray, *, top_db: float = TRIM_TOP_DB, noise_db: float | None = None
+) -> np.ndarray:
     """Drop leading and trailing frames quieter than top_db below the peak.
 
     What ``librosa.effects.trim(samples, top_db, frame_length=512, hop_length=128)`` gives.
@@ -105,9 +110,18 @@ def trim_silence(samples: np.ndarray, *, top_db: float = TRIM_TOP_DB) -> np.ndar
     for an hour at 16 kHz), so long recordings take the same bounds from frame energies
     computed block by block. ``samples`` may be any array-like that slices into arrays (such
     as predict's recordings on disk); above that size it is only ever sliced.
+
+    ``noise_db`` (features.trim_noise_db): frames no more than this above the recording's
+    noise floor (the TRIM_FLOOR_PERCENTILE of its frame energies, dB) are silence too, or no
+    more than half of the way from the floor to the peak when the two are closer than
+    2 * noise_db (a recording with no pause). Background noise 40 dB or less below the
+    speech otherwise keeps every leading and trailing pause, and a noisy recording's window
+    would hold a third of noise alone where a clean one holds speech.
     """
     if samples.size == 0:
         return samples
+    if noise_db is not None:
+        return _trim_above(samples, _frame_energy(samples), top_db, noise_db)
     if samples.size <= TRIM_BLOCKWISE_SAMPLES:
         librosa = import_librosa()
 
@@ -115,13 +129,20 @@ def trim_silence(samples: np.ndarray, *, top_db: float = TRIM_TOP_DB) -> np.ndar
             np.asarray(samples), top_db=top_db, frame_length=TRIM_FRAME, hop_length=TRIM_HOP
         )
         return trimmed
-    energy = _frame_energy(samples)
-    # power_to_db(energy, ref=np.max) > -top_db, as librosa decides what is silent.
-    floor = 1e-10
-    loud = 10.0 * np.log10(np.maximum(floor, energy)) - 10.0 * np.log10(
-        max(floor, float(energy.max()))
-    )
-    voiced = np.flatnonzero(loud > -top_db)
+    return _trim_above(samples, _frame_energy(samples), top_db, None)
+
+
+def _trim_above(samples, energy: np.ndarray, top_db: float, noise_db: float | None) -> np.ndarray:
+    """samples from the first to the last frame louder than top_db below the peak (as
+    librosa's power_to_db(energy, ref=np.max) > -top_db decides) and, with noise_db, than the
+    noise floor's margin (trim_silence)."""
+    level = 10.0 * np.log10(np.maximum(1e-10, energy))
+    peak = float(level.max())
+    threshold = peak - top_db
+    floor = peak if noise_db is None else float(np.percentile(level, TRIM_FLOOR_PERCENTILE))
+    if floor < peak:  # with no spread (digital silence) there is no floor to stand out from
+        threshold = max(threshold, floor + min(noise_db, 0.5 * (peak - floor)))
+    voiced = np.flatnonzero(level > threshold)
     if voiced.size == 0:
         return samples[:0]
     start = int(voiced[0]) * TRIM_HOP
