@@ -213,3 +213,34 @@ def test_a_blended_model_weighs_its_whole_speaker_model_by_the_recordings(
     one = blended.predict_file(clips[0])
     first = list(blended.predict_files(clips[:1], progress=False))[0]
     assert one.probabilities == pytest.approx(first.probabilities, abs=1e-5)
+
+
+def test_a_model_trims_noisy_pauses_as_it_was_trained_to(tiny_model, tmp_path, params_dict):
+    import json
+    import shutil
+
+    from ser.features import channel
+    from ser.params import parse_params
+    from ser.serve.recording import cut_windows
+
+    current = Predictor(tiny_model)
+    assert current.feature_params.trim_noise_db == parse_params(params_dict).features.trim_noise_db
+    assert current.feature_params.trim_noise_db is not None
+    # A model saved before the setting existed keeps the rule it was trained with.
+    older = tmp_path / "older"
+    shutil.copytree(tiny_model, older)
+    meta = json.loads((older / "model.json").read_text())
+    del meta["features"]["trim_noise_db"]
+    (older / "model.json").write_text(json.dumps(meta))
+    assert Predictor(older).feature_params.trim_noise_db is None
+
+    rate = current.rate
+    time = np.arange(rate) / rate
+    voice = 0.5 * np.sin(np.pi * time) * np.sin(2 * np.pi * 180 * time)
+    pause = np.zeros(rate // 2)
+    clean = np.concatenate([pause, voice, pause]).astype(np.float32)
+    noisy = channel.add_noise(clean, sample_rate=rate, seed=3, snr_db=20.0)
+    (start, window), *_ = cut_windows(noisy, current.feature_params)
+    (_, untrimmed), *_ = cut_windows(noisy, Predictor(older).feature_params)
+    assert start == 0.0 and len(untrimmed) == len(noisy)
+    assert len(window) < len(noisy) - 0.5 * rate
