@@ -23,11 +23,30 @@ import numpy as np
 import onnxruntime
 
 
+def trim(samples, noise_db):
+    """The recording from its first to its last frame (512 samples, hop 128) louder than 40 dB
+    below its loudest and, with noise_db (settings trim_noise_db), louder than its noise
+    floor (the 10th percentile of its frame energies, dB) by noise_db, or by half of the
+    floor's distance to the peak where that is less."""
+    if noise_db is None:
+        return librosa.effects.trim(samples, top_db=40, frame_length=512, hop_length=128)[0]
+    energy = librosa.feature.rms(y=samples, frame_length=512, hop_length=128)[0] ** 2
+    level = 10 * np.log10(np.maximum(1e-10, energy))
+    peak, floor = level.max(), np.percentile(level, 10)
+    threshold = peak - 40
+    if floor < peak:
+        threshold = max(threshold, floor + min(noise_db, 0.5 * (peak - floor)))
+    loud = np.flatnonzero(level > threshold)
+    if loud.size == 0:
+        return samples[:0]
+    return samples[loud[0] * 128 : min(len(samples), (loud[-1] + 1) * 128)]
+
+
 def windows(samples, settings):
-    """Analysis windows of a mono recording: silence trimmed, at most window_seconds each."""
+    """Analysis windows of a mono recording: pauses trimmed, at most window_seconds each."""
     rate = settings["sample_rate"]
     length = round(settings["window_seconds"] * rate)
-    trimmed, _ = librosa.effects.trim(samples, top_db=40, frame_length=512, hop_length=128)
+    trimmed = trim(samples, settings.get("trim_noise_db"))
     if len(trimmed) <= 1.5 * length:
         start = round(settings["offset_seconds"] * rate)
         return [trimmed[start : start + length]]
