@@ -100,6 +100,21 @@ def tiny_corpus(tmp_path_factory) -> Path:
     return root
 
 
+def voice_between_pauses(rate: int, *, snr_db: float | None = None) -> np.ndarray:
+    """One second of a voice that swells and fades (a 180 Hz tone), between half a second of
+    pause each side; with snr_db, pink noise that far below it throughout (the channel
+    module's), as a recording with background noise."""
+    from ser.features import channel
+
+    time = np.arange(rate) / rate
+    voice = 0.5 * np.sin(np.pi * time) * np.sin(2 * np.pi * 180 * time)
+    pause = np.zeros(rate // 2)
+    clean = np.concatenate([pause, voice, pause]).astype(np.float32)
+    if snr_db is None:
+        return clean
+    return channel.add_noise(clean, sample_rate=rate, seed=3, snr_db=snr_db)
+
+
 def train_tiny_model(corpus: Path, folder: Path, **model_changes) -> Path:
     """A model folder trained for two epochs (its statistics member four) on the tiny
     synthetic corpus (emotions8) by the pipeline's training-data builder: actors 1-3 train,

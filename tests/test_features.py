@@ -90,20 +90,16 @@ def test_leading_silence_is_trimmed(feature_params, rng):
 
 
 def test_noise_before_and_after_the_speech_is_trimmed_with_trim_noise_db(feature_params):
-    from ser.features import channel
+    from tests.conftest import voice_between_pauses
 
     rate = feature_params.sample_rate
-    time = np.arange(rate) / rate
-    # One second of a voice that swells and fades, between half a second of pause each side.
-    voice = 0.5 * np.sin(np.pi * time) * np.sin(2 * np.pi * 180 * time)
-    pause = np.zeros(rate // 2)
-    clean = np.concatenate([pause, voice, pause]).astype(np.float32)
+    clean = voice_between_pauses(rate)
     speech = extract.trim_silence(clean)
     assert abs(len(speech) - rate) < 0.1 * rate
     peak_only = dataclasses.replace(feature_params, trim_noise_db=None)
     floor = dataclasses.replace(feature_params, trim_noise_db=10.0)
     for snr in (20.0, 10.0):
-        noisy = channel.add_noise(clean, sample_rate=rate, seed=3, snr_db=snr)
+        noisy = voice_between_pauses(rate, snr_db=snr)
         # 40 dB below the peak is far under the noise: the pauses stay, noise alone.
         assert len(extract.trim_silence(noisy)) == len(noisy)
         assert len(extract.select_window(noisy, peak_only)) == len(noisy)

@@ -219,9 +219,9 @@ def test_a_model_trims_noisy_pauses_as_it_was_trained_to(tiny_model, tmp_path, p
     import json
     import shutil
 
-    from ser.features import channel
     from ser.params import parse_params
     from ser.serve.recording import cut_windows
+    from tests.conftest import voice_between_pauses
 
     current = Predictor(tiny_model)
     assert current.feature_params.trim_noise_db == parse_params(params_dict).features.trim_noise_db
@@ -235,11 +235,7 @@ def test_a_model_trims_noisy_pauses_as_it_was_trained_to(tiny_model, tmp_path, p
     assert Predictor(older).feature_params.trim_noise_db is None
 
     rate = current.rate
-    time = np.arange(rate) / rate
-    voice = 0.5 * np.sin(np.pi * time) * np.sin(2 * np.pi * 180 * time)
-    pause = np.zeros(rate // 2)
-    clean = np.concatenate([pause, voice, pause]).astype(np.float32)
-    noisy = channel.add_noise(clean, sample_rate=rate, seed=3, snr_db=20.0)
+    noisy = voice_between_pauses(rate, snr_db=20.0)
     (start, window), *_ = cut_windows(noisy, current.feature_params)
     (_, untrimmed), *_ = cut_windows(noisy, Predictor(older).feature_params)
     assert start == 0.0 and len(untrimmed) == len(noisy)

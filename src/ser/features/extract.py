@@ -139,9 +139,10 @@ def _trim_above(samples, energy: np.ndarray, top_db: float, noise_db: float | No
     level = 10.0 * np.log10(np.maximum(1e-10, energy))
     peak = float(level.max())
     threshold = peak - top_db
-    floor = peak if noise_db is None else float(np.percentile(level, TRIM_FLOOR_PERCENTILE))
-    if floor < peak:  # with no spread (digital silence) there is no floor to stand out from
-        threshold = max(threshold, floor + min(noise_db, 0.5 * (peak - floor)))
+    if noise_db is not None:
+        floor = float(np.percentile(level, TRIM_FLOOR_PERCENTILE))
+        if floor < peak:  # with no spread (digital silence) there is no floor to stand out from
+            threshold = max(threshold, floor + min(noise_db, 0.5 * (peak - floor)))
     voiced = np.flatnonzero(level > threshold)
     if voiced.size == 0:
         return samples[:0]
