@@ -18,6 +18,11 @@ augmented copies (about 5 minutes of the run on RAVDESS) for the next run with t
 source, feature and augment params. --keep-models DIR keeps each run's model, for
 benchmarks/robustness.py --cv-models DIR (channels and song in the same actor CV).
 
+--rejudge DIR judges the models a run kept in DIR (--keep-models) again instead of training
+(same seeds and folds), with the prediction-time settings of the params (model.test_speeds
+and model.test_temperature: speed copies judged beside each clip): a prediction setting
+paired on the same models.
+
 --blends C ... also judges each run's models with other weightings of the whole-speaker
 model (model.speaker_blend) from the same trainings: "windows" weighs it k / (k + C),
 "others" (k - 1) / (k - 1 + C) (the Predictor's), "none" leaves it out; accuracy, UAR and
@@ -44,6 +49,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from ser import stage
 from ser.data.dataset import labelled_clips, rows_of
 from ser.data.download import extract_zip, fetch
 from ser.data.labels import LabelSpec
@@ -54,7 +60,12 @@ from ser.features import augment, extract
 from ser.model.calibration import calibration_error
 from ser.params import override, parse_params
 from ser.serve.predict import Predictor
-from ser.training.evaluate import RECORDINGS, calibration_floor, judge, judge_recordings
+from ser.training.evaluate import (
+    RECORDINGS,
+    calibration_floor,
+    judge,
+    judge_recordings,
+)
 from ser.training.run import train_run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -156,6 +167,13 @@ def main() -> None:
         default=[],
         help="also judge with these blend constants, in both weightings (see above)",
     )
+    parser.add_argument(
+        "--rejudge",
+        type=Path,
+        metavar="DIR",
+        help="judge the models kept in DIR (model-SEED-FOLD) again, with the params' "
+        "model.test_speeds and test_temperature, instead of training",
+    )
     args = parser.parse_args()
 
     params = project_params(args.set)
@@ -176,6 +194,7 @@ def main() -> None:
             params.split, test_actors=(), folds=tuple(range(1, args.folds + 1))
         )
         fold_of = assign_folds(manifest, split_params)
+        path_of = dict(zip(manifest["clip_id"], manifest["path"], strict=True))
         folds = manifest[["clip_id", "actor"]].assign(
             fold=manifest["actor"].astype(int).map(fold_of)
         )
@@ -188,25 +207,39 @@ def main() -> None:
                 clips = split_clips(
                     manifest, fold_subsets(folds, fold, args.folds), store_ids, spec
                 )
-                trained = train_run(
-                    clips, store, run_params, spec, copies=copies, augmented=augmented
-                )
-                folder = (args.keep_models or work) / f"model-{seed}-{fold}"
-                meta = trained.save(
-                    folder,
-                    labels=spec,
-                    feature_settings=extract.describe(params.features),
-                    corpus="ravdess",
-                    actors=speakers_by_subset(clips, manifest),
-                )
+                if args.rejudge:
+                    trained = None
+                    folder = args.rejudge / f"model-{seed}-{fold}"
+                    meta = Predictor(folder).meta
+                else:
+                    trained = train_run(
+                        clips, store, run_params, spec, copies=copies, augmented=augmented
+                    )
+                    folder = (args.keep_models or work) / f"model-{seed}-{fold}"
+                    meta = trained.save(
+                        folder,
+                        labels=spec,
+                        feature_settings=extract.describe(params.features),
+                        corpus="ravdess",
+                        actors=speakers_by_subset(clips, manifest),
+                    )
+                predictor = Predictor(folder)
+                if args.rejudge:
+                    predictor.speeds = params.model.test_speeds
+                    predictor.speed_temperature = params.model.test_temperature
                 test = clips[clips["subset"] == "test"]
                 windows = [store[np.array([row])] for row in test["row"].to_numpy()]
+                paths = test["clip_id"].map(path_of)
+                clip_copies = predictor.file_copies(
+                    list(paths), n_jobs=stage.workers(params.features.n_jobs)
+                )
                 judged = judge_recordings(
-                    Predictor(folder),
+                    predictor,
                     windows,
                     test["speaker"].to_numpy(),
                     list(test["clip_id"]),
                     names,
+                    clip_copies,
                 )
                 y_true = test["y"].to_numpy()
                 clip_probabilities = {str(k): np.round(judged[k], 5).tolist() for k in RECORDINGS}
@@ -215,10 +248,10 @@ def main() -> None:
                     "fold": fold,
                     "test_actors": meta["actors"]["test"],
                     "seconds": round(time.time() - began, 1),
-                    "calibration": trained.summary["calibration"],
-                    "whole_speaker_calibration": trained.summary.get("whole_speaker", {}).get(
-                        "calibration"
-                    ),
+                    "calibration": meta["validation"]["calibration"],
+                    "whole_speaker_calibration": meta["validation"]
+                    .get("whole_speaker", {})
+                    .get("calibration"),
                     **{
                         str(k): {
                             key: value
@@ -230,10 +263,12 @@ def main() -> None:
                     },
                     "clips": {"y": y_true.tolist(), **clip_probabilities},
                 }
-                if args.blends and trained.whole_speaker is not None:
+                if args.blends and predictor.whole_speaker is not None:
                     run["blends"] = {}
                     for name, weight in blend_variants(args.blends).items():
                         predictor = Predictor(folder)
+                        predictor.speeds = params.model.test_speeds
+                        predictor.speed_temperature = params.model.test_temperature
                         predictor.blend_weight = weight
                         judged = judge_recordings(
                             predictor,
@@ -241,6 +276,7 @@ def main() -> None:
                             test["speaker"].to_numpy(),
                             list(test["clip_id"]),
                             names,
+                            clip_copies,
                         )
                         run["blends"][name] = {
                             str(k): {

@@ -12,6 +12,8 @@ of the same speaker work better. So are the statistics member's statistics of a 
 exported with a second input (`model.stats_normalize: speaker`), in the two passes that
 the JSON's speaker_input.how describes. A model exported with a whole-speaker model beside
 it (`model.speaker_blend`, the default) blends the two as the JSON's blend.how describes.
+A model that judges speed copies of each recording beside it (`model.test_speeds`, the
+default) gets them as the JSON's speed_copies.how describes.
 """
 
 import json
@@ -120,11 +122,16 @@ def features(window, settings):
     return np.nan_to_num(matrix, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
 
 
-def read(paths, feature_settings):
-    """Each recording's (windows, n_frames, n_features) features."""
+def read(paths, feature_settings, speed=1.0):
+    """Each recording's (windows, n_frames, n_features) features, played at ``speed``."""
     batches = []
+    rate = feature_settings["sample_rate"]
     for path in paths:
-        samples, _ = librosa.load(path, sr=feature_settings["sample_rate"], mono=True)
+        samples, _ = librosa.load(path, sr=rate, mono=True)
+        if speed != 1.0:
+            samples = librosa.resample(
+                samples, orig_sr=rate, target_sr=round(rate / speed), res_type="soxr_hq"
+            )
         found = windows(samples, feature_settings)
         batches.append(np.stack([features(w, feature_settings) for w in found]))
     return batches
@@ -199,17 +206,29 @@ def load(model_path):
 
 def predict_files(model_path, paths):
     """(probabilities of each recording, settings): predict, with the whole-speaker model
-    blended in where the export has one (settings["blend"]["how"] says how)."""
+    blended in where the export has one (settings["blend"]["how"] says how), averaged with
+    the speed copies' where it names some (settings["speed_copies"]["how"])."""
     session, settings = load(model_path)
-    batches = read(paths, settings["features"])
-    results = predict(session, settings, batches)
+    companion = None
     if "blend" in settings:
-        companion = str(Path(model_path).with_name(settings["blend"]["file"]))
-        whole = predict(*load(companion), batches)
-        others = sum(len(batch) for batch in batches) - 1  # the speaker's windows beyond one
-        weight = others / (others + settings["blend"]["recordings"])
-        results = [(1 - weight) * a + weight * b for a, b in zip(results, whole, strict=True)]
-    return results, settings
+        companion = load(str(Path(model_path).with_name(settings["blend"]["file"])))
+    copies = settings.get("speed_copies", {"speeds": []})
+    speeds = [1.0, *copies["speeds"]]
+    judged = []
+    for speed in speeds:
+        batches = read(paths, settings["features"], speed)
+        results = predict(session, settings, batches)
+        if companion is not None:
+            whole = predict(*companion, batches)
+            others = sum(len(batch) for batch in batches) - 1  # the windows beyond one
+            weight = others / (others + settings["blend"]["recordings"])
+            results = [(1 - weight) * a + weight * b for a, b in zip(results, whole, strict=True)]
+        judged.append(results)
+    if len(speeds) == 1:
+        return judged[0], settings
+    temperature = {"temperature": copies["temperature"]}
+    means = [np.mean(parts, axis=0) for parts in zip(*judged, strict=True)]
+    return [calibrated(mean[None], temperature)[0] for mean in means], settings
 
 
 def main(model_path, *recordings):

@@ -69,7 +69,13 @@ def main() -> None:
     # One window per clip, as featurize computed it from the file.
     windows = [store[np.array([row])] for row in test["row"].to_numpy()]
 
-    judged = judge_recordings(predictor, windows, speakers, list(test["clip_id"]), names)
+    # The speed copies ser predict would judge beside each clip (model.test_speeds), from
+    # the clip's file.
+    copies = predictor.file_copies(
+        test["clip_id"].map(dict(zip(manifest["clip_id"], manifest["path"], strict=True))),
+        n_jobs=stage.workers(load_params().features.n_jobs),
+    )
+    judged = judge_recordings(predictor, windows, speakers, list(test["clip_id"]), names, copies)
     whole, single = judge(judged["all"], y_true, names), judge(judged[1], y_true, names)
     excluded = pd.concat(
         [

@@ -42,7 +42,8 @@ def test_recordings_cv_judges_each_fold_at_every_number_of_recordings(six_actors
         assert result.returncode == 0, result.stderr
         return json.loads(out.read_text())
 
-    results = recordings_cv("--blends", "8")
+    models = tmp_path / "models"
+    results = recordings_cv("--blends", "8", "--keep-models", str(models))
     # --cache: a second run with the same params reads the features and copies the first
     # wrote, and judges as it did; another augment param makes them again.
     stores = sorted((cache / "features").glob("*.npy")) + sorted(
@@ -80,6 +81,13 @@ def test_recordings_cv_judges_each_fold_at_every_number_of_recordings(six_actors
     assert results["summary"]["blends"]["windows:8"]["all"]["accuracy"]["mean"] == (
         pytest.approx(run["blends"]["windows:8"]["all"]["accuracy"], abs=1e-4)
     )
+    # --rejudge: the kept model judged again, no training: as the run judged it with the
+    # params it trained with, otherwise without speed copies.
+    rejudged = recordings_cv("--rejudge", str(models))["runs"][0]
+    assert rejudged["clips"] == run["clips"]
+    assert rejudged["calibration"] == run["calibration"]
+    plain = recordings_cv("--rejudge", str(models), "-S", "model.test_speeds=[]")["runs"][0]
+    assert plain["clips"]["1"] != run["clips"]["1"]
 
 
 def test_fit_speed_times_the_network_from_memory_and_streamed(six_actors, tmp_path):

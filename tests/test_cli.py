@@ -92,12 +92,31 @@ def test_predict_a_folder_as_json_matches_the_library(tiny_model, clips):
     first = next(row for row in rows if row["file"] == str(clips[0]))
     assert sum(first["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
     # What the library's pieces give: each file's features, standardised by the moments of
-    # the folder's recordings (one speaker), the model, the calibration temperature.
+    # the folder's recordings (one speaker), the model, the calibration temperature; the
+    # same for the files' copies at each speed (model.test_speeds) as a speaker of their
+    # own, and the mean over the speeds at the model's test_temperature.
+    from ser.serve.recording import file_copies
+
     predictor = Predictor(tiny_model)
     in_folder = sorted(folder.rglob("*.wav"))
     matrix, _ = extract.featurize_many([str(c) for c in in_folder], predictor.feature_params)
-    standard = predictor.normalizer.apply_group(matrix, Moments.of(matrix))
-    expected = calibrate(predict_proba(predictor.model, standard), predictor.temperature)
+    parts = [matrix] + [
+        np.concatenate(
+            [file_copies((str(c), predictor.feature_params, (speed,)))[0] for c in in_folder]
+        )
+        for speed in predictor.speeds
+    ]
+    judged = [
+        calibrate(
+            predict_proba(
+                predictor.model, predictor.normalizer.apply_group(part, Moments.of(part))
+            ),
+            predictor.temperature,
+        )
+        for part in parts
+    ]
+    expected = calibrate(np.mean(judged, axis=0), predictor.speed_temperature)
+    assert len(parts) == 3
     np.testing.assert_allclose(
         [first["probabilities"][name] for name in predictor.classes],
         expected[in_folder.index(clips[0])],

@@ -358,24 +358,19 @@ def test_example_features_are_those_of_ser(example, onnx_export, tiny_model, cli
 
 
 def test_example_predicts_what_ser_predicts(example, onnx_export, tiny_model, recordings):
-    import onnxruntime
-
     settings = json.loads(Path(f"{onnx_export}.json").read_text())
-    session = onnxruntime.InferenceSession(str(onnx_export), providers=["CPUExecutionProvider"])
     predictor = Predictor(tiny_model)
+    # The default model judges speed copies beside each recording, and says so.
+    assert settings["speed_copies"]["speeds"] == list(predictor.speeds) != []
     for path in recordings:
         expected = predictor.predict_file(path)
         assert expected.status == "ok", expected.message
-        [actual] = example.predict(
-            session, settings, example.read([str(path)], settings["features"])
-        )
+        [actual], _ = example.predict_files(str(onnx_export), [str(path)])
         wanted = [expected.probabilities[name] for name in settings["classes"]]
         assert np.abs(actual - wanted).max() <= EXAMPLE_TOLERANCE, path.name
     # Several recordings of one speaker, standardised together as `ser predict --speaker all`.
     together = list(predictor.predict_files(recordings, speakers=["one"] * len(recordings)))
-    actual = example.predict(
-        session, settings, example.read([str(path) for path in recordings], settings["features"])
-    )
+    actual, _ = example.predict_files(str(onnx_export), [str(path) for path in recordings])
     for result, probabilities in zip(together, actual, strict=True):
         wanted = [result.probabilities[name] for name in settings["classes"]]
         assert np.abs(probabilities - wanted).max() <= EXAMPLE_TOLERANCE, result.source

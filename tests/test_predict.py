@@ -83,11 +83,15 @@ def _same_predictions(first, second) -> None:
 
 
 def test_long_recordings_stream_through_files_with_the_same_results(
-    predictor, recordings, monkeypatch
+    tiny_model, recordings, monkeypatch
 ):
     import ser.serve.predict
     import ser.serve.recording
 
+    # A recording decoded block by block gets no speed copies (its many windows are judged
+    # anyway): the same results as in memory are those without them.
+    predictor = Predictor(tiny_model)
+    predictor.speeds = ()
     in_memory = list(predictor.predict_files(recordings, n_jobs=1, progress=False))
     # Every recording above two seconds now takes the block-by-block path, in small blocks,
     # and every speaker's features wait on disk.
@@ -189,6 +193,8 @@ def test_a_blended_model_weighs_its_whole_speaker_model_by_the_recordings(
     own = Predictor(tiny_blended_model)
     own.whole_speaker = None
     whole = Predictor(tiny_blended_model / "whole_speaker")
+    for predictor in (blended, own, whole):  # the blend alone (no speed copies to average)
+        predictor.speeds = ()
     clips = sorted((tiny_corpus / "speech" / "Actor_02").glob("*.wav"))[:4]
     for k, speakers in ((1, [str(path) for path in clips]), (len(clips), ["one"] * len(clips))):
         results = list(blended.predict_files(clips, progress=False, speakers=speakers))
@@ -240,3 +246,61 @@ def test_a_model_trims_noisy_pauses_as_it_was_trained_to(tiny_model, tmp_path, p
     (_, untrimmed), *_ = cut_windows(noisy, Predictor(older).feature_params)
     assert start == 0.0 and len(untrimmed) == len(noisy)
     assert len(window) < len(noisy) - 0.5 * rate
+
+
+def test_speed_copies_are_judged_beside_each_recording(tiny_model, tiny_corpus):
+    from ser.features import audio
+    from ser.model.calibration import calibrate
+
+    judged = Predictor(tiny_model)
+    # model.test_speeds and model.test_temperature of params.yaml
+    assert (judged.speeds, judged.speed_temperature) == ((0.95, 1.05), 0.85)
+    plain = Predictor(tiny_model)
+    plain.speeds = ()
+    rate = plain.rate
+    clips = sorted((tiny_corpus / "speech" / "Actor_02").glob("*.wav"))[:3]
+    played = {
+        speed: [
+            audio.resample(
+                audio.load(clip, sample_rate=rate), orig_sr=rate, target_sr=round(rate / speed)
+            )
+            for clip in clips
+        ]
+        for speed in (1.0, *judged.speeds)
+    }
+
+    def mean(parts):
+        """The mean of the parts' probabilities at the model's test_temperature."""
+        names = list(parts[0].probabilities)
+        average = np.mean([[part.probabilities[name] for name in names] for part in parts], axis=0)
+        return dict(zip(names, calibrate(average[None], 0.85)[0], strict=True))
+
+    # One recording alone: the mean over it and its copies, each judged alone.
+    for index, clip in enumerate(clips):
+        result = judged.predict_file(clip)
+        parts = [plain.predict_array(samples[index], rate) for samples in played.values()]
+        assert result.probabilities == pytest.approx(mean(parts), abs=1e-5)
+        assert result.label == max(result.probabilities, key=result.probabilities.get)
+        # The windows reported are the recording's own.
+        assert [w["label"] for w in result.windows] == [w["label"] for w in parts[0].windows]
+        assert [w["confidence"] for w in result.windows] == pytest.approx(
+            [w["confidence"] for w in parts[0].windows], abs=1e-5
+        )
+    assert judged.predict_file(clips[0]).probabilities != pytest.approx(
+        plain.predict_file(clips[0]).probabilities, abs=1e-4
+    )
+    # A speaker's recordings together: the copies at one speed are a speaker of their own.
+    together = list(judged.predict_files(clips, progress=False, speakers=["one"] * len(clips)))
+    groups = []
+    for samples in played.values():
+        stream = plain.stream()
+        for one in samples:
+            stream.add_array(one, rate)
+        groups.append(stream.again())
+    for index, result in enumerate(together):
+        assert result.probabilities == pytest.approx(
+            mean([group[index] for group in groups]), abs=1e-5
+        )
+    # The feature-level entry (the evaluate stage's) needs the copies' windows.
+    with pytest.raises(ValueError, match="speed"):
+        judged.predict_features([np.zeros((1, 4, 4), dtype=np.float32)], ["one"])

@@ -28,6 +28,9 @@ GENDERS = ("both", "male", "female")
 # auto: the network made for features.kind (seed features: the 2019 network; else cnn)
 ARCHS = ("auto", "cnn", "seed")
 STATS_NORMALIZE = ("speaker", "none")
+# model.test_speeds: how many copies a prediction may cost, and how far from 1 they may be.
+MAX_TEST_SPEEDS = 4
+TEST_SPEED_RANGE = (0.5, 2.0)
 # Statistics over frames that model.stats_pooling may name (ser.model.layers.UtteranceStatistics):
 # name -> the percentile it is (None: not a percentile). diff: the mean absolute change
 # from one frame to the next.
@@ -255,6 +258,13 @@ class ModelParams:
     # How many of each clip's augment.copies the first model trains on (the first ones; None:
     # all); the whole-speaker model always trains on all of them.
     first_copies: int | None = None
+    # Prediction: every recording is also judged played at these speeds (pitch and tempo
+    # together, as augment.speed), and its probabilities are the mean over the recording and
+    # these copies of it (ser.serve.recording.speed_copies).
+    test_speeds: tuple[float, ...] = ()
+    # The temperature of that mean: its log is divided by this and renormalised (below 1
+    # sharpens it; the mean over copies is less confident than it is right).
+    test_temperature: float = 1.0
 
     @property
     def statistics_member(self) -> bool:
@@ -813,6 +823,8 @@ def _model(section: _Section) -> ModelParams:
         first_copies=_optional(
             section, "first_copies", lambda name: section.integer(name, minimum=1, maximum=100)
         ),
+        test_speeds=_test_speeds(section),
+        test_temperature=section.number("test_temperature", minimum=0.05, maximum=20.0),
     )
     return model
 
@@ -830,6 +842,23 @@ def _stats_pooling(section: _Section) -> tuple[str, ...]:
             f"{section.key('stats_pooling')}: expected {allowed}, each once, got {_show(value)}"
         )
     return tuple(value)
+
+
+def _test_speeds(section: _Section) -> tuple[float, ...]:
+    value = section.raw["test_speeds"]
+    allowed = (
+        f"a list of up to {MAX_TEST_SPEEDS} speeds from {TEST_SPEED_RANGE[0]} to "
+        f"{TEST_SPEED_RANGE[1]} other than 1, each once, e.g. [0.95, 1.05] (or [] for none)"
+    )
+    if (
+        not isinstance(value, list)
+        or len(value) > MAX_TEST_SPEEDS
+        or any(isinstance(v, bool) or not isinstance(v, int | float) for v in value)
+        or any(not TEST_SPEED_RANGE[0] <= v <= TEST_SPEED_RANGE[1] or v == 1 for v in value)
+        or len(set(value)) != len(value)
+    ):
+        raise ConfigError(f"{section.key('test_speeds')}: expected {allowed}, got {_show(value)}")
+    return tuple(float(v) for v in value)
 
 
 def _dilations(section: _Section) -> tuple[int, ...]:

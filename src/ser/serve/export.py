@@ -62,6 +62,14 @@ BLEND_HOW = (
     "each window's calibrated probabilities as (1 - w) * this model's + w * the "
     "whole-speaker model's, with w = (k - 1) / (k - 1 + recordings) (0 for one window)."
 )
+SPEED_HOW = (
+    "Besides the recordings as given, judge copies of them played at each of speeds: the "
+    "recording at sample_rate resampled (soxr, high quality) to round(sample_rate / speed) "
+    "samples a second, read as sample_rate again; the copies at one speed are a speaker's "
+    "recordings of their own. A recording's probabilities are the mean of its own and its "
+    "copies' (each the mean over its windows, blended as blend.how says), rescaled by "
+    "temperature as the model's own temperature rescales (log divided by it, renormalised)."
+)
 # The description's marker: an output carrying it may be replaced by a new export.
 EXPORTED_BY = "ser export"
 SAVED_MODEL_DESCRIPTION = "export.json"
@@ -185,6 +193,13 @@ def describe(meta: dict, model, *, format: str, file_name: str) -> dict:
             "how": NORMALIZER_HOW,
         }
     description["temperature"] = meta["calibration"]["temperature"]
+    speeds = (meta.get("model") or {}).get("test_speeds") or []
+    if speeds:
+        description["speed_copies"] = {
+            "speeds": list(speeds),
+            "temperature": meta["model"].get("test_temperature", 1.0),
+            "how": SPEED_HOW,
+        }
     return {
         **description,
         "classes": classes,

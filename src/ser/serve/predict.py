@@ -42,6 +42,7 @@ from ser.serve.recording import (
     Prediction,
     Windows,
     cut_windows,
+    file_copies,
     prepare,
     prepare_file,
     warm_up,
@@ -95,6 +96,10 @@ class Predictor:
                 )
             self.normalizer = SpeakerNormalizer.from_dict(self.meta["normalizer"])
         self.temperature = float(self.meta["calibration"]["temperature"])
+        # Speed copies judged beside every recording (model.test_speeds), and the temperature
+        # of the mean over a recording and its copies (model.test_temperature).
+        self.speeds: tuple[float, ...] = tuple(self.model_params.test_speeds)
+        self.speed_temperature = float(self.model_params.test_temperature)
         self._model = None
         # The whole-speaker model blended in for many recordings (model.speaker_blend): its
         # probabilities weigh blend_weight(k) against this model's.
@@ -177,22 +182,56 @@ class Predictor:
             mono = audio.resample(audio.to_mono(samples), orig_sr=sample_rate, target_sr=self.rate)
         except DataError as error:
             return Prediction(source=source, status="error", message=str(error))
-        item = prepare(mono, source, self.feature_params)
+        item = prepare(mono, source, self.feature_params, speeds=self.speeds)
         return self._predict([item], [source])[0]
 
     def predict_features(
-        self, windows: list[np.ndarray], speakers: list[str], sources: list[str] | None = None
+        self,
+        windows: list[np.ndarray],
+        speakers: list[str],
+        sources: list[str] | None = None,
+        copies: list[list[np.ndarray]] | None = None,
     ) -> list[Prediction]:
         """Predict recordings given as their windows' features, (windows, n_frames,
         n_features) each as ``extract.compute`` gives them, one speaker key per recording:
         the path ``ser predict`` takes once a file's features are computed (the evaluate
-        stage uses it on the feature store)."""
+        stage uses it on the feature store). ``copies``: each recording's speed copies'
+        windows, one array per speed of ``self.speeds`` (file_copies); needed when there are
+        such speeds."""
         sources = sources or [f"<recording {index}>" for index in range(len(windows))]
-        items = [
-            Windows(source, [0.0] * len(batch), np.asarray(batch, dtype=np.float32))
-            for source, batch in zip(sources, windows, strict=True)
-        ]
+        if copies is None:
+            if self.speeds:
+                raise ValueError(
+                    f"this model judges each recording with copies at speeds {self.speeds}: "
+                    "give their windows (copies)"
+                )
+            copies = [[] for _ in windows]
+
+        def item(source: str, batch: np.ndarray) -> Windows:
+            return Windows(source, [0.0] * len(batch), np.asarray(batch, dtype=np.float32))
+
+        items = []
+        for source, batch, extra in zip(sources, windows, copies, strict=True):
+            if len(extra) != len(self.speeds):
+                raise ValueError(
+                    f"{source}: {len(extra)} speed copies given, the model's speeds are "
+                    f"{self.speeds}"
+                )
+            items.append(
+                dataclasses.replace(
+                    item(source, batch), copies=[item(source, copy) for copy in extra]
+                )
+            )
         return self._predict(items, list(speakers))
+
+    def file_copies(self, paths: Iterable[str | Path], *, n_jobs: int = 1) -> list | None:
+        """The speed copies' windows (one array per speed) of each audio file, as the
+        prediction of the file computes them; None for a model without speed copies.
+        For predict_features on features computed elsewhere (the evaluate stage's store)."""
+        if not self.speeds:
+            return None
+        jobs = [(str(path), self.feature_params, self.speeds) for path in paths]
+        return list(map_clips(file_copies, jobs, n_jobs=n_jobs, desc="speed copies"))
 
     def stream(self) -> SpeakerStream:
         """One speaker's recordings, predicted as they arrive (see SpeakerStream)."""
@@ -202,7 +241,7 @@ class Predictor:
         """Predict one audio file; decoding problems give status 'error', never an exception."""
         spill = Path(tempfile.mkdtemp(prefix="ser-predict-"))
         try:
-            item = prepare_file((str(path), self.feature_params, spill))
+            item = prepare_file((str(path), self.feature_params, spill, self.speeds))
             return self._predict([item], [str(path)])[0]
         finally:
             shutil.rmtree(spill, ignore_errors=True)
@@ -236,7 +275,7 @@ class Predictor:
         spill = Path(tempfile.mkdtemp(prefix="ser-predict-"))
         prepared = None
         try:
-            jobs = [(path, self.feature_params, spill) for path in paths]
+            jobs = [(path, self.feature_params, spill, self.speeds) for path in paths]
             parallel = n_jobs > 1 and len(jobs) >= (1 if fork_server else 2)
             keys = speakers if speakers is not None else paths
             if parallel and not fork_server:
@@ -257,11 +296,11 @@ class Predictor:
             if self.by_speaker:
                 items, held = [], 0
                 for item in prepared:
-                    if isinstance(item, Windows) and item.batch is not None:
-                        if held + item.batch.nbytes > SPILL_BYTES:
+                    if isinstance(item, Windows) and item.nbytes:
+                        if held + item.nbytes > SPILL_BYTES:
                             item.spill(spill)
                         else:
-                            held += item.batch.nbytes
+                            held += item.nbytes
                     items.append(item)
                 yield from self._predict(items, keys)
                 return
@@ -285,8 +324,12 @@ class Predictor:
         """Finish prepared recordings, the model called once per BATCH_WINDOWS windows.
 
         For a speaker-normalised model, ``speakers`` gives each item's speaker, whose
-        windows are standardised together.
+        windows are standardised together. A recording's speed copies are judged as the
+        recordings of a speaker of their own (one per speed: the copies at that speed of the
+        speaker's recordings), and each recording's answer is the mean over it and its copies.
         """
+        count = len(items)
+        items, speakers, copies = with_copies(items, speakers)
         frames = speaker_moments(items, speakers) if self.normalizer is not None else {}
         probabilities = self._window_probabilities(items, speakers, frames)
         weights = {}
@@ -300,8 +343,12 @@ class Predictor:
             for index, weight in weights.items():
                 probabilities[index] = (1.0 - weight) * probabilities[index] + weight * whole[index]
         return [
-            self._result(item, probabilities[index]) if isinstance(item, Windows) else item
-            for index, item in enumerate(items)
+            self._result(
+                item, probabilities[index], [probabilities[other] for other in copies[index]]
+            )
+            if isinstance(item, Windows)
+            else item
+            for index, item in enumerate(items[:count])
         ]
 
     def _window_probabilities(
@@ -372,10 +419,20 @@ class Predictor:
                     moments.add(pooling.numpy(chunk), [speakers[index]] * len(chunk))
         return moments
 
-    def _result(self, item: Windows, probabilities: np.ndarray) -> Prediction:
+    def _result(
+        self, item: Windows, probabilities: np.ndarray, copies: list[np.ndarray]
+    ) -> Prediction:
+        """The recording's answer from its windows' probabilities and its speed copies': the
+        mean over the recording and the copies of each one's mean over its windows, at the
+        model's speed_temperature, conditioned on the classes it may have (``answers``). The
+        windows reported are the recording's own."""
+        mean = np.mean([part.mean(axis=0) for part in (probabilities, *copies)], axis=0)
+        if copies:
+            mean = calibrate(mean[None], self.speed_temperature)[0]
         if len(self.answers) < len(self.classes):
+            # Conditioned on the classes named (Bayes' rule), the recording's and each window's.
             probabilities = among(probabilities, self._answer_rows)
-        mean = probabilities.mean(axis=0)
+            mean = among(mean[None], self._answer_rows)[0]
         best = int(mean.argmax())
         return Prediction(
             source=item.source,
@@ -420,7 +477,9 @@ class SpeakerStream:
             )
         except DataError as error:
             return Prediction(source=source, status="error", message=str(error))
-        return self._add(prepare(mono, source, self.predictor.feature_params))
+        return self._add(
+            prepare(mono, source, self.predictor.feature_params, speeds=self.predictor.speeds)
+        )
 
     def add_file(self, path: str | Path) -> Prediction:
         """Add one audio file; returns its Prediction (status error if it cannot be read)."""
@@ -428,7 +487,9 @@ class SpeakerStream:
             mono = audio.load(str(path), sample_rate=self.predictor.rate)
         except DataError as error:
             return Prediction(source=str(path), status="error", message=str(error))
-        return self._add(prepare(mono, str(path), self.predictor.feature_params))
+        return self._add(
+            prepare(mono, str(path), self.predictor.feature_params, speeds=self.predictor.speeds)
+        )
 
     def _add(self, item: Prediction | Windows) -> Prediction:
         if not isinstance(item, Windows):
@@ -461,6 +522,23 @@ def allowed_classes(names: Iterable[str], classes: list[str], model_dir: Path) -
             f"got {', '.join(chosen) or 'none'}"
         )
     return chosen
+
+
+def with_copies(
+    items: list[Prediction | Windows], speakers: list[str] | None
+) -> tuple[list[Prediction | Windows], list[str] | None, list[list[int]]]:
+    """items followed by their speed copies as items of their own, the speaker keys to go
+    with them (a copy's: its recording's speaker and the copy's number) and, for each of the
+    given items, the positions of its copies."""
+    extended, keys = list(items), None if speakers is None else list(speakers)
+    positions: list[list[int]] = []
+    for index, item in enumerate(items):
+        own = item.copies if isinstance(item, Windows) else []
+        positions.append(list(range(len(extended), len(extended) + len(own))))
+        extended.extend(own)
+        if keys is not None:
+            keys.extend(f"{speakers[index]}\x00speed{number}" for number in range(len(own)))
+    return extended, keys, positions
 
 
 def speaker_folders(paths: list[str]) -> list[str]:

@@ -55,6 +55,14 @@ class Windows:
     batch: np.ndarray | None  # (windows, n_frames, n_features)
     spilled: Path | None = None
     shape: tuple[int, int] = (0, 0)  # (n_frames, n_features) of one window
+    # The recording's speed copies (model.test_speeds; speed_copies), judged beside it.
+    copies: list[Windows] = field(default_factory=list)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of features held in memory, the copies' included."""
+        own = self.batch.nbytes if self.batch is not None else 0
+        return own + sum(copy.nbytes for copy in self.copies)
 
     def chunks(self, size: int) -> Iterator[np.ndarray]:
         """The windows' features, at most ``size`` windows at a time."""
@@ -73,7 +81,9 @@ class Windows:
             yield flat.reshape(count, *self.shape)
 
     def spill(self, folder: Path) -> None:
-        """Move the features from memory to a file in ``folder``."""
+        """Move the features (and the copies') from memory to files in ``folder``."""
+        for copy in self.copies:
+            copy.spill(folder)
         if self.batch is None:
             return
         handle, name = tempfile.mkstemp(dir=folder, suffix=".f32")
@@ -101,17 +111,46 @@ def cut_windows(samples: np.ndarray, params: FeatureParams) -> list[tuple[float,
     return [(start / rate, trimmed[start : start + length]) for start in starts]
 
 
+def speed_copies(
+    mono: np.ndarray, source: str, params: FeatureParams, speeds: tuple[float, ...]
+) -> list[Windows]:
+    """The recording (mono, at the analysis rate) played at each of ``speeds`` (pitch and
+    tempo together, as augment.speed: speed r is a resampling to rate / r), cut into windows
+    and featurised as the recording is. The model trained on such copies; the mean of its
+    probabilities over a recording and its copies judges one recording alone better than
+    the recording does (docs/experiments.md E59)."""
+    rate = extract.analysis_rate(params)
+    copies = []
+    for speed in speeds:
+        played = audio.resample(mono, orig_sr=rate, target_sr=int(round(rate / speed)))
+        spans = cut_windows(played, params)
+        batch = np.stack([extract.compute(window, params) for _, window in spans])
+        copies.append(Windows(source, [start for start, _ in spans], batch))
+    return copies
+
+
+def file_copies(job: tuple[str, FeatureParams, tuple[float, ...]]) -> list[np.ndarray]:
+    """The windows' features of each speed copy of an audio file (one array per speed), as
+    prepare_file computes them (a worker's job: the evaluate stage's for its test clips)."""
+    path, params, speeds = job
+    mono = audio.load(path, sample_rate=extract.analysis_rate(params))
+    return [copy.batch for copy in speed_copies(mono, path, params, speeds)]
+
+
 def prepare(
     mono: np.ndarray | SignalFile,
     source: str,
     params: FeatureParams,
     *,
     spill: Path | None = None,
+    speeds: tuple[float, ...] = (),
 ) -> Prediction | Windows:
     """A recording's windows and their features, or the reason it gets no prediction.
 
     ``mono`` is an array, or for a long recording a SignalFile; the features of a long
-    recording go to a file in ``spill`` as they are computed.
+    recording go to a file in ``spill`` as they are computed. ``speeds``: the speed copies
+    (speed_copies) to judge beside it; a recording decoded block by block (longer than
+    STREAM_SAMPLES) gets none, its many windows being judged anyway.
     """
     rate = extract.analysis_rate(params)
     if len(mono) < MIN_SECONDS * rate:
@@ -123,7 +162,8 @@ def prepare(
     starts = [start for start, _ in spans]
     if spill is None or not isinstance(mono, SignalFile):
         batch = np.stack([extract.compute(np.asarray(window), params) for _, window in spans])
-        return Windows(source, starts, batch)
+        copies = speed_copies(np.asarray(mono), source, params, speeds) if speeds else []
+        return Windows(source, starts, batch, copies=copies)
     handle, name = tempfile.mkstemp(dir=spill, suffix=".f32")
     with open(handle, "wb") as out:
         for _, window in spans:
@@ -178,20 +218,23 @@ def warm_up(params: FeatureParams) -> None:
     server that predict_files(fork_server=True) forks its workers from."""
     rate = extract.analysis_rate(params)
     tone = 0.1 * np.sin(2 * np.pi * 220.0 * np.arange(rate) / rate, dtype=np.float32)
-    prepare(tone, "<warm-up>", params)
+    prepare(tone, "<warm-up>", params, speeds=(1.05,))
 
 
-def prepare_file(job: tuple[str, FeatureParams, Path]) -> Prediction | Windows:
-    """_prepare for a file (a worker's job); a file that cannot be decoded gets status error.
+def prepare_file(
+    job: tuple[str, FeatureParams, Path, tuple[float, ...]],
+) -> Prediction | Windows:
+    """prepare for a file (a worker's job); a file that cannot be decoded gets status error.
 
-    A long recording streams through ``spill`` (a folder for temporary files)."""
-    path, params, spill = job
+    A long recording streams through ``spill`` (a folder for temporary files); ``speeds``:
+    prepare's."""
+    path, params, spill, speeds = job
     rate = extract.analysis_rate(params)
     long = None
     try:
         long = decode_long(path, rate, spill)
         mono = long if long is not None else audio.load(path, sample_rate=rate)
-        return prepare(mono, path, params, spill=spill)
+        return prepare(mono, path, params, spill=spill, speeds=speeds)
     except DataError as error:  # any decoding failure is reported for this file only
         return Prediction(source=path, status="error", message=str(error))
     finally:

@@ -80,15 +80,21 @@ def collapse(y_pred: np.ndarray, num_classes: int) -> float:
 
 
 def judge_recordings(
-    predictor, windows: list[np.ndarray], speakers, sources: list[str], names: list[str]
+    predictor,
+    windows: list[np.ndarray],
+    speakers,
+    sources: list[str],
+    names: list[str],
+    copies: list | None = None,
 ) -> dict[int | str, np.ndarray]:
     """Each clip's class probabilities (n, classes), judged by ``predictor`` (a
     ser.serve.predict.Predictor: what ``ser predict`` runs) with the clip's speaker dealt into
-    groups of each size of RECORDINGS; {recordings: probabilities}."""
+    groups of each size of RECORDINGS; {recordings: probabilities}. ``copies``: each clip's
+    speed copies (Predictor.file_copies), for a model that judges them."""
     judged = {}
     for recordings in RECORDINGS:
         groups = deal_groups(speakers, recordings)
-        results = predictor.predict_features(windows, list(groups), list(sources))
+        results = predictor.predict_features(windows, list(groups), list(sources), copies)
         rows = [[result.probabilities[name] for name in names] for result in results]
         judged[recordings] = np.array(rows, dtype=float).reshape(len(results), len(names))
     return judged
