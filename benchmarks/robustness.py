@@ -141,6 +141,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--seed", type=int, default=0, help="of the perturbations and clip choice")
     parser.add_argument(
+        "--test-speeds",
+        type=float,
+        nargs="*",
+        metavar="SPEED",
+        help="judge with these speed copies (and --test-temperature) instead of each model's "
+        "own model.test_speeds: none given, each recording alone",
+    )
+    parser.add_argument(
+        "--test-temperature",
+        type=float,
+        default=0.85,
+        help="with --test-speeds: the temperature of the mean over copies (default 0.85)",
+    )
+    parser.add_argument(
         "--out",
         type=Path,
         help="JSON (default: WORKSPACE/metrics/robustness.json or DIR/robustness.json)",
@@ -402,6 +416,7 @@ def describe_run(workspace: Path | None, args: argparse.Namespace, tested: dict)
         "tested_actors": tested,
         "clips_per_actor": args.clips_per_actor or "all",
         "seed": args.seed,
+        "test_speeds": "each model's own" if args.test_speeds is None else args.test_speeds,
     }
 
 
@@ -445,6 +460,9 @@ def main(argv: list[str] | None = None) -> None:
                 actors = cv_model_actors(folder)
                 seeds[key] = cv_model_seed(folder)
             predictor = Predictor(folder)
+            if args.test_speeds is not None:
+                predictor.speeds = tuple(args.test_speeds)
+                predictor.speed_temperature = args.test_temperature
             if class_names and predictor.classes != class_names:
                 raise SystemExit(
                     f"model {key}: classes {predictor.classes} differ from {class_names}"

@@ -248,7 +248,7 @@ def test_a_model_trims_noisy_pauses_as_it_was_trained_to(tiny_model, tmp_path, p
     assert len(window) < len(noisy) - 0.5 * rate
 
 
-def test_speed_copies_are_judged_beside_each_recording(tiny_model, tiny_corpus):
+def test_speed_copies_are_judged_beside_each_recording(tiny_model, tiny_corpus, tmp_path):
     from ser.features import audio
     from ser.model.calibration import calibrate
 
@@ -304,3 +304,16 @@ def test_speed_copies_are_judged_beside_each_recording(tiny_model, tiny_corpus):
     # The feature-level entry (the evaluate stage's) needs the copies' windows.
     with pytest.raises(ValueError, match="speed"):
         judged.predict_features([np.zeros((1, 4, 4), dtype=np.float32)], ["one"])
+    # A model saved before the setting existed judges each recording alone, as it did.
+    import json
+    import shutil
+
+    older = tmp_path / "older"
+    shutil.copytree(tiny_model, older)
+    meta = json.loads((older / "model.json").read_text())
+    del meta["model"]["test_speeds"], meta["model"]["test_temperature"]
+    (older / "model.json").write_text(json.dumps(meta))
+    assert Predictor(older).speeds == ()
+    assert Predictor(older).predict_file(clips[0]).probabilities == pytest.approx(
+        plain.predict_file(clips[0]).probabilities, abs=1e-5
+    )

@@ -283,3 +283,21 @@ def test_benchmark_tests_each_cv_model_on_the_actors_it_never_saw(
         assert found["uar_below_clean"]["std"] == pytest.approx(np.std(below))
         assert found["seeds"] == 2
         assert report["over_seeds"]["clean"][recordings]["uar_below_clean"]["mean"] == 0
+
+
+def test_test_speeds_override_the_models_own(robustness, cv_models, tiny_corpus, tmp_path):
+    def run(*extra: str) -> dict:
+        out = tmp_path / f"robustness{len(extra)}.json"
+        robustness.main(
+            [
+                "--cv-models", str(cv_models), "--speech", str(tiny_corpus / "speech"),
+                "--clips-per-actor", "5", "--no-perturbations", "--out", str(out),
+                "--plot", str(tmp_path / "robustness.csv"), *extra,
+            ]
+        )  # fmt: skip
+        return json.loads(out.read_text())
+
+    own, alone = run(), run("--test-speeds")
+    assert own["protocol"]["test_speeds"] == "each model's own"
+    assert alone["protocol"]["test_speeds"] == []
+    assert own["speech"]["clean"]["clips"] == alone["speech"]["clean"]["clips"] == 10

@@ -231,7 +231,13 @@ class Predictor:
         if not self.speeds:
             return None
         jobs = [(str(path), self.feature_params, self.speeds) for path in paths]
-        return list(map_clips(file_copies, jobs, n_jobs=n_jobs, desc="speed copies"))
+        # Workers fork from a server process, never from this one: a caller that has
+        # started TensorFlow (a benchmark that trained) cannot fork safely. The caller's
+        # main script must be safe to import (``if __name__ == "__main__":``).
+        copies = map_clips(
+            file_copies, jobs, n_jobs=n_jobs, desc="speed copies", preload="ser.serve.warm"
+        )
+        return list(copies)
 
     def stream(self) -> SpeakerStream:
         """One speaker's recordings, predicted as they arrive (see SpeakerStream)."""
