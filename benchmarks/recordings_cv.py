@@ -60,12 +60,7 @@ from ser.features import augment, extract
 from ser.model.calibration import calibration_error
 from ser.params import override, parse_params
 from ser.serve.predict import Predictor
-from ser.training.evaluate import (
-    RECORDINGS,
-    calibration_floor,
-    judge,
-    judge_recordings,
-)
+from ser.training.evaluate import RECORDINGS, calibration_floor, judge, judge_recordings
 from ser.training.run import train_run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -195,6 +190,15 @@ def main() -> None:
         )
         fold_of = assign_folds(manifest, split_params)
         path_of = dict(zip(manifest["clip_id"], manifest["path"], strict=True))
+
+        def predictor_of(folder: Path) -> Predictor:
+            """The model's Predictor; with --rejudge, at the params' prediction settings."""
+            predictor = Predictor(folder)
+            if args.rejudge:
+                predictor.speeds = params.model.test_speeds
+                predictor.speed_temperature = params.model.test_temperature
+            return predictor
+
         folds = manifest[["clip_id", "actor"]].assign(
             fold=manifest["actor"].astype(int).map(fold_of)
         )
@@ -208,9 +212,8 @@ def main() -> None:
                     manifest, fold_subsets(folds, fold, args.folds), store_ids, spec
                 )
                 if args.rejudge:
-                    trained = None
                     folder = args.rejudge / f"model-{seed}-{fold}"
-                    meta = Predictor(folder).meta
+                    meta = predictor_of(folder).meta
                 else:
                     trained = train_run(
                         clips, store, run_params, spec, copies=copies, augmented=augmented
@@ -223,10 +226,7 @@ def main() -> None:
                         corpus="ravdess",
                         actors=speakers_by_subset(clips, manifest),
                     )
-                predictor = Predictor(folder)
-                if args.rejudge:
-                    predictor.speeds = params.model.test_speeds
-                    predictor.speed_temperature = params.model.test_temperature
+                predictor = predictor_of(folder)
                 test = clips[clips["subset"] == "test"]
                 windows = [store[np.array([row])] for row in test["row"].to_numpy()]
                 paths = test["clip_id"].map(path_of)
@@ -266,9 +266,7 @@ def main() -> None:
                 if args.blends and predictor.whole_speaker is not None:
                     run["blends"] = {}
                     for name, weight in blend_variants(args.blends).items():
-                        predictor = Predictor(folder)
-                        predictor.speeds = params.model.test_speeds
-                        predictor.speed_temperature = params.model.test_temperature
+                        predictor = predictor_of(folder)
                         predictor.blend_weight = weight
                         judged = judge_recordings(
                             predictor,

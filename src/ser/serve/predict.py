@@ -207,8 +207,13 @@ class Predictor:
                 )
             copies = [[] for _ in windows]
 
-        def item(source: str, batch: np.ndarray) -> Windows:
-            return Windows(source, [0.0] * len(batch), np.asarray(batch, dtype=np.float32))
+        def item(source: str, batch: np.ndarray, extra=()) -> Windows:
+            return Windows(
+                source,
+                [0.0] * len(batch),
+                np.asarray(batch, dtype=np.float32),
+                copies=[item(source, copy) for copy in extra],
+            )
 
         items = []
         for source, batch, extra in zip(sources, windows, copies, strict=True):
@@ -217,11 +222,7 @@ class Predictor:
                     f"{source}: {len(extra)} speed copies given, the model's speeds are "
                     f"{self.speeds}"
                 )
-            items.append(
-                dataclasses.replace(
-                    item(source, batch), copies=[item(source, copy) for copy in extra]
-                )
-            )
+            items.append(item(source, batch, extra))
         return self._predict(items, list(speakers))
 
     def file_copies(self, paths: Iterable[str | Path], *, n_jobs: int = 1) -> list | None:

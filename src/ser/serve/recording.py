@@ -120,13 +120,20 @@ def speed_copies(
     probabilities over a recording and its copies judges one recording alone better than
     the recording does (docs/experiments.md E59)."""
     rate = extract.analysis_rate(params)
-    copies = []
-    for speed in speeds:
-        played = audio.resample(mono, orig_sr=rate, target_sr=int(round(rate / speed)))
-        spans = cut_windows(played, params)
-        batch = np.stack([extract.compute(window, params) for _, window in spans])
-        copies.append(Windows(source, [start for start, _ in spans], batch))
-    return copies
+    return [
+        featurised(
+            audio.resample(mono, orig_sr=rate, target_sr=int(round(rate / speed))), source, params
+        )
+        for speed in speeds
+    ]
+
+
+def featurised(samples: np.ndarray, source: str, params: FeatureParams, spans=None) -> Windows:
+    """A recording's windows (cut_windows, unless ``spans`` gives them) and their features,
+    in memory."""
+    spans = cut_windows(samples, params) if spans is None else spans
+    batch = np.stack([extract.compute(np.asarray(window), params) for _, window in spans])
+    return Windows(source, [start for start, _ in spans], batch)
 
 
 def file_copies(job: tuple[str, FeatureParams, tuple[float, ...]]) -> list[np.ndarray]:
@@ -161,9 +168,9 @@ def prepare(
     spans = cut_windows(mono, params)
     starts = [start for start, _ in spans]
     if spill is None or not isinstance(mono, SignalFile):
-        batch = np.stack([extract.compute(np.asarray(window), params) for _, window in spans])
-        copies = speed_copies(np.asarray(mono), source, params, speeds) if speeds else []
-        return Windows(source, starts, batch, copies=copies)
+        item = featurised(mono, source, params, spans)
+        item.copies = speed_copies(np.asarray(mono), source, params, speeds)
+        return item
     handle, name = tempfile.mkstemp(dir=spill, suffix=".f32")
     with open(handle, "wb") as out:
         for _, window in spans:
