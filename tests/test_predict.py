@@ -103,6 +103,35 @@ def test_long_recordings_stream_through_files_with_the_same_results(
     assert len(streamed[1].windows) >= 4
 
 
+def test_long_recordings_get_no_speed_copies_from_their_files_either(
+    tiny_model, recordings, monkeypatch
+):
+    import ser.serve.recording
+    from ser.features import audio
+    from ser.serve.recording import featurised, file_copies
+
+    # What the evaluate stage does for a test clip (its features, its copies from the file)
+    # gives what `ser predict` gives for it, long or not.
+    predictor = Predictor(tiny_model)
+    assert predictor.speeds
+    path = str(recordings[1])
+    job = (path, predictor.feature_params, predictor.speeds)
+    assert len(file_copies(job)) == len(predictor.speeds)
+    monkeypatch.setattr(ser.serve.recording, "STREAM_SAMPLES", 2 * predictor.rate)
+    assert file_copies(job) == []
+    windows = featurised(
+        audio.load(path, sample_rate=predictor.rate), path, predictor.feature_params
+    )
+    [judged] = predictor.predict_features([windows.batch], [path], [path], [file_copies(job)])
+    predicted = predictor.predict_file(path)
+    assert len(predicted.windows) >= 4  # the long path's windows, none of them copies
+    assert judged.label == predicted.label
+    for name, probability in predicted.probabilities.items():
+        assert judged.probabilities[name] == pytest.approx(probability, abs=1e-4)
+    with pytest.raises(ValueError, match="1 speed copies given"):
+        predictor.predict_features([windows.batch], [path], [path], [[windows.batch]])
+
+
 def test_audio_blocks_are_what_load_gives(tmp_path):
     from ser.features import audio
 

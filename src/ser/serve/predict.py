@@ -196,8 +196,9 @@ class Predictor:
         n_features) each as ``extract.compute`` gives them, one speaker key per recording:
         the path ``ser predict`` takes once a file's features are computed (the evaluate
         stage uses it on the feature store). ``copies``: each recording's speed copies'
-        windows, one array per speed of ``self.speeds`` (file_copies); needed when there are
-        such speeds."""
+        windows, one array per speed of ``self.speeds`` (file_copies), or none for a
+        recording too long to hold (file_copies gives none); needed when there are such
+        speeds."""
         sources = sources or [f"<recording {index}>" for index in range(len(windows))]
         if copies is None:
             if self.speeds:
@@ -217,7 +218,7 @@ class Predictor:
 
         items = []
         for source, batch, extra in zip(sources, windows, copies, strict=True):
-            if len(extra) != len(self.speeds):
+            if len(extra) not in (0, len(self.speeds)):
                 raise ValueError(
                     f"{source}: {len(extra)} speed copies given, the model's speeds are "
                     f"{self.speeds}"

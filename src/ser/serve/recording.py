@@ -138,9 +138,13 @@ def featurised(samples: np.ndarray, source: str, params: FeatureParams, spans=No
 
 def file_copies(job: tuple[str, FeatureParams, tuple[float, ...]]) -> list[np.ndarray]:
     """The windows' features of each speed copy of an audio file (one array per speed), as
-    prepare_file computes them (a worker's job: the evaluate stage's for its test clips)."""
+    prepare_file computes them (a worker's job: the evaluate stage's for its test clips);
+    none for a recording prepare_file decodes block by block, which it judges without."""
     path, params, speeds = job
-    mono = audio.load(path, sample_rate=extract.analysis_rate(params))
+    rate = extract.analysis_rate(params)
+    if audio.frames_at(path, rate) > STREAM_SAMPLES:
+        return []
+    mono = audio.load(path, sample_rate=rate)
     return [copy.batch for copy in speed_copies(mono, path, params, speeds)]
 
 
