@@ -7,6 +7,7 @@ import soundfile as sf
 
 from ser.features import extract
 from ser.params import parse_params
+from ser.serve.recording import cut_windows
 
 
 @pytest.fixture
@@ -164,6 +165,34 @@ def test_long_recordings_are_trimmed_like_librosa_without_framing_them_whole(rng
     np.testing.assert_array_equal(extract.trim_silence(samples), expected)
     silence = np.zeros(2_000_000, dtype=np.float32)  # no peak to be below: librosa keeps it
     assert extract.trim_silence(silence).size == librosa.effects.trim(silence)[0].size
+
+
+def test_long_pauses_inside_a_recording_are_shortened_with_max_pause(feature_params):
+    from tests.conftest import voice_between_pauses
+
+    rate = feature_params.sample_rate
+    two = np.concatenate([voice_between_pauses(rate)] * 2)  # a second's pause between voices
+    kept = extract.trim_silence(two, noise_db=10.0)
+    assert abs(len(kept) - 3 * rate) < 0.05 * rate
+    short = extract.trim_silence(two, noise_db=10.0, max_pause=rate // 5)
+    # The pause kept is 0.2 s where only quiet frames reach, and the edges of the loud
+    # frames beside it (32 ms frames).
+    assert 2.2 * rate <= len(short) < 2.27 * rate
+    # Only silence went: every bit of the voices' energy is still there.
+    assert np.sum(np.square(short, dtype=np.float64)) == pytest.approx(
+        np.sum(np.square(two, dtype=np.float64)), rel=1e-4
+    )
+    assert len(extract.trim_silence(two, noise_db=10.0, max_pause=2 * rate)) == len(kept)
+    # The params' setting, in the window of a clip and in the windows of a recording.
+    params = dataclasses.replace(feature_params, max_pause_seconds=0.2)
+    assert params.window_seconds * rate > len(short)
+    np.testing.assert_array_equal(extract.select_window(two, params), short)
+    [(_, window)] = cut_windows(two, params)
+    np.testing.assert_array_equal(window, short)
+    # Under background noise the pause is noise, and goes as a silent one does.
+    noisy = np.concatenate([voice_between_pauses(rate, snr_db=20.0)] * 2)
+    assert len(extract.trim_silence(noisy, noise_db=10.0, max_pause=rate // 5)) < 2.4 * rate
+    assert len(extract.trim_silence(noisy, noise_db=10.0)) > 2.8 * rate
 
 
 def test_level_db_makes_the_features_blind_to_the_recording_gain(feature_params, clip):

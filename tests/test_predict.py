@@ -266,8 +266,11 @@ def test_a_model_trims_noisy_pauses_as_it_was_trained_to(tiny_model, tmp_path, p
     shutil.copytree(tiny_model, older)
     meta = json.loads((older / "model.json").read_text())
     del meta["features"]["trim_noise_db"]
+    del meta["features"]["max_pause_seconds"]
     (older / "model.json").write_text(json.dumps(meta))
     assert Predictor(older).feature_params.trim_noise_db is None
+    assert Predictor(older).feature_params.max_pause_seconds is None
+    assert current.feature_params.max_pause_seconds == 0.2
 
     rate = current.rate
     noisy = voice_between_pauses(rate, snr_db=20.0)

@@ -137,6 +137,10 @@ class FeatureParams:
     # trimmed as silence too (ser.features.extract.trim_silence); None: only those 40 dB below
     # its peak. The default lets a model's stored settings from before it build these params.
     trim_noise_db: float | None = None
+    # Pauses inside a recording longer than this many seconds are shortened to it
+    # (ser.features.extract.trim_silence); None keeps them. The default lets a model's stored
+    # settings from before it build these params.
+    max_pause_seconds: float | None = None
     # A dask.distributed scheduler address; None computes here, on n_jobs processes. The
     # default lets a model's stored feature settings (which leave it out) build these params.
     scheduler: str | None = None
@@ -567,6 +571,11 @@ def _features(section: _Section) -> FeatureParams:
         ),
         trim_noise_db=_optional(
             section, "trim_noise_db", lambda key: section.number(key, minimum=0.0, maximum=40.0)
+        ),
+        max_pause_seconds=_optional(
+            section,
+            "max_pause_seconds",
+            lambda key: section.number(key, minimum=0.05, maximum=60.0),
         ),
         scheduler=_optional(section, "scheduler", lambda key: _scheduler(section, key)),
     )

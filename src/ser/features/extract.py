@@ -87,9 +87,20 @@ def select_window(samples: np.ndarray, params: FeatureParams) -> np.ndarray:
     if params.kind == "seed":
         start = int(round(SEED_OFFSET * SEED_SAMPLE_RATE))
         return samples[start : start + window_samples(params)]
-    samples = trim_silence(samples, noise_db=params.trim_noise_db)
+    samples = speech(samples, params)
     start = int(round(params.offset_seconds * params.sample_rate))
     return samples[start : start + window_samples(params)]
+
+
+def speech(samples: np.ndarray, params: FeatureParams) -> np.ndarray:
+    """A recording at analysis_rate (``mfcc``) without its leading and trailing silence and
+    with its long pauses shortened: trim_silence by the params' rules."""
+    pause = params.max_pause_seconds
+    return trim_silence(
+        samples,
+        noise_db=params.trim_noise_db,
+        max_pause=None if pause is None else int(round(pause * params.sample_rate)),
+    )
 
 
 TRIM_FRAME, TRIM_HOP = 512, 128
@@ -101,7 +112,11 @@ TRIM_FLOOR_PERCENTILE = 10.0
 
 
 def trim_silence(
-    samples: np.ndarray, *, top_db: float = TRIM_TOP_DB, noise_db: float | None = None
+    samples: np.ndarray,
+    *,
+    top_db: float = TRIM_TOP_DB,
+    noise_db: float | None = None,
+    max_pause: int | None = None,
 ) -> np.ndarray:
     """Drop leading and trailing frames quieter than top_db below the peak.
 
@@ -117,11 +132,18 @@ def trim_silence(
     2 * noise_db (a recording with no pause). Background noise 40 dB or less below the
     speech otherwise keeps every leading and trailing pause, and a noisy recording's window
     would hold a third of noise alone where a clean one holds speech.
+
+    ``max_pause`` (samples; features.max_pause_seconds): every pause between the first and
+    the last loud frame that is longer than this (the samples that only frames at or below
+    the same threshold cover) loses its middle, down to this length. The model trained on
+    clips of one sentence, whose pauses are shorter; a recording of several sentences,
+    their pauses kept, was judged worse than one of its sentences alone (docs/experiments.md
+    E60). A recording that is only sliced comes back as a Spliced one.
     """
     if samples.size == 0:
         return samples
-    if noise_db is not None:
-        return _trim_above(samples, _frame_energy(samples), top_db, noise_db)
+    if noise_db is not None or max_pause is not None:
+        return _trim_above(samples, _frame_energy(samples), top_db, noise_db, max_pause)
     if samples.size <= TRIM_BLOCKWISE_SAMPLES:
         librosa = import_librosa()
 
@@ -132,10 +154,12 @@ def trim_silence(
     return _trim_above(samples, _frame_energy(samples), top_db, None)
 
 
-def _trim_above(samples, energy: np.ndarray, top_db: float, noise_db: float | None) -> np.ndarray:
+def _trim_above(
+    samples, energy: np.ndarray, top_db: float, noise_db: float | None, max_pause: int | None = None
+) -> np.ndarray:
     """samples from the first to the last frame louder than top_db below the peak (as
     librosa's power_to_db(energy, ref=np.max) > -top_db decides) and, with noise_db, than the
-    noise floor's margin (trim_silence)."""
+    noise floor's margin, pauses longer than max_pause shortened (trim_silence)."""
     level = 10.0 * np.log10(np.maximum(1e-10, energy))
     peak = float(level.max())
     threshold = peak - top_db
@@ -148,7 +172,51 @@ def _trim_above(samples, energy: np.ndarray, top_db: float, noise_db: float | No
         return samples[:0]
     start = int(voiced[0]) * TRIM_HOP
     end = min(samples.size, (int(voiced[-1]) + 1) * TRIM_HOP)
-    return samples[start:end]
+    if max_pause is None:
+        return samples[start:end]
+    # Frame i covers samples [i * hop - frame / 2, i * hop + frame / 2): between two loud
+    # frames a and b, only quiet frames cover [a * hop + frame / 2, b * hop - frame / 2).
+    before = np.flatnonzero(np.diff(voiced) > 1)
+    quiet_from = voiced[before] * TRIM_HOP + TRIM_FRAME // 2
+    quiet_to = voiced[before + 1] * TRIM_HOP - TRIM_FRAME // 2
+    long = quiet_to - quiet_from > max_pause
+    if not long.any():
+        return samples[start:end]
+    cut_from = quiet_from[long] + max_pause // 2
+    cut_to = quiet_to[long] - (max_pause - max_pause // 2)
+    keep = list(zip([start, *cut_to.tolist()], [*cut_from.tolist(), end], strict=True))
+    if isinstance(samples, np.ndarray):
+        return np.concatenate([samples[first:last] for first, last in keep])
+    return Spliced(samples, keep)
+
+
+class Spliced:
+    """Parts of a recording that is only ever sliced (predict's long recordings on disk),
+    read as the one recording their concatenation is: a slice reads only the parts it
+    covers."""
+
+    def __init__(self, samples, parts: list[tuple[int, int]]):
+        self.samples, self.parts = samples, parts
+        self.starts = np.cumsum([0] + [last - first for first, last in parts])
+
+    @property
+    def size(self) -> int:
+        return int(self.starts[-1])
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __getitem__(self, key: slice) -> np.ndarray:
+        start, stop, step = key.indices(self.size)
+        if step != 1:
+            raise ValueError("a Spliced recording slices with step 1 only")
+        pieces = [
+            np.asarray(self.samples[first + low - offset : first + high - offset])
+            for (first, last), offset in zip(self.parts, self.starts, strict=False)
+            for low, high in [(max(start, offset), min(stop, offset + last - first))]
+            if low < high
+        ]
+        return np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
 
 
 def _frame_energy(samples: np.ndarray) -> np.ndarray:

@@ -101,7 +101,7 @@ def cut_windows(samples: np.ndarray, params: FeatureParams) -> list[tuple[float,
             return [(0.0, extract.select_window(samples, params))]
         trimmed = samples
     else:
-        trimmed = extract.trim_silence(samples, noise_db=params.trim_noise_db)
+        trimmed = extract.speech(samples, params)
         if len(trimmed) <= length * 1.5:
             # What select_window gives, without trimming a second time.
             start = int(round(params.offset_seconds * params.sample_rate))
