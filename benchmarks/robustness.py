@@ -26,6 +26,12 @@ of the most-predicted class) per condition as JSON (``dvc metrics show/diff``) a
     python benchmarks/robustness.py --cv-models MODELS --speech SPEECH.zip --song SONG.zip
     python benchmarks/robustness.py --cv-models SEED0 SEED1 SEED2 --speech SPEECH.zip
 
+--sentences N [N ...] also judges recordings of several sentences, as a user's voice message
+holds them: each tested actor's clean clips of one emotion, N at a time in a seeded order,
+joined end to end with the pauses they begin with, each recording alone (k = 1), scored
+under "sentences". --max-pause-seconds judges with another features.max_pause_seconds than
+each model's own ("none": pauses as recorded).
+
 With --cv-models the report also has "by_seed" (each training seed's scores, the seed
 read from each model's meta) and "over_seeds": per condition, the mean and standard deviation
 over seeds of the UAR and of its distance below the same seed's clean UAR.
@@ -155,6 +161,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="with --test-speeds: the temperature of the mean over copies (default 0.85)",
     )
     parser.add_argument(
+        "--sentences",
+        type=int,
+        nargs="*",
+        default=[],
+        metavar="N",
+        help="also judge each actor's clean clips of one emotion joined N at a time into one "
+        "recording, alone",
+    )
+    parser.add_argument(
+        "--max-pause-seconds",
+        metavar="SECONDS",
+        help="judge with this features.max_pause_seconds instead of each model's own "
+        "('none': pauses as recorded)",
+    )
+    parser.add_argument(
         "--out",
         type=Path,
         help="JSON (default: WORKSPACE/metrics/robustness.json or DIR/robustness.json)",
@@ -184,6 +205,15 @@ def check_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Non
             parser.error(f"--models: expected 'fixed' or a fold number, got {key!r}")
     if args.clips_per_actor < 0:
         parser.error(f"--clips-per-actor must be >= 0, got {args.clips_per_actor}")
+    if any(count < 1 for count in args.sentences):
+        parser.error(f"--sentences: counts of clips must be >= 1, got {args.sentences}")
+    if args.max_pause_seconds is not None and args.max_pause_seconds != "none":
+        try:
+            args.max_pause_seconds = float(args.max_pause_seconds)
+        except ValueError:
+            args.max_pause_seconds = -1.0
+        if args.max_pause_seconds <= 0:
+            parser.error("--max-pause-seconds: expected a number of seconds above 0 or 'none'")
     sources = {}
     for item in args.corpus:
         name, sep, source = item.partition("=")
@@ -310,6 +340,32 @@ def predict(
     return outcome
 
 
+def sentences(
+    predictor: Predictor, clips: pd.DataFrame, *, model: str, count: int, seed: int
+) -> Outcome:
+    """Recordings of ``count`` sentences: each actor's clips of one emotion (columns as
+    predict's), ``count`` at a time in a seeded order, joined end to end with the pauses
+    they begin with, each recording judged alone (as ``ser predict FILE``) against the
+    emotion its clips share. Clips left over from the last whole group are not used."""
+    outcome = Outcome(model, f"{count} joined")
+    rng = np.random.default_rng(seed)
+    for (_, target), group in clips.groupby(["actor", "target"], sort=True):
+        rows = [group.iloc[index] for index in rng.permutation(len(group))]
+        for start in range(0, len(rows) - count + 1, count):
+            chosen = rows[start : start + count]
+            samples = np.concatenate(
+                [audio.load(row.path, sample_rate=predictor.rate) for row in chosen]
+            )
+            result = predictor.predict_array(
+                samples, predictor.rate, source="+".join(row.clip_id for row in chosen)
+            )
+            outcome.single.append(_index(predictor, result))
+            outcome.single_probabilities.append(_vector(predictor, result))
+            outcome.true.append(int(target))
+            outcome.emotions.append(chosen[0].emotion)
+    return outcome
+
+
 def _index(predictor: Predictor, result) -> int:
     return predictor.classes.index(result.label) if result.status == "ok" else -1
 
@@ -342,6 +398,8 @@ def summarise(
         keep = np.isin(np.concatenate([np.asarray(o.emotions) for o in outcomes]), emotions)
     result = {"clips": int(keep.sum())}
     for recordings, attribute in zip(RECORDINGS, ("single", "together"), strict=True):
+        if any(len(getattr(o, attribute)) != len(o.true) for o in outcomes):
+            continue  # judged alone only (sentences)
         predicted = np.concatenate([np.asarray(getattr(o, attribute), dtype=int) for o in outcomes])
         if among is not None:
             probabilities = np.concatenate(
@@ -417,6 +475,10 @@ def describe_run(workspace: Path | None, args: argparse.Namespace, tested: dict)
         "clips_per_actor": args.clips_per_actor or "all",
         "seed": args.seed,
         "test_speeds": "each model's own" if args.test_speeds is None else args.test_speeds,
+        "max_pause_seconds": "each model's own"
+        if args.max_pause_seconds is None
+        else args.max_pause_seconds,
+        "sentences": args.sentences,
     }
 
 
@@ -433,6 +495,7 @@ def main(argv: list[str] | None = None) -> None:
     conditions = [CLEAN, *args.perturbations]
     speech: dict[str, list[Outcome]] = {condition: [] for condition in conditions}
     sung: list[Outcome] = []
+    joined: dict[int, list[Outcome]] = {count: [] for count in args.sentences}
     other: dict[str, list[Outcome]] = {name: [] for name in args.corpus}
     tested: dict[str, list[int]] = {}
     seeds: dict[str, int] = {}  # --cv-models: each model's training seed
@@ -463,6 +526,11 @@ def main(argv: list[str] | None = None) -> None:
             if args.test_speeds is not None:
                 predictor.speeds = tuple(args.test_speeds)
                 predictor.speed_temperature = args.test_temperature
+            if args.max_pause_seconds is not None:
+                pause = None if args.max_pause_seconds == "none" else args.max_pause_seconds
+                predictor.feature_params = dataclasses.replace(
+                    predictor.feature_params, max_pause_seconds=pause
+                )
             if class_names and predictor.classes != class_names:
                 raise SystemExit(
                     f"model {key}: classes {predictor.classes} differ from {class_names}"
@@ -492,6 +560,10 @@ def main(argv: list[str] | None = None) -> None:
                     f"model {key}, {condition}: {len(clips)} clips, "
                     f"{time.perf_counter() - started:.0f} s",
                     flush=True,
+                )
+            for count in args.sentences:
+                joined[count].append(
+                    sentences(predictor, clips, model=key, count=count, seed=args.seed)
                 )
             if song is not None:
                 chosen = labelled(
@@ -540,6 +612,8 @@ def main(argv: list[str] | None = None) -> None:
             ),
             "song_among_its_classes": summarise(sung, class_names, among=among),
         }
+    for count, outcomes in joined.items():
+        report.setdefault("sentences", {})[str(count)] = summarise(outcomes, class_names)
     for grouping in args.groupings:
         regrouped = [dataclasses.replace(o, together=o.grouped[grouping]) for o in speech[CLEAN]]
         report.setdefault("groupings", {})[grouping] = summarise(regrouped, class_names)
@@ -633,9 +707,15 @@ def rows(report: dict) -> list[dict]:
         (f"speech clean, grouped {name}", result)
         for name, result in report.get("groupings", {}).items()
     ]
+    found += [
+        (f"speech clean, {count} joined", result)
+        for count, result in report.get("sentences", {}).items()
+    ]
     table = []
     for condition, result in found:
         for recordings in RECORDINGS:
+            if f"k_{recordings}" not in result:
+                continue
             scored = result[f"k_{recordings}"]
             table.append(
                 {

@@ -170,6 +170,38 @@ def test_benchmark_runs_on_a_tiny_workspace(robustness, workspace, song, tmp_pat
     assert "song" in set(table["condition"])
 
 
+def test_recordings_of_several_sentences_are_judged_alone(robustness, workspace, tmp_path):
+    out, plot = tmp_path / "robustness.json", tmp_path / "robustness.csv"
+    arguments = ["--workspace", str(workspace), "--models", "fixed", "--no-perturbations"]
+    robustness.main(
+        [*arguments, "--sentences", "1", "3", "--max-pause-seconds", "none", "--out", str(out)]
+        + ["--plot", str(plot)]
+    )
+    report = json.loads(out.read_text())
+    assert report["protocol"]["max_pause_seconds"] == "none"
+    joined = report["sentences"]
+    # One clip a recording is every clip alone, as clean speech judges it.
+    assert joined["1"]["clips"] == report["speech"]["clean"]["clips"]
+    assert joined["1"]["k_1"] == report["speech"]["clean"]["k_1"]
+    assert "k_all" not in joined["1"]
+    # Three clips of an emotion a recording: a third as many recordings, fewer what is left.
+    assert joined["3"]["clips"] == sum(count // 3 for count in _clips_per_emotion(workspace))
+    assert "speech clean, 3 joined" in set(pd.read_csv(plot)["condition"])
+    with pytest.raises(SystemExit):
+        robustness.parse_args([*arguments, "--max-pause-seconds", "-1"])
+    with pytest.raises(SystemExit):
+        robustness.parse_args([*arguments, "--sentences", "0"])
+
+
+def _clips_per_emotion(workspace: Path) -> list[int]:
+    """How many usable clips each test actor (4) has of each emotion, in the workspace."""
+    from ser.data.manifest import read_manifest
+
+    manifest = read_manifest(workspace / "data/manifest.csv")
+    usable = manifest[(manifest["excluded"] == "") & (manifest["actor"] == 4)]
+    return usable.groupby("emotion").size().tolist()
+
+
 @pytest.fixture(scope="module")
 def cv_models(tiny_model, tmp_path_factory) -> Path:
     """What recordings_cv.py --keep-models leaves: model-SEED-FOLD folders whose meta names
