@@ -25,30 +25,44 @@ import numpy as np
 import onnxruntime
 
 
-def trim(samples, noise_db):
+def trim(samples, noise_db, max_pause=None):
     """The recording from its first to its last frame (512 samples, hop 128) louder than 40 dB
     below its loudest and, with noise_db (settings trim_noise_db), louder than its noise
     floor (the 10th percentile of its frame energies, dB) by noise_db, or by half of the
-    floor's distance to the peak where that is less."""
-    if noise_db is None:
+    floor's distance to the peak where that is less. With max_pause (samples; settings
+    max_pause_seconds), every pause between two such frames longer than that, counted
+    from 256 samples after the one to 256 before the other, loses its middle down to it."""
+    if noise_db is None and max_pause is None:
         return librosa.effects.trim(samples, top_db=40, frame_length=512, hop_length=128)[0]
     energy = librosa.feature.rms(y=samples, frame_length=512, hop_length=128)[0] ** 2
     level = 10 * np.log10(np.maximum(1e-10, energy))
     peak, floor = level.max(), np.percentile(level, 10)
     threshold = peak - 40
-    if floor < peak:
+    if noise_db is not None and floor < peak:
         threshold = max(threshold, floor + min(noise_db, 0.5 * (peak - floor)))
     loud = np.flatnonzero(level > threshold)
     if loud.size == 0:
         return samples[:0]
-    return samples[loud[0] * 128 : min(len(samples), (loud[-1] + 1) * 128)]
+    start, end = loud[0] * 128, min(len(samples), (loud[-1] + 1) * 128)
+    if max_pause is None:
+        return samples[start:end]
+    kept, cursor = [], start
+    for before, after in zip(loud[:-1], loud[1:], strict=True):
+        quiet_from, quiet_to = before * 128 + 256, after * 128 - 256
+        if quiet_to - quiet_from > max_pause:
+            kept.append(samples[cursor : quiet_from + max_pause // 2])
+            cursor = quiet_to - (max_pause - max_pause // 2)
+    return np.concatenate([*kept, samples[cursor:end]])
 
 
 def windows(samples, settings):
     """Analysis windows of a mono recording: pauses trimmed, at most window_seconds each."""
     rate = settings["sample_rate"]
     length = round(settings["window_seconds"] * rate)
-    trimmed = trim(samples, settings.get("trim_noise_db"))
+    pause = settings.get("max_pause_seconds")
+    trimmed = trim(
+        samples, settings.get("trim_noise_db"), None if pause is None else round(pause * rate)
+    )
     if len(trimmed) <= 1.5 * length:
         start = round(settings["offset_seconds"] * rate)
         return [trimmed[start : start + length]]
