@@ -158,7 +158,7 @@ def predict(session, settings, batches):
     if "normalizer" in settings:  # settings["normalizer"]["how"] says what this does
         normalizer = settings["normalizer"]
         frames = np.concatenate(batches).reshape(-1, feature_settings["n_features"])
-        k, prior = len(np.concatenate(batches)), normalizer["shrinkage"]
+        k, prior = len(batches), normalizer["shrinkage"]  # recordings, not windows
         mean = (k * frames.mean(axis=0) + prior * np.array(normalizer["population_mean"])) / (
             k + prior
         )
@@ -234,7 +234,7 @@ def predict_files(model_path, paths):
         results = predict(session, settings, batches)
         if companion is not None:
             whole = predict(*companion, batches)
-            others = sum(len(batch) for batch in batches) - 1  # the windows beyond one
+            others = len(batches) - 1  # the recordings beyond one
             weight = others / (others + settings["blend"]["recordings"])
             results = [(1 - weight) * a + weight * b for a, b in zip(results, whole, strict=True)]
         judged.append(results)

@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from ser.serve.predict import Predictor
+from ser.features import audio
+from ser.serve.predict import Predictor, speaker_moments
+from ser.serve.recording import prepare
 
 
 @pytest.fixture(scope="module")
@@ -248,6 +250,29 @@ def test_a_blended_model_weighs_its_whole_speaker_model_by_the_recordings(
     one = blended.predict_file(clips[0])
     first = list(blended.predict_files(clips[:1], progress=False))[0]
     assert one.probabilities == pytest.approx(first.probabilities, abs=1e-5)
+
+
+def test_a_recording_of_several_windows_counts_as_one_recording(
+    tiny_blended_model, tiny_corpus, tmp_path
+):
+    # A voice message of several sentences holds one emotion, as one clip does: its windows
+    # are standardised as one recording's and the whole-speaker model gets nothing (E62).
+    blended = Predictor(tiny_blended_model)
+    own = Predictor(tiny_blended_model)
+    own.whole_speaker = None
+    speech, rate = sf.read(sorted((tiny_corpus / "speech" / "Actor_02").glob("*.wav"))[0])
+    sf.write(tmp_path / "message.wav", np.tile(speech, 4), rate)
+    result = blended.predict_file(tmp_path / "message.wav")
+    assert len(result.windows) > 2
+    assert result.probabilities == pytest.approx(
+        own.predict_file(tmp_path / "message.wav").probabilities, abs=1e-6
+    )
+    # The moments of all its windows' frames weigh as one recording's.
+    mono = audio.resample(np.tile(speech, 4), orig_sr=rate, target_sr=blended.rate)
+    item = prepare(mono, "message", blended.feature_params)
+    moments = speaker_moments([item, item], ["one", "one"])["one"]
+    assert moments.recordings == 2
+    assert moments.frames == 2 * item.batch.shape[0] * item.batch.shape[1]
 
 
 def test_a_model_trims_noisy_pauses_as_it_was_trained_to(tiny_model, tmp_path, params_dict):

@@ -51,16 +51,18 @@ SPEAKER_HOW = (
     "speaker (a speaker with a single clip: [its statistics, 1]) for the probabilities."
 )
 NORMALIZER_HOW = (
-    "Standardise the features of a speaker's k windows (k = 1 for one short recording) by "
+    "Standardise the features of all windows of a speaker's k recordings (k = 1 for one "
+    "recording, however many windows it is cut into) by "
     "m = (k * mean + shrinkage * population_mean) / (k + shrinkage) and "
     "s = sqrt((k * var + shrinkage * population_var) / (k + shrinkage)), floored at 1e-5, "
-    "where mean and var are over all frames of the k windows; then append one feature, "
+    "where mean and var are over all frames of those windows; then append one feature, "
     "k / (k + shrinkage), to every frame."
 )
 BLEND_HOW = (
-    "Run both models on a speaker's k windows, each as its own description says; blend "
-    "each window's calibrated probabilities as (1 - w) * this model's + w * the "
-    "whole-speaker model's, with w = (k - 1) / (k - 1 + recordings) (0 for one window)."
+    "Run both models on the windows of a speaker's k recordings, each as its own "
+    "description says; blend each window's calibrated probabilities as (1 - w) * this "
+    "model's + w * the whole-speaker model's, with w = (k - 1) / (k - 1 + recordings) "
+    "(0 for one recording, however many windows it is cut into)."
 )
 SPEED_HOW = (
     "Besides the recordings as given, judge copies of them played at each of speeds: the "

@@ -111,9 +111,9 @@ class Predictor:
 
     def blend_weight(self, recordings: int) -> float:
         """The whole-speaker model's share of a speaker's probabilities, given its
-        ``recordings`` analysis windows at hand: (k - 1) / (k - 1 + blend_recordings), the
-        windows beyond the first. One window alone gives that model nothing it was trained
-        for: standardised by its own moments, a recording loses what marks its emotion."""
+        ``recordings`` at hand: (k - 1) / (k - 1 + blend_recordings), the recordings beyond
+        the first. One recording alone gives that model nothing it was trained for:
+        standardised by its own moments, a recording loses what marks its emotion."""
         others = max(recordings - 1, 0)
         return others / (others + self.blend_recordings) if others else 0.0
 
@@ -555,12 +555,21 @@ def speaker_folders(paths: list[str]) -> list[str]:
 
 
 def speaker_moments(items: list[Prediction | Windows], speakers: list[str]) -> dict[str, Moments]:
-    """Each speaker's frame moments over all windows of its recordings (each window counts
-    as one recording), a few windows at a time."""
+    """Each speaker's frame moments over all windows of its recordings, a few windows at a
+    time. A recording counts as one recording however many windows it is cut into: a voice
+    message of several sentences holds one emotion as a clip of one sentence does, and
+    standardised by moments that weighed its windows as that many recordings (and blended
+    with the whole-speaker model as if so), it lost what marks that emotion (E62)."""
     moments: dict[str, Moments] = {}
     for item, key in zip(items, speakers, strict=True):
-        if isinstance(item, Windows):
-            for chunk in item.chunks(STATISTICS_WINDOWS):
-                part = Moments.of(chunk)
-                moments[key] = moments[key] + part if key in moments else part
+        if not isinstance(item, Windows):
+            continue
+        own = None
+        for chunk in item.chunks(STATISTICS_WINDOWS):
+            part = Moments.of(chunk)
+            own = part if own is None else own + part
+        if own is None:
+            continue
+        own = dataclasses.replace(own, recordings=1)
+        moments[key] = moments[key] + own if key in moments else own
     return moments
