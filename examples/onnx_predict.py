@@ -55,19 +55,31 @@ def trim(samples, noise_db, max_pause=None):
     return np.concatenate([*kept, samples[cursor:end]])
 
 
-def windows(samples, settings):
-    """Analysis windows of a mono recording: pauses trimmed, at most window_seconds each."""
-    rate = settings["sample_rate"]
-    length = round(settings["window_seconds"] * rate)
+def speech(samples, settings):
+    """A mono recording without its leading and trailing silence, its long pauses shortened."""
     pause = settings.get("max_pause_seconds")
-    trimmed = trim(
+    rate = settings["sample_rate"]
+    return trim(
         samples, settings.get("trim_noise_db"), None if pause is None else round(pause * rate)
     )
-    if len(trimmed) <= 1.5 * length:
-        start = round(settings["offset_seconds"] * rate)
-        return [trimmed[start : start + length]]
+
+
+def spans(size, settings):
+    """(start, stop) samples of the analysis windows of a recording's speech of ``size``
+    samples: one window when it is at most one and a half windows long, else windows half a
+    window apart."""
+    length = round(settings["window_seconds"] * settings["sample_rate"])
+    if size <= 1.5 * length:
+        start = round(settings["offset_seconds"] * settings["sample_rate"])
+        return [(start, min(size, start + length))]
     hop = length // 2
-    return [trimmed[start : start + length] for start in range(0, len(trimmed) - length + hop, hop)]
+    return [(start, min(size, start + length)) for start in range(0, size - length + hop, hop)]
+
+
+def windows(samples, settings):
+    """Analysis windows of a mono recording: pauses trimmed, at most window_seconds each."""
+    trimmed = speech(samples, settings)
+    return [trimmed[start:stop] for start, stop in spans(len(trimmed), settings)]
 
 
 def delta(contours):
@@ -79,8 +91,8 @@ def delta(contours):
     return librosa.feature.delta(contours, width=width, mode="nearest")
 
 
-def prosody(window, power, settings):
-    """(4, frames): log F0 (YIN, 60-500 Hz, 64 ms frames), its delta, log energy, its delta."""
+def contours(window, power, settings):
+    """(2, frames): log F0 (YIN, 60-500 Hz, 64 ms frames) and log energy, frames as power's."""
     rate, hop, frames = settings["sample_rate"], settings["hop_length"], power.shape[1]
     if rate > 8000 and (hop * 8000) % rate == 0:  # YIN at 8 kHz, on the same frame grid
         window = librosa.resample(window, orig_sr=rate, target_sr=8000, res_type="polyphase")
@@ -91,9 +103,7 @@ def prosody(window, power, settings):
     log_f0 = np.log(np.nan_to_num(f0, nan=60.0).clip(60.0, 500.0))
     log_f0 = np.pad(log_f0, (0, max(0, frames - log_f0.size)), mode="edge")[:frames]
     rms = librosa.feature.rms(S=np.sqrt(power), frame_length=settings["n_fft"])[0]
-    contours = np.stack([log_f0, np.log(rms + 1e-6)])
-    deltas = delta(contours)
-    return np.stack([contours[0], deltas[0], contours[1], deltas[1]])
+    return np.stack([log_f0, np.log(rms + 1e-6)])
 
 
 def at_level(window, level_db, rate):
@@ -109,23 +119,44 @@ def at_level(window, level_db, rate):
     return (window * (10 ** (level_db / 20) / np.sqrt(power))).astype(np.float32)
 
 
-def features(window, settings):
-    """One window -> (n_frames, n_features) float32: MFCCs, deltas, log-mels, prosody."""
-    rate, n_mfcc = settings["sample_rate"], settings["n_mfcc"]
+def analyse(samples, settings):
+    """(STFT power, prosody contours or None) of a window or of a recording's speech."""
     if settings.get("level_db") is not None:
-        window = at_level(window, settings["level_db"], rate)
-    stft = librosa.stft(window, n_fft=settings["n_fft"], hop_length=settings["hop_length"])
+        samples = at_level(samples, settings["level_db"], settings["sample_rate"])
+    stft = librosa.stft(samples, n_fft=settings["n_fft"], hop_length=settings["hop_length"])
     power = np.abs(stft) ** 2
-    mel = librosa.feature.melspectrogram(S=power, sr=rate, n_mels=max(64, n_mfcc))
-    mfcc = librosa.feature.mfcc(S=librosa.power_to_db(mel), n_mfcc=n_mfcc)
+    return power, contours(samples, power, settings) if settings.get("prosody", False) else None
+
+
+def features(window, settings, analysis=None, speed=1.0, frames=None):
+    """One window -> (n_frames, n_features) float32: MFCCs, deltas, log-mels, prosody. Or,
+    from the analysis of a recording's speech, the window of its frames ``frames`` played at
+    ``speed`` (as settings speed_copies.how says)."""
+    rate, n_mfcc, n_fft = settings["sample_rate"], settings["n_mfcc"], settings["n_fft"]
+    power, prosodic = analyse(window, settings) if analysis is None else analysis
+    if frames is not None:
+        power = power[:, frames]
+        prosodic = None if prosodic is None else prosodic[:, frames]
+    if speed != 1.0 and prosodic is not None:
+        prosodic = np.stack(
+            [np.clip(prosodic[0] + np.log(speed), np.log(60.0), np.log(500.0)), prosodic[1]]
+        )
+
+    def bands(count):
+        # The mel filters at speed times each bin's frequency (at speed 1, librosa's own).
+        mel = librosa.filters.mel(sr=rate * speed, n_fft=n_fft, n_mels=count, fmax=rate / 2)
+        return librosa.power_to_db(mel @ power)
+
+    log_mel = bands(max(64, n_mfcc))
+    mfcc = librosa.feature.mfcc(S=log_mel, n_mfcc=n_mfcc)
     blocks = [mfcc]
     if settings["deltas"]:
         blocks.append(delta(mfcc))
     if settings.get("mels", 0):
-        bands = librosa.feature.melspectrogram(S=power, sr=rate, n_mels=settings["mels"])
-        blocks.append(librosa.power_to_db(bands))
-    if settings.get("prosody", False):
-        blocks.append(prosody(window, power, settings)[:, : mfcc.shape[1]])
+        blocks.append(log_mel if settings["mels"] == log_mel.shape[0] else bands(settings["mels"]))
+    if prosodic is not None:
+        deltas = delta(prosodic)
+        blocks.append(np.stack([prosodic[0], deltas[0], prosodic[1], deltas[1]]))
     matrix = np.concatenate(blocks).T[: settings["n_frames"]]
     if settings["normalize"] == "utterance":
         matrix = (matrix - matrix.mean(axis=0)) / np.maximum(matrix.std(axis=0), 1e-5)
@@ -136,18 +167,31 @@ def features(window, settings):
     return np.nan_to_num(matrix, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
 
 
-def read(paths, feature_settings, speed=1.0):
-    """Each recording's (windows, n_frames, n_features) features, played at ``speed``."""
-    batches = []
-    rate = feature_settings["sample_rate"]
+def read(paths, feature_settings, speeds=()):
+    """Each recording's (windows, n_frames, n_features) features, then those of its copies
+    played at each of speeds: one list of batches for the recordings, one for each speed."""
+    rate, hop = feature_settings["sample_rate"], feature_settings["hop_length"]
+    batches = [[] for _ in [1.0, *speeds]]
     for path in paths:
         samples, _ = librosa.load(path, sr=rate, mono=True)
-        if speed != 1.0:
-            samples = librosa.resample(
-                samples, orig_sr=rate, target_sr=round(rate / speed), res_type="soxr_hq"
-            )
-        found = windows(samples, feature_settings)
-        batches.append(np.stack([features(w, feature_settings) for w in found]))
+        trimmed = speech(samples, feature_settings)
+        parts = spans(len(trimmed), feature_settings)
+        own = np.stack([features(trimmed[start:stop], feature_settings) for start, stop in parts])
+        batches[0].append(own)
+        if trimmed.size == 0:
+            for batch in batches[1:]:
+                batch.append(own)
+            continue
+        analysis = analyse(trimmed, feature_settings) if speeds else None
+        for batch, speed in zip(batches[1:], speeds, strict=True):
+            speed = rate / round(rate / speed)  # the whole sample rate it is resampled to
+            copy = []
+            for start, stop in spans(int(np.ceil(len(trimmed) / speed)), feature_settings):
+                # Frame i of the copy's window: the speech's frame nearest its time.
+                times = (start + np.arange(1 + (stop - start) // hop) * hop) * speed
+                frames = np.minimum(np.round(times / hop).astype(int), analysis[0].shape[1] - 1)
+                copy.append(features(None, feature_settings, analysis, speed, frames))
+            batch.append(np.stack(copy))
     return batches
 
 
@@ -229,8 +273,7 @@ def predict_files(model_path, paths):
     copies = settings.get("speed_copies", {"speeds": []})
     speeds = [1.0, *copies["speeds"]]
     judged = []
-    for speed in speeds:
-        batches = read(paths, settings["features"], speed)
+    for batches in read(paths, settings["features"], copies["speeds"]):
         results = predict(session, settings, batches)
         if companion is not None:
             whole = predict(*companion, batches)

@@ -195,6 +195,37 @@ def test_long_pauses_inside_a_recording_are_shortened_with_max_pause(feature_par
     assert len(extract.trim_silence(noisy, noise_db=10.0)) > 2.8 * rate
 
 
+def test_speed_copies_from_the_analysis_are_close_to_resampled_ones(feature_params):
+    from ser.features import audio
+
+    rate = feature_params.sample_rate
+    time = np.arange(int(1.5 * rate)) / rate
+    # A voice-like tone: harmonics of an F0 gliding from 150 to 300 Hz, getting louder.
+    phase = 2 * np.pi * np.cumsum(150 * 2 ** (time / 1.5)) / rate
+    voice = sum(np.sin(h * phase) / h for h in range(1, 12)) * (0.05 + 0.3 * time)
+    voice = voice.astype(np.float32)
+    analysis = extract.analyse(voice, feature_params)
+    own = extract.from_analysis(*analysis, feature_params)
+    np.testing.assert_array_equal(own, extract.compute(voice, feature_params))
+    for speed in (0.9, 1.1):
+        target = extract.played_rate(rate, speed)
+        played = extract.compute(
+            audio.resample(voice, orig_sr=rate, target_sr=target), feature_params
+        )
+        speed = rate / target
+        size = int(np.ceil(voice.size / speed))
+        frames = extract.speed_frames(0, size, speed, feature_params, analysis[0].shape[1])
+        copy = extract.from_analysis(*analysis, feature_params, speed=speed, frames=frames)
+        inside = slice(4, size // feature_params.hop_length - 4)
+        for columns in (slice(0, 40), slice(40, 80), slice(80, 144), 144, 146):
+            derived = np.abs(copy[inside, columns] - played[inside, columns]).mean()
+            unchanged = np.abs(own[inside, columns] - played[inside, columns]).mean()
+            # MFCCs, their deltas, log-mels, log F0, log energy: the copy played at that speed
+            assert derived < 0.4 * unchanged, (speed, columns)
+        # F0 moves with the speed: the glide's frames, as the resampled copy's.
+        np.testing.assert_allclose(copy[inside, 144], played[inside, 144], atol=0.02)
+
+
 def test_level_db_makes_the_features_blind_to_the_recording_gain(feature_params, clip):
     samples = extract.load_window(clip, feature_params)
     levelled = dataclasses.replace(feature_params, level_db=-25.0)

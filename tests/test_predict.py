@@ -305,26 +305,50 @@ def test_a_model_trims_noisy_pauses_as_it_was_trained_to(tiny_model, tmp_path, p
     assert len(window) < len(noisy) - 0.5 * rate
 
 
+def test_a_long_recordings_copies_are_cut_as_its_resampled_copies_are(predictor):
+    from ser.serve.recording import featurised, speed_copies
+
+    # 5.8 s of a voice-like tone between pauses: three windows, four played slower.
+    rate, params = predictor.rate, predictor.feature_params
+    time = np.arange(int(5.8 * rate)) / rate
+    phase = 2 * np.pi * np.cumsum(150 + 50 * np.sin(time)) / rate
+    voice = 0.2 * sum(np.sin(h * phase) / h for h in range(1, 8))
+    pause = np.zeros(rate // 2)
+    voice = np.concatenate([pause, voice, pause]).astype(np.float32)
+    assert len(featurised(voice, "long", params).starts) == 3
+    copies = speed_copies(voice, "long", params, (0.8, 1.25))
+    for speed, copy in zip((0.8, 1.25), copies, strict=True):
+        resampled = audio.resample(voice, orig_sr=rate, target_sr=round(rate / speed))
+        played = featurised(resampled, "long", params)
+        assert copy.starts == pytest.approx(played.starts, abs=0.05)
+        assert len(copy.starts) == (4 if speed == 0.8 else 3)
+        # Windows of the same part of the recording: their mean features agree.
+        np.testing.assert_allclose(
+            copy.batch.mean(axis=1)[:, 144], played.batch.mean(axis=1)[:, 144], atol=0.05
+        )
+
+
 def test_speed_copies_are_judged_beside_each_recording(tiny_model, tiny_corpus, tmp_path):
-    from ser.features import audio
     from ser.model.calibration import calibrate
+    from ser.serve.recording import featurised, speed_copies
 
     judged = Predictor(tiny_model)
     # model.test_speeds and model.test_temperature of params.yaml
     assert (judged.speeds, judged.speed_temperature) == ((0.95, 1.05), 0.85)
     plain = Predictor(tiny_model)
     plain.speeds = ()
-    rate = plain.rate
+    rate, params = plain.rate, plain.feature_params
     clips = sorted((tiny_corpus / "speech" / "Actor_02").glob("*.wav"))[:3]
-    played = {
-        speed: [
-            audio.resample(
-                audio.load(clip, sample_rate=rate), orig_sr=rate, target_sr=round(rate / speed)
-            )
-            for clip in clips
-        ]
-        for speed in (1.0, *judged.speeds)
-    }
+    # Each clip's windows, and its copies' (speed_copies: test_features checks that they are
+    # what resampling gives), one list per speed, the clip's own first.
+    played = {speed: [] for speed in (1.0, *judged.speeds)}
+    for clip in clips:
+        mono = audio.load(clip, sample_rate=rate)
+        own = featurised(mono, str(clip), params)
+        copies = speed_copies(mono, str(clip), params, judged.speeds)
+        assert not any(np.allclose(own.batch, copy.batch) for copy in copies)
+        for batches, item in zip(played.values(), [own, *copies], strict=True):
+            batches.append(item.batch)
 
     def mean(parts):
         """The mean of the parts' probabilities at the model's test_temperature."""
@@ -335,7 +359,9 @@ def test_speed_copies_are_judged_beside_each_recording(tiny_model, tiny_corpus, 
     # One recording alone: the mean over it and its copies, each judged alone.
     for index, clip in enumerate(clips):
         result = judged.predict_file(clip)
-        parts = [plain.predict_array(samples[index], rate) for samples in played.values()]
+        parts = [
+            plain.predict_features([batches[index]], ["alone"])[0] for batches in played.values()
+        ]
         assert result.probabilities == pytest.approx(mean(parts), abs=1e-5)
         assert result.label == max(result.probabilities, key=result.probabilities.get)
         # The windows reported are the recording's own.
@@ -348,15 +374,10 @@ def test_speed_copies_are_judged_beside_each_recording(tiny_model, tiny_corpus, 
     )
     # A speaker's recordings together: the copies at one speed are a speaker of their own.
     together = list(judged.predict_files(clips, progress=False, speakers=["one"] * len(clips)))
-    groups = []
-    for samples in played.values():
-        stream = plain.stream()
-        for one in samples:
-            stream.add_array(one, rate)
-        groups.append(stream.again())
+    groups = [plain.predict_features(batches, ["one"] * len(clips)) for batches in played.values()]
     for index, result in enumerate(together):
         assert result.probabilities == pytest.approx(
-            mean([group[index] for group in groups]), abs=1e-5
+            mean([group[index] for group in groups]), abs=1e-4
         )
     # The feature-level entry (the evaluate stage's) needs the copies' windows.
     with pytest.raises(ValueError, match="speed"):

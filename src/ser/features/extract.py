@@ -17,6 +17,7 @@ Two kinds (``features.kind``):
 from __future__ import annotations
 
 import functools
+import warnings
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
@@ -257,27 +258,93 @@ def compute(samples: np.ndarray, params: FeatureParams) -> np.ndarray:
         padded[: contour.shape[0], 0] = contour
         # A huge (finite) float sample overflows the power spectrum: inf - inf gives NaN.
         return np.nan_to_num(padded, nan=0.0, posinf=0.0, neginf=0.0)
+    return from_analysis(*analyse(samples, params), params)
+
+
+def analyse(samples: np.ndarray, params: FeatureParams) -> tuple[np.ndarray, np.ndarray | None]:
+    """What compute's features of ``samples`` are made of (``mfcc``): the STFT power
+    (n_fft // 2 + 1, frames) and the prosody contours (log F0, log RMS energy: (2, frames);
+    None without features.prosody)."""
+    librosa = import_librosa()
+
     if params.level_db is not None:
         samples = at_level(samples, params.level_db, sample_rate=params.sample_rate)
-    # librosa.feature.mfcc(y=...) rebuilds the mel filterbank on every call, which costs
-    # more than the rest; building it once gives the same numbers several times faster.
     power = np.abs(librosa.stft(samples, n_fft=params.n_fft, hop_length=params.hop_length)) ** 2
-    log_mel = librosa.power_to_db(
-        _mel_basis(params.sample_rate, params.n_fft, max(64, params.n_mfcc)) @ power
-    )
+    return power, _contours(samples, power, params) if params.prosody else None
+
+
+def from_analysis(
+    power: np.ndarray,
+    contours: np.ndarray | None,
+    params: FeatureParams,
+    *,
+    speed: float = 1.0,
+    frames: np.ndarray | None = None,
+) -> np.ndarray:
+    """compute's features from an analysis (analyse) of the samples, or with ``speed`` and
+    ``frames`` (indices into the analysis' frames: speed_frames) those of part of the
+    recording played at that speed (pitch and tempo together, as a resampling does).
+
+    Played at speed r, what a recording holds at frequency f and frame t is at r * f and
+    t / r: the copy's mel bands are the recording's power spectrum weighed by the mel
+    filters at r times each bin's frequency, at the recording's frames nearest to r times
+    the copy's; its F0 is r times the recording's, its energy the recording's (a resampling
+    keeps the mean square). Resampling and analysing each copy again (YIN most of it) cost
+    more than the recording's own features; this is a few matrix products, and judges as
+    well (docs/experiments.md E63).
+    """
+    if frames is not None:
+        power = power[:, frames]
+        contours = None if contours is None else contours[:, frames]
+    if speed != 1.0 and contours is not None:
+        contours = contours.copy()
+        contours[0] = np.clip(contours[0] + np.log(speed), np.log(F0_MIN), np.log(F0_MAX))
+    width = max(64, params.n_mfcc)
+    bands = _mel_basis(params.sample_rate, params.n_fft, width, speed) @ power
+    mels = None
+    # The MFCCs' own bands when the counts agree (the default): the same numbers.
+    if params.mels and params.mels != width:
+        mels = _mel_basis(params.sample_rate, params.n_fft, params.mels, speed) @ power
+    return _matrix(bands, mels, contours, params)
+
+
+def played_rate(rate: int, speed: float) -> int:
+    """The sample rate a recording at ``rate`` is resampled to, read at ``rate`` again, to
+    play at ``speed`` (pitch and tempo together, as augment.speed)."""
+    return int(round(rate / speed))
+
+
+def speed_frames(start: int, stop: int, speed: float, params: FeatureParams, available: int):
+    """The frames of an analysis of a recording (``available`` of them) that samples
+    [start, stop) of the recording played at ``speed`` take theirs from: frame i of that
+    part, at sample start + i * hop_length of the copy, is at the recording's sample
+    (start + i * hop_length) * speed; its nearest frame. Nearest, not a mean of two:
+    interpolated frames would vary less over a clip than the resampled copy's do (E63)."""
+    hop = params.hop_length
+    positions = start + np.arange(1 + max(0, stop - start) // hop) * hop
+    return np.minimum(np.round(positions * speed / hop).astype(int), available - 1)
+
+
+def _matrix(
+    bands: np.ndarray, mels: np.ndarray | None, contours: np.ndarray | None, params: FeatureParams
+) -> np.ndarray:
+    """The feature matrix (compute's) from a window's mel band powers (max(64, n_mfcc),
+    frames), the ``mels`` bands' when their count differs, and its prosody contours (log F0,
+    log RMS; _contours)."""
+    librosa = import_librosa()
+
+    n_frames, n_features = shape(params)
+    log_mel = librosa.power_to_db(bands)
     mfcc = librosa.feature.mfcc(S=log_mel, n_mfcc=params.n_mfcc)
     blocks = [mfcc]
     if params.deltas:
         blocks.append(_delta(mfcc))
     if params.mels:
-        # The MFCCs' own bands when the counts agree (the default): the same numbers.
-        if params.mels != log_mel.shape[0]:
-            log_mel = librosa.power_to_db(
-                _mel_basis(params.sample_rate, params.n_fft, params.mels) @ power
-            )
-        blocks.append(log_mel)
-    if params.prosody:
-        blocks.append(_prosody(samples, power, params)[:, : mfcc.shape[1]])
+        blocks.append(log_mel if mels is None else librosa.power_to_db(mels))
+    if contours is not None:
+        contours = contours[:, : mfcc.shape[1]]
+        deltas = _delta(contours)
+        blocks.append(np.stack([contours[0], deltas[0], contours[1], deltas[1]]))
     matrix = np.concatenate(blocks, axis=0).T[:n_frames]  # (frames, features)
     if params.normalize == "utterance":
         mean = matrix.mean(axis=0, keepdims=True)
@@ -288,6 +355,7 @@ def compute(samples: np.ndarray, params: FeatureParams) -> np.ndarray:
         # where zeros would add a length-dependent share of artificial frames.
         padded = matrix[np.arange(n_frames) % matrix.shape[0]]
     else:
+        padded = np.zeros((n_frames, n_features), dtype=np.float32)
         padded[: matrix.shape[0]] = matrix
     return np.nan_to_num(padded, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
 
@@ -326,8 +394,8 @@ def _delta_filter(width: int) -> np.ndarray:
     return savgol_coeffs(width, 1, deriv=1)
 
 
-def _prosody(samples: np.ndarray, power: np.ndarray, params: FeatureParams) -> np.ndarray:
-    """(4, frames): log F0 (YIN), its delta, log RMS energy, its delta; frames as `power`."""
+def _contours(samples: np.ndarray, power: np.ndarray, params: FeatureParams) -> np.ndarray:
+    """(2, frames): log F0 (YIN) and log RMS energy; frames as ``power``'s."""
     librosa = import_librosa()
 
     rate, hop = params.sample_rate, params.hop_length
@@ -343,10 +411,7 @@ def _prosody(samples: np.ndarray, power: np.ndarray, params: FeatureParams) -> n
     log_f0 = log_f0[: power.shape[1]]
     # RMS of each frame from its power spectrum (Parseval), as librosa.feature.rms(S=...).
     rms = librosa.feature.rms(S=np.sqrt(power), frame_length=params.n_fft)[0]
-    log_rms = np.log(rms + 1e-6)
-    contours = np.stack([log_f0, log_rms])
-    deltas = _delta(contours)
-    return np.stack([contours[0], deltas[0], contours[1], deltas[1]])
+    return np.stack([log_f0, np.log(rms + 1e-6)])
 
 
 def _resample_for_f0(samples: np.ndarray, rate: int) -> np.ndarray:
@@ -373,11 +438,22 @@ def _f0_filter(up: int, down: int, dtype: str) -> np.ndarray:
     return taps.astype(np.dtype(dtype)) if np.dtype(dtype).kind == "f" else taps
 
 
-@functools.lru_cache(maxsize=8)
-def _mel_basis(sample_rate: int, n_fft: int, n_mels: int) -> np.ndarray:
+@functools.lru_cache(maxsize=16)
+def _mel_basis(sample_rate: int, n_fft: int, n_mels: int, speed: float = 1.0) -> np.ndarray:
+    """librosa's mel filters; at a ``speed`` other than 1, the same bands and weights taken
+    at speed times each bin's frequency (what bin k holds is at speed * f_k in the recording
+    played at that speed: compute_with_copies)."""
     librosa = import_librosa()
 
-    return librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels)
+    if speed == 1.0:
+        return librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels)
+    with warnings.catch_warnings():
+        # Slower than 1, the top bands lie above what any bin reaches: a copy played slower
+        # has nothing there, and librosa's warning about empty filters says only that.
+        warnings.simplefilter("ignore", UserWarning)
+        return librosa.filters.mel(
+            sr=sample_rate * speed, n_fft=n_fft, n_mels=n_mels, fmax=sample_rate / 2.0
+        )
 
 
 def by_speaker(params: FeatureParams) -> bool:

@@ -37,8 +37,10 @@ READ_CLIPS = 64
 class Moments:
     """Sums over the frames of some recordings: enough to merge groups of them exactly.
 
-    recordings: how many recordings (analysis windows) the sums cover; frames: how many
-    frames; total, squares: (n_features,) float64 sums of the frames and of their squares.
+    recordings: how many recordings the sums cover (``of`` counts each window as one: a
+    training clip is one window; prediction counts a recording cut into several windows as
+    one, ser.serve.predict.speaker_moments); frames: how many frames; total, squares:
+    (n_features,) float64 sums of the frames and of their squares.
     """
 
     recordings: int
@@ -48,7 +50,7 @@ class Moments:
 
     @classmethod
     def of(cls, windows: np.ndarray) -> Moments:
-        """The moments of (n, n_frames, n_features) windows: n recordings."""
+        """The moments of (n, n_frames, n_features) windows, each counted as a recording."""
         frames = np.asarray(windows, dtype=np.float64).reshape(-1, np.shape(windows)[-1])
         return cls(len(windows), len(frames), frames.sum(axis=0), np.square(frames).sum(axis=0))
 

@@ -65,12 +65,19 @@ BLEND_HOW = (
     "(0 for one recording, however many windows it is cut into)."
 )
 SPEED_HOW = (
-    "Besides the recordings as given, judge copies of them played at each of speeds: the "
-    "recording at sample_rate resampled (soxr, high quality) to round(sample_rate / speed) "
-    "samples a second, read as sample_rate again; the copies at one speed are a speaker's "
-    "recordings of their own. A recording's probabilities are the mean of its own and its "
-    "copies' (each the mean over its windows, blended as blend.how says), rescaled by "
-    "temperature as the model's own temperature rescales (log divided by it, renormalised)."
+    "Besides the recordings as given, judge copies of them played at each of speeds (pitch and "
+    "tempo together, a resampling to round(sample_rate / speed) samples a second read as "
+    "sample_rate, so the speed played is r = sample_rate / round(sample_rate / speed)). A "
+    "recording whose trimmed speech fits one window, and does at every speed (its samples / r "
+    "fewer than a window's), has each copy's features taken from its own window: the STFT "
+    "power weighed by the mel filters of sample_rate * r (fmax sample_rate / 2), frame j of "
+    "1 + ceil(samples / r) // hop_length the window's frame round(j * r), log F0 plus log r "
+    "(clipped to 60-500 Hz), log energy as it is; deltas, padding as the recording's. Any other "
+    "recording is resampled (soxr, high quality) and featurised as the recording is. The "
+    "copies at one speed are a speaker's recordings of their own. A recording's probabilities "
+    "are the mean of its own and its copies' (each the mean over its windows, blended as "
+    "blend.how says), rescaled by temperature as the model's own temperature rescales (log "
+    "divided by it, renormalised)."
 )
 # The description's marker: an output carrying it may be replaced by a new export.
 EXPORTED_BY = "ser export"

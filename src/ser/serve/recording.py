@@ -99,16 +99,25 @@ def cut_windows(samples: np.ndarray, params: FeatureParams) -> list[tuple[float,
     if params.kind == "seed":
         if len(samples) <= length * 1.5:
             return [(0.0, extract.select_window(samples, params))]
-        trimmed = samples
-    else:
-        trimmed = extract.speech(samples, params)
-        if len(trimmed) <= length * 1.5:
-            # What select_window gives, without trimming a second time.
-            start = int(round(params.offset_seconds * params.sample_rate))
-            return [(0.0, trimmed[start : start + length])]
+        starts = range(0, len(samples) - length + length // 2, length // 2)
+        return [(start / rate, samples[start : start + length]) for start in starts]
+    trimmed = extract.speech(samples, params)
+    return [
+        (start / rate, trimmed[start:stop]) for start, stop in window_spans(len(trimmed), params)
+    ]
+
+
+def window_spans(size: int, params: FeatureParams) -> list[tuple[int, int]]:
+    """Where the analysis windows of a trimmed recording of ``size`` samples (``mfcc``) lie:
+    the window select_window takes when the recording is at most one and a half windows
+    long, else windows a hop of half a window apart, the last one reaching its end."""
+    length = extract.window_samples(params)
+    if size <= length * 1.5:
+        # What select_window gives, without trimming a second time.
+        start = int(round(params.offset_seconds * params.sample_rate))
+        return [(start, min(size, start + length))]
     hop = length // 2
-    starts = range(0, len(trimmed) - length + hop, hop)
-    return [(start / rate, trimmed[start : start + length]) for start in starts]
+    return [(start, min(size, start + length)) for start in range(0, size - length + hop, hop)]
 
 
 def speed_copies(
@@ -119,13 +128,53 @@ def speed_copies(
     and featurised as the recording is. The model trained on such copies; the mean of its
     probabilities over a recording and its copies judges one recording alone better than
     the recording does (docs/experiments.md E59)."""
+    return _with_copies(mono, source, params, speeds)[1]
+
+
+def _with_copies(
+    mono: np.ndarray, source: str, params: FeatureParams, speeds: tuple[float, ...]
+) -> tuple[Windows, list[Windows]]:
+    """featurised(mono) and its speed_copies.
+
+    A copy's features come from an analysis of the recording's trimmed speech
+    (extract.from_analysis): its windows lie where cut_windows would cut the speech played
+    at that speed, their frames those of the speech nearest in time. Resampling the
+    recording and analysing each copy again cost twice what the recording's own features
+    do (docs/experiments.md E63). A recording that is one window, all of its speech, shares
+    the analysis with its own features."""
     rate = extract.analysis_rate(params)
-    return [
-        featurised(
-            audio.resample(mono, orig_sr=rate, target_sr=int(round(rate / speed))), source, params
-        )
-        for speed in speeds
-    ]
+    if params.kind != "mfcc":
+        return featurised(mono, source, params), [
+            featurised(audio.resample(mono, orig_sr=rate, target_sr=played), source, params)
+            for played in (extract.played_rate(rate, speed) for speed in speeds)
+        ]
+    speech = np.asarray(extract.speech(mono, params))
+    own = window_spans(speech.size, params)
+    windows = [(start / rate, speech[start:stop]) for start, stop in own]
+    if not speeds or speech.size == 0:
+        item = featurised(speech, source, params, windows)
+        return item, [Windows(source, item.starts, item.batch.copy()) for _ in speeds]
+    power, contours = extract.analyse(speech, params)
+    if own == [(0, speech.size)]:
+        item = Windows(source, [0.0], extract.from_analysis(power, contours, params)[None])
+    else:
+        item = featurised(speech, source, params, windows)
+    copies = []
+    for speed in speeds:
+        speed = rate / extract.played_rate(rate, speed)
+        played = window_spans(int(np.ceil(speech.size / speed)), params)
+        batch = [
+            extract.from_analysis(
+                power,
+                contours,
+                params,
+                speed=speed,
+                frames=extract.speed_frames(start, stop, speed, params, power.shape[1]),
+            )
+            for start, stop in played
+        ]
+        copies.append(Windows(source, [start / rate for start, _ in played], np.stack(batch)))
+    return item, copies
 
 
 def featurised(samples: np.ndarray, source: str, params: FeatureParams, spans=None) -> Windows:
@@ -169,12 +218,11 @@ def prepare(
     peak = mono.peak if isinstance(mono, SignalFile) else float(np.max(np.abs(mono)))
     if peak < SILENCE_PEAK:
         return Prediction(source, "silent", message="no sound above the silence threshold")
+    if spill is None or not isinstance(mono, SignalFile):
+        item, item.copies = _with_copies(np.asarray(mono), source, params, speeds)
+        return item
     spans = cut_windows(mono, params)
     starts = [start for start, _ in spans]
-    if spill is None or not isinstance(mono, SignalFile):
-        item = featurised(mono, source, params, spans)
-        item.copies = speed_copies(np.asarray(mono), source, params, speeds)
-        return item
     handle, name = tempfile.mkstemp(dir=spill, suffix=".f32")
     with open(handle, "wb") as out:
         for _, window in spans:
