@@ -442,7 +442,8 @@ def _f0_filter(up: int, down: int, dtype: str) -> np.ndarray:
 def _mel_basis(sample_rate: int, n_fft: int, n_mels: int, speed: float = 1.0) -> np.ndarray:
     """librosa's mel filters; at a ``speed`` other than 1, the same bands and weights taken
     at speed times each bin's frequency (what bin k holds is at speed * f_k in the recording
-    played at that speed: compute_with_copies)."""
+    played at that speed: from_analysis). Built once: librosa.feature.mfcc(y=...) rebuilds
+    the filterbank on every call, which costs more than the rest of the features."""
     librosa = import_librosa()
 
     if speed == 1.0:

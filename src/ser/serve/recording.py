@@ -125,7 +125,8 @@ def speed_copies(
 ) -> list[Windows]:
     """The recording (mono, at the analysis rate) played at each of ``speeds`` (pitch and
     tempo together, as augment.speed: speed r is a resampling to rate / r), cut into windows
-    and featurised as the recording is. The model trained on such copies; the mean of its
+    as the recording is, their features taken from its own analysis (_with_copies). The
+    model trained on such copies; the mean of its
     probabilities over a recording and its copies judges one recording alone better than
     the recording does (docs/experiments.md E59)."""
     return _with_copies(mono, source, params, speeds)[1]
