@@ -50,7 +50,7 @@ FORMATS = (
 )
 FLOAT_SUBTYPES = ("FLOAT", "DOUBLE")
 REASONS = ("unreadable: ", "empty: ", "silent: ", "corrupt: ")
-STATUSES = {"ok", "silent", "too_short", "error"}
+STATUSES = {"ok", "silent", "too_short", "no_speech", "error"}
 _names = itertools.count()
 
 
@@ -324,6 +324,10 @@ def named_cases(folder: Path) -> dict[str, tuple[Path, str, str]]:
     wav("zero_samples", np.zeros(0), verdict="empty: ", status="too_short")
     wav("one_sample", np.array([0.5]), status="too_short")
     wav("silent", np.zeros(16000), verdict="silent: ", status="silent")
+    click = np.zeros(32000)
+    click[16000:16020] = 0.5
+    # A corpus keeps it (its peak is that of sound); `ser predict` finds no speech in it.
+    wav("click_in_silence", click, status="no_speech")
     nan = speech.copy()
     nan[::100] = np.nan
     wav("nan_samples", nan, subtype="FLOAT", verdict="corrupt: ")

@@ -211,6 +211,9 @@ def test_stdin_wav_stream(tiny_model, clips):
 def test_silent_short_and_long_recordings(tiny_model, clips, tmp_path):
     sf.write(tmp_path / "silent.wav", np.zeros(32000), 16000)
     sf.write(tmp_path / "short.flac", 0.1 * np.ones(800), 16000)
+    click = np.zeros(32000)
+    click[16000:16020] = 0.5
+    sf.write(tmp_path / "click.wav", click, 16000)
     speech, rate = sf.read(clips[0])
     sf.write(tmp_path / "long.ogg", np.tile(speech, 6), rate)
     result = ser(
@@ -220,6 +223,7 @@ def test_silent_short_and_long_recordings(tiny_model, clips, tmp_path):
     rows = {Path(row["file"]).name: row for row in json.loads(result.stdout)}
     assert rows["silent.wav"]["status"] == "silent" and rows["silent.wav"]["label"] is None
     assert rows["short.flac"]["status"] == "too_short"
+    assert rows["click.wav"]["status"] == "no_speech" and rows["click.wav"]["label"] is None
     assert rows["long.ogg"]["status"] == "ok" and len(rows["long.ogg"]["windows"]) >= 4
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from ser.features import audio
+from ser.features import audio, extract
 from ser.serve.predict import Predictor, speaker_moments
 from ser.serve.recording import prepare
 
@@ -20,7 +20,8 @@ def predictor(tiny_model) -> Predictor:
 
 @pytest.fixture(scope="module")
 def recordings(tiny_corpus, tmp_path_factory) -> list[Path]:
-    """Clips, a long recording, a silent, a too-short and an undecodable file, mixed."""
+    """Clips, a long recording, a silent, a too-short, an undecodable file and a click in
+    three seconds of silence, mixed."""
     folder = tmp_path_factory.mktemp("recordings")
     clips = sorted((tiny_corpus / "speech" / "Actor_03").glob("*.wav"))[:5]
     speech, rate = sf.read(clips[0])
@@ -28,8 +29,17 @@ def recordings(tiny_corpus, tmp_path_factory) -> list[Path]:
     sf.write(folder / "silent.wav", np.zeros(32000), 16000)
     sf.write(folder / "short.wav", 0.1 * np.ones(800), 16000)
     (folder / "broken.wav").write_bytes(b"RIFF1234WAVEjunk")
-    names = ["long.flac", "silent.wav", "short.wav", "broken.wav"]
+    sf.write(folder / "click.wav", click(3.0), 16000)
+    names = ["long.flac", "silent.wav", "short.wav", "broken.wav", "click.wav"]
     return [clips[0], *(folder / name for name in names), *clips[1:]]
+
+
+def click(seconds: float, noise: float = 0.0) -> np.ndarray:
+    """Silence (or noise of this rms) with 20 samples at 0.5 in its middle."""
+    samples = noise * np.random.default_rng(3).standard_normal(int(16000 * seconds))
+    middle = samples.size // 2
+    samples[middle : middle + 20] += 0.5
+    return samples
 
 
 @pytest.mark.parametrize(("n_jobs", "fork_server"), [(1, False), (2, False), (2, True)])
@@ -45,7 +55,8 @@ def test_predict_files_gives_what_predict_file_gives_in_order(
     )
     assert [r.source for r in results] == [str(path) for path in recordings]
     statuses = [r.status for r in results]
-    assert statuses == ["ok", "ok", "silent", "too_short", "error", "ok", "ok", "ok", "ok"]
+    expected = ["ok", "ok", "silent", "too_short", "error", "no_speech", "ok", "ok", "ok", "ok"]
+    assert statuses == expected
     for result, path in zip(results, recordings, strict=True):
         one = predictor.predict_file(path)
         assert (result.status, result.label, result.message) == (one.status, one.label, one.message)
@@ -190,6 +201,24 @@ def test_ser_predict_memory_does_not_grow_with_recording_length(tiny_model, reco
     # The peak of the same command varies by up to about 100 MiB from run to run (seen on
     # 2026-11-27 with the machine idle, cause not found), so the bound sits between the two.
     assert peaks[21] - peaks[7] < 200, peaks
+
+
+def test_a_recording_without_speech_gets_no_prediction(predictor, tiny_corpus):
+    """A click in silence is loud enough to pass the silence check; trimmed, 0.03 s remain,
+    which the model, given them repeated over a window, was sure of an emotion about."""
+    for noise in (0.0, 1e-3):
+        result = predictor.predict_array(click(2.0, noise), 16000, source="click")
+        assert (result.status, result.label, result.probabilities) == ("no_speech", None, {})
+        assert result.message.startswith("only 0.03 s of sound") and "0.1 s" in result.message
+    # A fifth of a second of speech in silence is enough.
+    speech, rate = sf.read(sorted((tiny_corpus / "speech" / "Actor_02").glob("*.wav"))[0])
+    mono = audio.resample(speech, orig_sr=rate, target_sr=16000)
+    trimmed = extract.speech(mono, predictor.feature_params)
+    padded = np.concatenate([np.zeros(16000), trimmed[4000:7200], np.zeros(16000)])
+    assert predictor.predict_array(padded, 16000).status == "ok"
+    # A stream does not count it as a recording of the speaker.
+    stream = predictor.stream()
+    assert stream.add_array(click(2.0), 16000).status == "no_speech" and not stream.items
 
 
 def test_a_stream_of_one_speakers_recordings_ends_where_the_batch_does(predictor, tiny_corpus):

@@ -201,11 +201,18 @@ def wav_bytes(samples: np.ndarray, rate: int = 16000) -> bytes:
         path.unlink()
 
 
+def click() -> np.ndarray:
+    samples = np.zeros(32000, dtype=np.float32)
+    samples[16000:16020] = 0.5
+    return samples
+
+
 BAD_UPLOADS = {
     "garbage": (b"\x00\x13 this is not audio \xff" * 100, {}, 415, "not audio that can be read"),
     "empty": (b"", {}, 400, "empty upload"),
     "silence": (silence(2.0), {}, 422, "silent"),
     "too short": (wav_bytes(tone(0.1)), {}, 422, "too short"),
+    "click in silence": (wav_bytes(click()), {}, 422, "no speech"),
     "form without file": (
         *multipart({"audio": ("a.wav", b"RIFF")}),
         400,

@@ -312,6 +312,8 @@ def create_app(settings: ServeSettings) -> FastAPI:
             raise BadUpload(415, f"not audio that can be read: {result.message}; send {FORMATS}")
         if result.status == "silent":
             raise BadUpload(422, "the recording is silent: send one with speech in it")
+        if result.status == "no_speech":
+            raise BadUpload(422, f"no speech in the recording ({result.message})")
         if result.status == "too_short":
             raise BadUpload(
                 422,

@@ -501,7 +501,7 @@ class SpeakerStream:
 
     def _add(self, item: Prediction | Windows) -> Prediction:
         if not isinstance(item, Windows):
-            return item  # silent, too short: not a recording of the speaker
+            return item  # silent, too short, no speech: not a recording of the speaker
         self.items.append(item)
         return self.again()[-1]
 

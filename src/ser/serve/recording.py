@@ -20,6 +20,11 @@ from ser.params import FeatureParams
 # Below this peak amplitude a recording is called silent; below MIN_SECONDS, too short.
 SILENCE_PEAK = 1e-4
 MIN_SECONDS = 0.25
+# A recording whose speech (what trimming its leading and trailing quiet leaves) is shorter
+# than this gets no prediction: a click in silence trims to about 0.03 s, and the model,
+# given its frames repeated over a window, was sure of an emotion. The shortest RAVDESS
+# sentence trims to about 1 s, a 0.15 s syllable to 0.16 s.
+MIN_SPEECH_SECONDS = 0.1
 # Recordings with more samples than this at the analysis rate are decoded and featurised a
 # block at a time, through temporary files.
 STREAM_SAMPLES = 1 << 21  # about 131 s at 16 kHz
@@ -28,7 +33,8 @@ STREAM_BLOCK_SECONDS = 30.0
 
 @dataclass
 class Prediction:
-    """The result for one recording. ``status`` is ok, silent, too_short or error."""
+    """The result for one recording. ``status`` is ok, silent, too_short, no_speech or
+    error."""
 
     source: str
     status: str
@@ -93,7 +99,11 @@ class Windows:
         self.batch, self.spilled = None, Path(name)
 
 
-def cut_windows(samples: np.ndarray, params: FeatureParams) -> list[tuple[float, np.ndarray]]:
+def cut_windows(
+    samples: np.ndarray, params: FeatureParams, *, trimmed=None
+) -> list[tuple[float, np.ndarray]]:
+    """The analysis windows of a recording: (start seconds, samples) each. ``trimmed``: its
+    speech (extract.speech), when the caller has it already."""
     rate = extract.analysis_rate(params)
     length = extract.window_samples(params)
     if params.kind == "seed":
@@ -101,7 +111,7 @@ def cut_windows(samples: np.ndarray, params: FeatureParams) -> list[tuple[float,
             return [(0.0, extract.select_window(samples, params))]
         starts = range(0, len(samples) - length + length // 2, length // 2)
         return [(start / rate, samples[start : start + length]) for start in starts]
-    trimmed = extract.speech(samples, params)
+    trimmed = extract.speech(samples, params) if trimmed is None else trimmed
     return [
         (start / rate, trimmed[start:stop]) for start, stop in window_spans(len(trimmed), params)
     ]
@@ -133,9 +143,14 @@ def speed_copies(
 
 
 def _with_copies(
-    mono: np.ndarray, source: str, params: FeatureParams, speeds: tuple[float, ...]
+    mono: np.ndarray,
+    source: str,
+    params: FeatureParams,
+    speeds: tuple[float, ...],
+    speech: np.ndarray | None = None,
 ) -> tuple[Windows, list[Windows]]:
-    """featurised(mono) and its speed_copies.
+    """featurised(mono) and its speed_copies; ``speech``: extract.speech(mono), when the
+    caller has it already.
 
     A copy's features come from an analysis of the recording's trimmed speech
     (extract.from_analysis): its windows lie where cut_windows would cut the speech played
@@ -149,7 +164,7 @@ def _with_copies(
             featurised(audio.resample(mono, orig_sr=rate, target_sr=played), source, params)
             for played in (extract.played_rate(rate, speed) for speed in speeds)
         ]
-    speech = np.asarray(extract.speech(mono, params))
+    speech = np.asarray(extract.speech(mono, params) if speech is None else speech)
     own = window_spans(speech.size, params)
     windows = [(start / rate, speech[start:stop]) for start, stop in own]
     if not speeds or speech.size == 0:
@@ -220,9 +235,19 @@ def prepare(
     if peak < SILENCE_PEAK:
         return Prediction(source, "silent", message="no sound above the silence threshold")
     if spill is None or not isinstance(mono, SignalFile):
-        item, item.copies = _with_copies(np.asarray(mono), source, params, speeds)
+        mono = np.asarray(mono)
+    speech = extract.speech(mono, params)
+    if len(speech) < MIN_SPEECH_SECONDS * rate:
+        return Prediction(
+            source,
+            "no_speech",
+            message=f"only {len(speech) / rate:.2f} s of sound stands out from the quiet "
+            f"around it; at least {MIN_SPEECH_SECONDS} s of speech is needed",
+        )
+    if isinstance(mono, np.ndarray):
+        item, item.copies = _with_copies(mono, source, params, speeds, speech)
         return item
-    spans = cut_windows(mono, params)
+    spans = cut_windows(mono, params, trimmed=speech)
     starts = [start for start, _ in spans]
     handle, name = tempfile.mkstemp(dir=spill, suffix=".f32")
     with open(handle, "wb") as out:
