@@ -113,3 +113,31 @@ def test_fit_speed_times_the_network_from_memory_and_streamed(six_actors, tmp_pa
         assert len(report[path]["epochs_s"]) == 2  # the epochs after the first
         assert all(seconds > 0 for seconds in report[path]["epochs_s"])
     assert "| streamed |" in result.stdout
+
+
+def test_voice_check_refuses_noise_and_reports_every_condition(tiny_corpus, tmp_path):
+    import zipfile
+
+    from ser.features import channel
+
+    archive = tmp_path / "speech.zip"
+    with zipfile.ZipFile(archive, "w") as bundle:
+        for clip in sorted((tiny_corpus / "speech").rglob("*.wav"))[::40]:
+            bundle.write(clip, f"{clip.parent.name}/{clip.name}")
+    out = tmp_path / "voice.json"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "voice_check.py"), str(archive)]
+        + ["--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(out.read_text())
+    conditions = ["clean", *channel.names(), "noise_5db", "noise_0db"]
+    assert list(report["clips"]) == [f"speech.zip {name}" for name in conditions]
+    clean = report["clips"]["speech.zip clean"]
+    assert clean["clips"] == 6 and clean["refused"] == 0 and clean["least_voiced_s"] > 0.3
+    assert len(report["noise"]) == 10
+    assert all(row["refused"] and row["voiced_s"] < 0.06 for row in report["noise"].values())

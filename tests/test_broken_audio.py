@@ -120,9 +120,18 @@ def write_signal(folder: Path, signal: dict) -> Path:
     return path
 
 
+def voice(seed: int, rate: int = 16000, channels: int = 1, seconds: float = 1.0) -> np.ndarray:
+    """A second of something with a voice's pitch (150 Hz and its harmonics) in noise: what
+    ser predict takes for speech; noise alone it calls no_speech."""
+    time = np.arange(int(rate * seconds))[:, None] / rate
+    tone = sum(np.sin(2 * np.pi * 150 * h * time) / h for h in (1, 2, 3, 4))
+    noise = np.random.default_rng(seed).standard_normal((time.size, channels))
+    return 0.2 * tone + 0.05 * noise
+
+
 def valid_wav_bytes(seed: int, rate: int = 16000, channels: int = 1) -> bytes:
     path = Path(tempfile.mkdtemp()) / "valid.wav"
-    sf.write(path, 0.3 * np.random.default_rng(seed).standard_normal((rate, channels)), rate)
+    sf.write(path, voice(seed, rate, channels), rate)
     data = path.read_bytes()
     path.unlink()
     path.parent.rmdir()
@@ -303,7 +312,7 @@ def test_prediction_gives_a_status_for_any_input(folder, predictor, payload):
 def named_cases(folder: Path) -> dict[str, tuple[Path, str, str]]:
     """name -> (file, manifest verdict, `ser predict` status) for each hostile case."""
     rng = np.random.default_rng(7)
-    speech = 0.3 * rng.standard_normal(16000)
+    speech = voice(7)[:, 0]
     cases: dict[str, tuple[Path, str, str]] = {}
 
     def wav(name, samples, rate=16000, subtype="PCM_16", verdict="", status="ok"):
@@ -335,9 +344,10 @@ def named_cases(folder: Path) -> dict[str, tuple[Path, str, str]]:
     inf = speech.copy()
     inf[5] = np.inf
     wav("inf_samples", inf, subtype="DOUBLE", verdict="corrupt: ")
-    wav("eight_channels", 0.3 * rng.standard_normal((16000, 8)))
+    wav("eight_channels", voice(8, channels=8))
     wav("rate_8khz", speech[:8000], rate=8000)
-    wav("rate_192khz", 0.3 * rng.standard_normal(192000), rate=192000)
+    wav("rate_192khz", voice(9, rate=192000), rate=192000)
+    wav("noise_alone", 0.3 * rng.standard_normal(16000), status="no_speech")
     wav("pcm_8bit", speech, subtype="PCM_U8")
     wav("pcm_24bit", speech, subtype="PCM_24")
     wav("pcm_32bit", speech, subtype="PCM_32")

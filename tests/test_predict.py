@@ -20,8 +20,8 @@ def predictor(tiny_model) -> Predictor:
 
 @pytest.fixture(scope="module")
 def recordings(tiny_corpus, tmp_path_factory) -> list[Path]:
-    """Clips, a long recording, a silent, a too-short, an undecodable file and a click in
-    three seconds of silence, mixed."""
+    """Clips, a long recording, a silent, a too-short, an undecodable file, a click in
+    three seconds of silence and three seconds of hiss, mixed."""
     folder = tmp_path_factory.mktemp("recordings")
     clips = sorted((tiny_corpus / "speech" / "Actor_03").glob("*.wav"))[:5]
     speech, rate = sf.read(clips[0])
@@ -30,7 +30,8 @@ def recordings(tiny_corpus, tmp_path_factory) -> list[Path]:
     sf.write(folder / "short.wav", 0.1 * np.ones(800), 16000)
     (folder / "broken.wav").write_bytes(b"RIFF1234WAVEjunk")
     sf.write(folder / "click.wav", click(3.0), 16000)
-    names = ["long.flac", "silent.wav", "short.wav", "broken.wav", "click.wav"]
+    sf.write(folder / "hiss.wav", 0.1 * np.random.default_rng(4).standard_normal(48000), 16000)
+    names = ["long.flac", "silent.wav", "short.wav", "broken.wav", "click.wav", "hiss.wav"]
     return [clips[0], *(folder / name for name in names), *clips[1:]]
 
 
@@ -55,8 +56,8 @@ def test_predict_files_gives_what_predict_file_gives_in_order(
     )
     assert [r.source for r in results] == [str(path) for path in recordings]
     statuses = [r.status for r in results]
-    expected = ["ok", "ok", "silent", "too_short", "error", "no_speech", "ok", "ok", "ok", "ok"]
-    assert statuses == expected
+    expected = ["ok", "ok", "silent", "too_short", "error", "no_speech", "no_speech"]
+    assert statuses == expected + ["ok"] * 4
     for result, path in zip(results, recordings, strict=True):
         one = predictor.predict_file(path)
         assert (result.status, result.label, result.message) == (one.status, one.label, one.message)
@@ -210,6 +211,17 @@ def test_a_recording_without_speech_gets_no_prediction(predictor, tiny_corpus):
         result = predictor.predict_array(click(2.0, noise), 16000, source="click")
         assert (result.status, result.label, result.probabilities) == ("no_speech", None, {})
         assert result.message.startswith("only 0.03 s of sound") and "0.1 s" in result.message
+    # Noise alone passes the silence and length checks, but it has no voice in it; nor
+    # has mains hum, its period (20 ms) longer than a voice's.
+    time = np.arange(32000) / 16000
+    for name, noise in {
+        "white": 0.05 * np.random.default_rng(5).standard_normal(32000),
+        "brown": 0.001 * np.cumsum(np.random.default_rng(6).standard_normal(32000)),
+        "hum": 0.05 * np.sin(2 * np.pi * 50 * time) + 0.02 * np.sin(2 * np.pi * 150 * time),
+    }.items():
+        result = predictor.predict_array(noise, 16000, source=name)
+        assert (result.status, result.label) == ("no_speech", None), name
+        assert result.message.startswith("no voice"), name
     # A fifth of a second of speech in silence is enough.
     speech, rate = sf.read(sorted((tiny_corpus / "speech" / "Actor_02").glob("*.wav"))[0])
     mono = audio.resample(speech, orig_sr=rate, target_sr=16000)
@@ -219,6 +231,21 @@ def test_a_recording_without_speech_gets_no_prediction(predictor, tiny_corpus):
     # A stream does not count it as a recording of the speaker.
     stream = predictor.stream()
     assert stream.add_array(click(2.0), 16000).status == "no_speech" and not stream.items
+
+
+def test_voice_is_counted_the_loudest_frames_first_and_no_further_than_needed(tiny_corpus):
+    from ser.serve.recording import VOICE_CHUNK, VOICE_HOP, VOICE_RATE, voiced_seconds
+
+    frame = VOICE_HOP / VOICE_RATE
+    for clip in sorted((tiny_corpus / "speech" / "Actor_02").glob("*.wav"))[:4]:
+        mono = audio.load(clip, sample_rate=16000)
+        every = voiced_seconds(mono, 16000)
+        assert every > 0.3  # a sentence has a third of a second of voice and more
+        # Asked for three frames, it judges one chunk of the loudest, its vowels.
+        early = voiced_seconds(mono, 16000, enough=3 * frame)
+        assert 3 * frame - 1e-9 <= early <= VOICE_CHUNK * frame + 1e-9
+        assert voiced_seconds(mono, 16000, enough=every) == pytest.approx(every)
+    assert voiced_seconds(click(2.0, 0.05), 16000, enough=3 * frame) == 0.0
 
 
 def test_a_stream_of_one_speakers_recordings_ends_where_the_batch_does(predictor, tiny_corpus):

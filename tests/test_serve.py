@@ -207,12 +207,17 @@ def click() -> np.ndarray:
     return samples
 
 
+def hiss() -> np.ndarray:
+    return (0.1 * np.random.default_rng(2).standard_normal(32000)).astype(np.float32)
+
+
 BAD_UPLOADS = {
     "garbage": (b"\x00\x13 this is not audio \xff" * 100, {}, 415, "not audio that can be read"),
     "empty": (b"", {}, 400, "empty upload"),
     "silence": (silence(2.0), {}, 422, "silent"),
     "too short": (wav_bytes(tone(0.1)), {}, 422, "too short"),
-    "click in silence": (wav_bytes(click()), {}, 422, "no speech"),
+    "click in silence": (wav_bytes(click()), {}, 422, "no speech in the recording: only"),
+    "hiss": (wav_bytes(hiss()), {}, 422, "no speech in the recording: no voice"),
     "form without file": (
         *multipart({"audio": ("a.wav", b"RIFF")}),
         400,

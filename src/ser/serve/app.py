@@ -313,7 +313,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
         if result.status == "silent":
             raise BadUpload(422, "the recording is silent: send one with speech in it")
         if result.status == "no_speech":
-            raise BadUpload(422, f"no speech in the recording ({result.message})")
+            raise BadUpload(422, f"no speech in the recording: {result.message}")
         if result.status == "too_short":
             raise BadUpload(
                 422,

@@ -1,4 +1,4 @@
-"""How a recording becomes what the model judges: decoding, the silence and length checks,
+"""How a recording becomes what the model judges: decoding, the silence, length and voice checks,
 analysis windows (hop: half a window) and their features. A recording too long to hold is
 decoded and featurised a block at a time through temporary files. The Predictor
 (ser.serve.predict) runs these in worker processes and the model on what they return.
@@ -6,6 +6,7 @@ decoded and featurised a block at a time through temporary files. The Predictor
 
 from __future__ import annotations
 
+import math
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -25,6 +26,21 @@ MIN_SECONDS = 0.25
 # given its frames repeated over a window, was sure of an emotion. The shortest RAVDESS
 # sentence trims to about 1 s, a 0.15 s syllable to 0.16 s.
 MIN_SPEECH_SECONDS = 0.1
+# Nor does one whose speech holds less voice than this (three frames of VOICE_HOP): frames
+# whose waveform repeats with the period of a voice, 60 to 1000 Hz. Noise alone (hiss, a
+# fan, a room) passes the checks above, and the model judged it calm with a confidence of
+# up to 0.96. White, pink and fan noise have no voiced frame, brown noise one in thousands;
+# every RAVDESS clip of actors 01-20, spoken or sung, has 0.16 s or more through every
+# channel of ser.features.channel (docs/robustness.md: recordings without speech).
+MIN_VOICED_SECONDS = 0.06
+# A frame is voiced when its cumulative mean normalised difference (YIN's, de Cheveigné and
+# Kawahara 2002) falls below VOICE_THRESHOLD at some period of VOICE_LAGS, computed at
+# VOICE_RATE over VOICE_FRAME samples every VOICE_HOP. Noise stays above 0.35 (brown) to
+# 0.69 (white); voiced speech at 10 dB SNR dips below it.
+VOICE_THRESHOLD = 0.4
+VOICE_RATE, VOICE_FRAME, VOICE_HOP = 8000, 256, 160
+VOICE_LAGS = (8, 134)  # periods of 1000 Hz and 60 Hz at VOICE_RATE
+VOICE_CHUNK = 8  # frames judged at a time (_voiced_frames)
 # Recordings with more samples than this at the analysis rate are decoded and featurised a
 # block at a time, through temporary files.
 STREAM_SAMPLES = 1 << 21  # about 131 s at 16 kHz
@@ -236,14 +252,9 @@ def prepare(
         return Prediction(source, "silent", message="no sound above the silence threshold")
     if spill is None or not isinstance(mono, SignalFile):
         mono = np.asarray(mono)
-    speech = extract.speech(mono, params)
-    if len(speech) < MIN_SPEECH_SECONDS * rate:
-        return Prediction(
-            source,
-            "no_speech",
-            message=f"only {len(speech) / rate:.2f} s of sound stands out from the quiet "
-            f"around it; at least {MIN_SPEECH_SECONDS} s of speech is needed",
-        )
+    speech, missing = speech_of(mono, params)
+    if missing:
+        return Prediction(source, "no_speech", message=missing)
     if isinstance(mono, np.ndarray):
         item, item.copies = _with_copies(mono, source, params, speeds, speech)
         return item
@@ -254,6 +265,85 @@ def prepare(
         for _, window in spans:
             out.write(extract.compute(np.asarray(window), params).tobytes())
     return Windows(source, starts, None, Path(name), extract.shape(params))
+
+
+def speech_of(mono, params: FeatureParams) -> tuple[np.ndarray, str]:
+    """A recording's speech (extract.speech: its quiet trimmed) and, when there is too
+    little of it to judge (MIN_SPEECH_SECONDS, MIN_VOICED_SECONDS), why; else ""."""
+    rate = extract.analysis_rate(params)
+    speech = extract.speech(mono, params)
+    if len(speech) < MIN_SPEECH_SECONDS * rate:
+        return speech, (
+            f"only {len(speech) / rate:.2f} s of sound stands out from the quiet around it; "
+            f"at least {MIN_SPEECH_SECONDS} s of speech is needed"
+        )
+    if voiced_seconds(speech, rate, enough=MIN_VOICED_SECONDS) < MIN_VOICED_SECONDS:
+        return speech, (
+            f"no voice: under {MIN_VOICED_SECONDS} s of sound with the pitch of a voice "
+            "(noise alone?)"
+        )
+    return speech, ""
+
+
+def voiced_seconds(speech, rate: int, *, enough: float = np.inf) -> float:
+    """Seconds of a recording's frames that are voiced (VOICE_THRESHOLD), counted a block
+    of STREAM_BLOCK_SECONDS at a time, the loudest frames first, until there are ``enough``
+    (then possibly fewer than all). ``speech``: an array, or anything that slices into
+    arrays (a long recording's trimmed speech on disk)."""
+    needed = math.ceil(enough * VOICE_RATE / VOICE_HOP - 1e-9) if math.isfinite(enough) else 0
+    block = int(STREAM_BLOCK_SECONDS * rate)
+    frames = 0
+    for start in range(0, len(speech), block):
+        part = np.asarray(speech[start : start + block], dtype=np.float32)
+        low = audio.resample(part, orig_sr=rate, target_sr=VOICE_RATE)
+        frames += _voiced_frames(low, needed - frames if needed else 0)
+        if needed and frames >= needed:
+            break
+    return frames * VOICE_HOP / VOICE_RATE
+
+
+def _voiced_frames(samples: np.ndarray, enough: int = 0) -> int:
+    """How many frames of ``samples`` (at VOICE_RATE) within 40 dB of the loudest are
+    voiced, counted VOICE_CHUNK at a time from the loudest until there are ``enough`` (0:
+    all). The loudest frames of speech are its vowels: a few chunks settle it, where
+    judging every frame cost as much again as the model (about 1 ms a clip)."""
+    span = VOICE_FRAME + VOICE_LAGS[1]
+    samples = np.pad(samples.astype(np.float64), (0, max(0, span - samples.size)))
+    count = 1 + (samples.size - span) // VOICE_HOP
+    segments = np.lib.stride_tricks.sliding_window_view(samples, span)[::VOICE_HOP][:count]
+    running = np.concatenate([[0.0], np.cumsum(samples**2)])
+    starts = np.arange(count) * VOICE_HOP
+    power = running[starts + VOICE_FRAME] - running[starts]
+    loud = np.flatnonzero(power > power.max() * 10 ** (-extract.TRIM_TOP_DB / 10))
+    order = loud[np.argsort(-power[loud], kind="stable")]
+    found = 0
+    for first in range(0, order.size, VOICE_CHUNK):
+        found += int(np.count_nonzero(_periodic(segments[order[first : first + VOICE_CHUNK]])))
+        if enough and found >= enough:
+            break
+    return found
+
+
+def _periodic(segments: np.ndarray) -> np.ndarray:
+    """Whether each frame (the first VOICE_FRAME samples of each row of ``segments``, the
+    rest its lags) dips below VOICE_THRESHOLD at a period of VOICE_LAGS."""
+    low, high = VOICE_LAGS
+    # The difference d(t) = sum over the frame of (x[j] - x[j + t])^2, for every lag t,
+    # from the frame's correlation with its segment (by FFT: j + t < span, so a transform
+    # of span points does not wrap) and running energies.
+    span = segments.shape[1]
+    size = 1 << int(np.ceil(np.log2(span)))
+    correlation = np.fft.irfft(
+        np.conj(np.fft.rfft(segments[:, :VOICE_FRAME], size)) * np.fft.rfft(segments, size),
+        size,
+    )[:, : high + 1]
+    energy = np.concatenate([np.zeros((len(segments), 1)), np.cumsum(segments**2, axis=1)], axis=1)
+    own = energy[:, VOICE_FRAME : VOICE_FRAME + 1]
+    shifted = energy[:, VOICE_FRAME : VOICE_FRAME + high + 1] - energy[:, : high + 1]
+    difference = (own + shifted - 2 * correlation)[:, 1:]
+    lags = np.arange(1, high + 1)
+    normalised = difference * lags / np.maximum(np.cumsum(difference, axis=1), 1e-20)
+    return normalised[:, low - 1 :].min(axis=1) < VOICE_THRESHOLD
 
 
 class SignalFile:
