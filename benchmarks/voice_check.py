@@ -48,7 +48,7 @@ def clips(archive: Path, every: int):
         names = sorted(name for name in bundle.namelist() if name.endswith(".wav"))
         for name in names[::every]:
             samples, rate = sf.read(io.BytesIO(bundle.read(name)), dtype="float32")
-            yield name, audio.to_mono(samples), rate
+            yield name, samples, rate
 
 
 def measure(mono: np.ndarray, params) -> tuple[float, float, str]:
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> None:
                     )
                 else:
                     heard = channel.perturb(samples, name=name, sample_rate=file_rate, seed=1)
-                mono = audio.resample(heard, orig_sr=file_rate, target_sr=rate)
+                mono = audio.mono_at(heard, orig_sr=file_rate, target_sr=rate)
                 rows.setdefault(name, []).append(measure(mono, params))
         for name, measured in rows.items():
             speech, voiced, missing = zip(*measured, strict=True)

@@ -167,13 +167,19 @@ def features(window, settings, analysis=None, speed=1.0, frames=None):
     return np.nan_to_num(matrix, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
 
 
+def load_audio(path, rate):
+    """A recording, mono, less its mean (a microphone's constant offset), at ``rate``."""
+    samples, native = librosa.load(path, sr=None, mono=True)
+    return librosa.resample(samples - samples.mean(), orig_sr=native, target_sr=rate)
+
+
 def read(paths, feature_settings, speeds=()):
     """Each recording's (windows, n_frames, n_features) features, then those of its copies
     played at each of speeds: one list of batches for the recordings, one for each speed."""
     rate, hop = feature_settings["sample_rate"], feature_settings["hop_length"]
     batches = [[] for _ in [1.0, *speeds]]
     for path in paths:
-        samples, _ = librosa.load(path, sr=rate, mono=True)
+        samples = load_audio(path, rate)
         trimmed = speech(samples, feature_settings)
         parts = spans(len(trimmed), feature_settings)
         own = np.stack([features(trimmed[start:stop], feature_settings) for start, stop in parts])

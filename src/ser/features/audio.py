@@ -54,11 +54,32 @@ def frames_at(path: str | Path, sample_rate: int) -> int:
     return int(info.frames * sample_rate / info.samplerate)
 
 
+def centred(samples: np.ndarray) -> np.ndarray:
+    """Samples less their mean: without the constant offset (DC) a cheap microphone or sound
+    card adds. An offset of 0.002 filled the quiet frames the silence trim measures its noise
+    floor on, and the lowest mel band, and changed the class of half of the RAVDESS clips it
+    was added to (docs/robustness.md: a constant offset). It goes before resampling, whose
+    filter would ring at the step from silence to the offset at either end."""
+    if samples.size == 0:
+        return samples
+    return samples - np.asarray(samples.mean(dtype=np.float64), dtype=samples.dtype)
+
+
+def mono_at(
+    samples: np.ndarray, *, orig_sr: int, target_sr: int, centre: bool = True
+) -> np.ndarray:
+    """(n,) or (n, channels) samples at ``orig_sr`` -> mono float32 at ``target_sr``, less
+    their mean unless ``centre`` is false: what every recording's analysis starts from."""
+    mono = to_mono(samples)
+    return resample(centred(mono) if centre else mono, orig_sr=orig_sr, target_sr=target_sr)
+
+
 def blocks(
     path: str | Path, *, sample_rate: int, block_seconds: float = 30.0
 ) -> Iterator[np.ndarray]:
     """The whole file as mono float32 at ``sample_rate``, a block at a time: concatenated,
-    the blocks are what :func:`load` returns (soxr streams with the same filter state).
+    the blocks are what :func:`load` returns with ``centre=False`` (soxr streams with the
+    same filter state).
 
     Holds one block, so an hour-long file costs what ``block_seconds`` of it costs.
     Raises DataError for a file that cannot be decoded.
@@ -95,8 +116,10 @@ def load(
     sample_rate: int,
     offset: float = 0.0,
     duration: float | None = None,
+    centre: bool = True,
 ) -> np.ndarray:
-    """Read ``duration`` seconds from ``offset`` as mono float32 at ``sample_rate``: shape (n,).
+    """Read ``duration`` seconds from ``offset`` as mono float32 at ``sample_rate``: shape (n,),
+    less their mean unless ``centre`` is false (mono_at).
 
     Only the requested frames are read, so an hour-long file costs what its window costs.
     Raises DataError for a file that cannot be decoded.
@@ -113,4 +136,4 @@ def load(
             samples = handle.read(frames=count, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, ValueError, OSError) as error:
         raise DataError(f"{path}: cannot read audio ({' '.join(str(error).split())})") from None
-    return resample(to_mono(samples), orig_sr=native_rate, target_sr=sample_rate)
+    return mono_at(samples, orig_sr=native_rate, target_sr=sample_rate, centre=centre)

@@ -68,11 +68,22 @@ def shape(params: FeatureParams) -> tuple[int, int]:
     return 1 + window_samples(params) // params.hop_length, width
 
 
+def centres(params: FeatureParams) -> bool:
+    """Whether a recording loses its mean (audio.centred) before its analysis: for every
+    kind but ``seed``, which reads the file as the 2019 code did."""
+    return params.kind != "seed"
+
+
 def load_window(path: str | Path, params: FeatureParams) -> np.ndarray:
     """Read the part of a file the features look at, mono float32 at analysis_rate: (n,)."""
     if params.kind == "seed":
+        # As the 2019 code read it (librosa.load): offset and all.
         return audio.load(
-            path, sample_rate=SEED_SAMPLE_RATE, offset=SEED_OFFSET, duration=SEED_DURATION
+            path,
+            sample_rate=SEED_SAMPLE_RATE,
+            offset=SEED_OFFSET,
+            duration=SEED_DURATION,
+            centre=False,
         )
     # Read generously (offset + window + 2 s of possible leading silence), trim, then cut.
     samples = audio.load(

@@ -179,7 +179,12 @@ class Predictor:
     ) -> Prediction:
         """Predict one recording given as (n,) or (n, channels) samples at sample_rate."""
         try:
-            mono = audio.resample(audio.to_mono(samples), orig_sr=sample_rate, target_sr=self.rate)
+            mono = audio.mono_at(
+                samples,
+                orig_sr=sample_rate,
+                target_sr=self.rate,
+                centre=extract.centres(self.feature_params),
+            )
         except DataError as error:
             return Prediction(source=source, status="error", message=str(error))
         item = prepare(mono, source, self.feature_params, speeds=self.speeds)
@@ -480,8 +485,11 @@ class SpeakerStream:
     def add_array(self, samples: np.ndarray, sample_rate: int, *, source: str = "<array>"):
         """Add one recording given as samples; returns its Prediction."""
         try:
-            mono = audio.resample(
-                audio.to_mono(samples), orig_sr=sample_rate, target_sr=self.predictor.rate
+            mono = audio.mono_at(
+                samples,
+                orig_sr=sample_rate,
+                target_sr=self.predictor.rate,
+                centre=extract.centres(self.predictor.feature_params),
             )
         except DataError as error:
             return Prediction(source=source, status="error", message=str(error))
@@ -492,7 +500,11 @@ class SpeakerStream:
     def add_file(self, path: str | Path) -> Prediction:
         """Add one audio file; returns its Prediction (status error if it cannot be read)."""
         try:
-            mono = audio.load(str(path), sample_rate=self.predictor.rate)
+            mono = audio.load(
+                str(path),
+                sample_rate=self.predictor.rate,
+                centre=extract.centres(self.predictor.feature_params),
+            )
         except DataError as error:
             return Prediction(source=str(path), status="error", message=str(error))
         return self._add(

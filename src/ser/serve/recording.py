@@ -225,7 +225,7 @@ def file_copies(job: tuple[str, FeatureParams, tuple[float, ...]]) -> list[np.nd
     rate = extract.analysis_rate(params)
     if audio.frames_at(path, rate) > STREAM_SAMPLES:
         return []
-    mono = audio.load(path, sample_rate=rate)
+    mono = audio.load(path, sample_rate=rate, centre=extract.centres(params))
     return [copy.batch for copy in speed_copies(mono, path, params, speeds)]
 
 
@@ -349,12 +349,16 @@ def _periodic(segments: np.ndarray) -> np.ndarray:
 class SignalFile:
     """Mono float32 samples in a raw file, read only where sliced (a long recording).
 
-    Slicing gives another SignalFile; ``np.asarray`` reads its samples. Lets the windowing
-    and silence trimming run over an hour of audio holding one block at a time.
+    Slicing gives another SignalFile; ``np.asarray`` reads its samples, less ``offset`` (the
+    recording's mean, which extract.speech removes from a recording in memory). Lets the
+    windowing and silence trimming run over an hour of audio holding one block at a time.
     """
 
-    def __init__(self, path: Path, *, start: int = 0, size: int, peak: float = 0.0):
+    def __init__(
+        self, path: Path, *, start: int = 0, size: int, peak: float = 0.0, offset: float = 0.0
+    ):
         self.path, self.start, self.size, self.peak = path, start, size, peak
+        self.offset = offset
 
     def __len__(self) -> int:
         return self.size
@@ -364,27 +368,35 @@ class SignalFile:
         if step != 1:
             raise ValueError("a SignalFile slices with step 1 only")
         return SignalFile(
-            self.path, start=self.start + first, size=max(0, stop - first), peak=self.peak
+            self.path,
+            start=self.start + first,
+            size=max(0, stop - first),
+            peak=self.peak,
+            offset=self.offset,
         )
 
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
         samples = np.fromfile(self.path, dtype=np.float32, count=self.size, offset=self.start * 4)
+        samples -= np.float32(self.offset)
         return samples if dtype is None else samples.astype(dtype)
 
 
-def decode_long(path: str, rate: int, folder: Path) -> SignalFile | None:
+def decode_long(path: str, rate: int, folder: Path, *, centre: bool = True) -> SignalFile | None:
     """A recording longer than STREAM_SAMPLES at ``rate``, decoded block by block into a raw
-    file in ``folder`` (the samples audio.load would give); None for a shorter one."""
+    file in ``folder`` (the samples audio.load would give, read back less their mean unless
+    ``centre`` is false); None for a shorter one."""
     if audio.frames_at(path, rate) <= STREAM_SAMPLES:
         return None
     handle, name = tempfile.mkstemp(dir=folder, suffix=".pcm")
-    size, peak = 0, 0.0
+    size, peak, total = 0, 0.0, 0.0
     with open(handle, "wb") as out:
         for block in audio.blocks(path, sample_rate=rate, block_seconds=STREAM_BLOCK_SECONDS):
             out.write(block.tobytes())
             size += block.size
             peak = max(peak, float(np.max(np.abs(block), initial=0.0)))
-    return SignalFile(Path(name), size=size, peak=peak)
+            total += float(np.sum(block, dtype=np.float64))
+    offset = total / max(size, 1) if centre else 0.0
+    return SignalFile(Path(name), size=size, peak=peak, offset=offset)
 
 
 def warm_up(params: FeatureParams) -> None:
@@ -407,8 +419,11 @@ def prepare_file(
     rate = extract.analysis_rate(params)
     long = None
     try:
-        long = decode_long(path, rate, spill)
-        mono = long if long is not None else audio.load(path, sample_rate=rate)
+        long = decode_long(path, rate, spill, centre=extract.centres(params))
+        if long is None:
+            mono = audio.load(path, sample_rate=rate, centre=extract.centres(params))
+        else:
+            mono = long
         return prepare(mono, path, params, spill=spill, speeds=speeds)
     except DataError as error:  # any decoding failure is reported for this file only
         return Prediction(source=path, status="error", message=str(error))
