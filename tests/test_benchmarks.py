@@ -141,3 +141,33 @@ def test_voice_check_refuses_noise_and_reports_every_condition(tiny_corpus, tmp_
     assert clean["clips"] == 6 and clean["refused"] == 0 and clean["least_voiced_s"] > 0.3
     assert len(report["noise"]) == 10
     assert all(row["refused"] and row["voiced_s"] < 0.06 for row in report["noise"].values())
+
+
+def test_offset_check_judges_each_models_test_actors_with_and_without_an_offset(
+    tiny_corpus, tiny_model, tmp_path
+):
+    import zipfile
+
+    from ser.model.modelio import read_meta
+
+    archive = tmp_path / "speech.zip"
+    with zipfile.ZipFile(archive, "w") as bundle:
+        for clip in sorted((tiny_corpus / "speech").rglob("*.wav"))[::4]:
+            bundle.write(clip, f"{clip.parent.name}/{clip.name}")
+    out = tmp_path / "offset.json"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "offset_check.py"), str(archive)]
+        + ["--models", str(tiny_model), "--offsets", "0.01", "-0.1", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(out.read_text())
+    tested = read_meta(tiny_model)["actors"]["test"]
+    assert list(report) == ["0.01", "-0.1"]
+    for row in report.values():
+        assert row["clips"] == 15 * len(tested)  # every fourth of the tested actors' 60 clips
+        assert row["class_changed"] == 0 and row["mean_distance"] < 1e-3
+        assert row["accuracy"] == row["accuracy_without"]

@@ -234,7 +234,7 @@ def test_a_recording_without_speech_gets_no_prediction(predictor, tiny_corpus):
 
 
 def test_a_constant_offset_changes_nothing(predictor, tiny_corpus, tmp_path, monkeypatch):
-    """A cheap microphone's DC offset: 0.002 changed the class of half of the RAVDESS clips
+    """A cheap microphone's DC offset: 0.002 changed the class of a third of the RAVDESS clips
     it was added to, before the mean was taken away ahead of resampling."""
     clip = sorted((tiny_corpus / "speech" / "Actor_03").glob("*.wav"))[0]
     speech, rate = sf.read(clip, dtype="float32")

@@ -57,7 +57,7 @@ def frames_at(path: str | Path, sample_rate: int) -> int:
 def centred(samples: np.ndarray) -> np.ndarray:
     """Samples less their mean: without the constant offset (DC) a cheap microphone or sound
     card adds. An offset of 0.002 filled the quiet frames the silence trim measures its noise
-    floor on, and the lowest mel band, and changed the class of half of the RAVDESS clips it
+    floor on, and the lowest mel band, and changed the class of a third of the RAVDESS clips it
     was added to (docs/robustness.md: a constant offset). It goes before resampling, whose
     filter would ring at the step from silence to the offset at either end."""
     if samples.size == 0:

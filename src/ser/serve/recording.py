@@ -30,7 +30,7 @@ MIN_SPEECH_SECONDS = 0.1
 # whose waveform repeats with the period of a voice, 60 to 1000 Hz. Noise alone (hiss, a
 # fan, a room) passes the checks above, and the model judged it calm with a confidence of
 # up to 0.96. White, pink and fan noise have no voiced frame, brown noise one in thousands;
-# every RAVDESS clip of actors 01-20, spoken or sung, has 0.16 s or more through every
+# every RAVDESS clip of actors 01-20, spoken or sung, has 0.14 s or more through every
 # channel of ser.features.channel (docs/robustness.md: recordings without speech).
 MIN_VOICED_SECONDS = 0.06
 # A frame is voiced when its cumulative mean normalised difference (YIN's, de Cheveigné and
