@@ -115,18 +115,17 @@ def test_fit_speed_times_the_network_from_memory_and_streamed(six_actors, tmp_pa
     assert "| streamed |" in result.stdout
 
 
-def test_voice_check_refuses_noise_and_reports_every_condition(tiny_corpus, tmp_path):
+def _archive_report(corpus: Path, every: int, folder: Path, script: str, *options: str) -> dict:
+    """Every ``every``-th clip of the corpus zipped as a RAVDESS-like archive, the benchmark
+    run on it with ``options``, and the JSON report it writes."""
     import zipfile
 
-    from ser.features import channel
-
-    archive = tmp_path / "speech.zip"
+    archive, out = folder / "speech.zip", folder / f"{script}.json"
     with zipfile.ZipFile(archive, "w") as bundle:
-        for clip in sorted((tiny_corpus / "speech").rglob("*.wav"))[::40]:
+        for clip in sorted((corpus / "speech").rglob("*.wav"))[::every]:
             bundle.write(clip, f"{clip.parent.name}/{clip.name}")
-    out = tmp_path / "voice.json"
     result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "voice_check.py"), str(archive)]
+        [sys.executable, str(ROOT / "benchmarks" / f"{script}.py"), str(archive), *options]
         + ["--json", str(out)],
         capture_output=True,
         text=True,
@@ -134,7 +133,13 @@ def test_voice_check_refuses_noise_and_reports_every_condition(tiny_corpus, tmp_
         cwd=ROOT,
     )
     assert result.returncode == 0, result.stderr
-    report = json.loads(out.read_text())
+    return json.loads(out.read_text())
+
+
+def test_voice_check_refuses_noise_and_reports_every_condition(tiny_corpus, tmp_path):
+    from ser.features import channel
+
+    report = _archive_report(tiny_corpus, 40, tmp_path, "voice_check")
     conditions = ["clean", *channel.names(), "noise_5db", "noise_0db"]
     assert list(report["clips"]) == [f"speech.zip {name}" for name in conditions]
     clean = report["clips"]["speech.zip clean"]
@@ -146,25 +151,10 @@ def test_voice_check_refuses_noise_and_reports_every_condition(tiny_corpus, tmp_
 def test_offset_check_judges_each_models_test_actors_with_and_without_an_offset(
     tiny_corpus, tiny_model, tmp_path
 ):
-    import zipfile
-
     from ser.model.modelio import read_meta
 
-    archive = tmp_path / "speech.zip"
-    with zipfile.ZipFile(archive, "w") as bundle:
-        for clip in sorted((tiny_corpus / "speech").rglob("*.wav"))[::4]:
-            bundle.write(clip, f"{clip.parent.name}/{clip.name}")
-    out = tmp_path / "offset.json"
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "offset_check.py"), str(archive)]
-        + ["--models", str(tiny_model), "--offsets", "0.01", "-0.1", "--json", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=ROOT,
-    )
-    assert result.returncode == 0, result.stderr
-    report = json.loads(out.read_text())
+    options = ["--models", str(tiny_model), "--offsets", "0.01", "-0.1"]
+    report = _archive_report(tiny_corpus, 4, tmp_path, "offset_check", *options)
     tested = read_meta(tiny_model)["actors"]["test"]
     assert list(report) == ["0.01", "-0.1"]
     for row in report.values():
